@@ -1,0 +1,51 @@
+"""vipnas-tf: ViPNAS (CVPR 2021) spatial and temporal NAS for video pose, in TF/Keras."""
+import pathlib
+
+from setuptools import find_packages, setup
+
+HERE = pathlib.Path(__file__).parent
+
+setup(
+    name="vipnas-tf",
+    version="0.1.0",
+    description=(
+        "ViPNAS: weight-sharing super-networks, sandwich training, spatial and "
+        "temporal search, and TFLite export for real-time video pose estimation."
+    ),
+    long_description=(HERE / "README.md").read_text(encoding="utf-8"),
+    long_description_content_type="text/markdown",
+    license="Apache-2.0",
+    python_requires=">=3.10",
+    packages=find_packages(include=["vipnas_tf", "vipnas_tf.*"]),
+    include_package_data=True,
+    install_requires=[
+        # Keras 3 on the TensorFlow backend. tensorflow (not tensorflow-cpu): tf-keras
+        # depends on tensorflow, asking for both installs two copies (FACTS.md).
+        "tensorflow>=2.16,<2.22",
+        "keras>=3.3",
+        # The QAT path: TFMOT accepts only tf-keras (Keras 2) models. See BUILD.md.
+        "tf-keras>=2.16,<2.22",
+        "tensorflow-model-optimization>=0.8",
+        # Runs .tflite files (the maintained successor of tf.lite.Interpreter).
+        "ai-edge-litert>=1.0",
+        "numpy>=1.24",
+        "pycocotools>=2.0.6",
+        "absl-py>=1.0",
+        # Headless build: same cv2 API, no GUI libraries (servers, CI, containers).
+        "opencv-python-headless>=4.8",
+        "matplotlib>=3.6",
+        "tqdm>=4.60",
+    ],
+    extras_require={
+        "test": ["pytest>=7", "pytest-timeout>=2.1"],
+        "dev": ["pytest>=7", "pytest-timeout>=2.1", "build", "ruff"],
+        # Optional: keras-cv brings nothing the pipeline needs (see BUILD.md).
+        "keras-cv": ["keras-cv>=0.9"],
+    },
+    entry_points={},
+    classifiers=[
+        "Programming Language :: Python :: 3",
+        "License :: OSI Approved :: Apache Software License",
+        "Topic :: Scientific/Engineering :: Artificial Intelligence",
+    ],
+)

@@ -1,0 +1,1 @@
+"""Small utilities shared by every layer of the package (no TF import here)."""

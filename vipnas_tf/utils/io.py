@@ -1,0 +1,91 @@
+"""Atomic file writes and JSON reading with errors that name the file and position."""
+import contextlib
+import json
+import os
+import tempfile
+
+
+@contextlib.contextmanager
+def atomic_open(path, mode="w", encoding="utf-8"):
+    """Opens a temporary file beside `path` and renames it over `path` on success.
+
+    A crash mid-write leaves the previous file (or none) in place, never a torn one.
+
+    Args:
+      path: destination path.
+      mode: "w" or "wb".
+      encoding: text encoding for text mode.
+    """
+    path = os.fspath(path)
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": encoding})) as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.remove(tmp)
+        raise
+
+
+def write_json(path, obj, indent=2):
+    """Writes `obj` as JSON to `path` atomically."""
+    with atomic_open(path) as f:
+        json.dump(obj, f, indent=indent, sort_keys=False)
+        f.write("\n")
+
+
+def write_text(path, text):
+    """Writes `text` to `path` atomically."""
+    with atomic_open(path) as f:
+        f.write(text)
+
+
+def read_json(path):
+    """Reads a JSON file; a malformed file raises ValueError naming file, line and column."""
+    path = os.fspath(path)
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path}: no such file") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as e:
+        raise ValueError(
+            f"{path}: malformed JSON at line {e.lineno}, column {e.colno} (char {e.pos}): {e.msg}"
+        ) from None
+
+
+def append_jsonl(path, record):
+    """Appends one JSON object as a line and flushes it to disk."""
+    path = os.fspath(path)
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path, "a", encoding="utf-8") as f:
+        f.write(json.dumps(record) + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def read_jsonl(path):
+    """Reads a JSON-lines file, skipping a torn last line left by a crash."""
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        return []
+    records = []
+    with open(path, encoding="utf-8") as f:
+        lines = f.read().splitlines()
+    for i, line in enumerate(lines):
+        if not line.strip():
+            continue
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError:
+            if i == len(lines) - 1:
+                break  # a torn final line from an interrupted append
+            raise ValueError(f"{path}: malformed JSON on line {i + 1}") from None
+    return records
