@@ -1,0 +1,145 @@
+"""Keras 3 -> TFLite in every mode, with parity against Keras."""
+import numpy as np
+import pytest
+
+import keras
+from tiny_models import K, build_tiny_pose_model, sample_inputs
+from vipnas_tf.export import quantization, tflite_export
+
+
+def _keras_out(model, inputs):
+    return np.asarray(model(list(inputs), training=False))
+
+
+def _rep(model):
+    return lambda: (sample_inputs(model, 4, seed) for seed in range(8))
+
+
+def _assert_parity(model, flatbuffer, atol, same_argmax=True):
+    x = sample_inputs(model, 1, seed=123)
+    ref = _keras_out(model, x)
+    got = tflite_export.run_tflite(flatbuffer, x)[0]
+    assert got.shape == ref.shape
+    err = np.abs(got - ref).max()
+    assert err <= atol, err
+    if same_argmax:
+        flat_ref = ref.reshape(1, -1, ref.shape[-1]).argmax(1)
+        flat_got = got.reshape(1, -1, got.shape[-1]).argmax(1)
+        np.testing.assert_array_equal(flat_ref, flat_got)
+    return err
+
+
+@pytest.fixture(scope="module")
+def fp32(tiny_model):
+    return tflite_export.export_tflite(tiny_model)
+
+
+def test_float32_parity(tiny_model, fp32):
+    _assert_parity(tiny_model, fp32, atol=1e-4)
+
+
+def test_float16_parity(tiny_model):
+    fb = tflite_export.export_tflite(tiny_model, quantization=quantization.QuantizationConfig.for_float16())
+    _assert_parity(tiny_model, fb, atol=5e-3, same_argmax=False)
+
+
+def test_dynamic_range_parity(tiny_model):
+    fb = tflite_export.export_tflite(tiny_model, quantization=quantization.QuantizationConfig.for_dynamic())
+    _assert_parity(tiny_model, fb, atol=0.05, same_argmax=False)
+
+
+def test_int8_float_io_error_bounded(tiny_model, fp32):
+    fb = tflite_export.export_tflite(
+        tiny_model, quantization=quantization.QuantizationConfig.for_int8(_rep(tiny_model)))
+    x = sample_inputs(tiny_model, 1, seed=123)
+    ref = _keras_out(tiny_model, x)
+    got = tflite_export.run_tflite(fb, x)[0]
+    # int8 error relative to the output range: a few quantization steps.
+    assert np.abs(got - ref).max() <= 0.05 * np.abs(ref).max()
+    # Much smaller than the float32 file (weights are int8).
+    assert len(fb) < len(fp32)
+
+
+@pytest.mark.parametrize("io_dtype,np_dtype", [("int8", np.int8), ("uint8", np.uint8)])
+def test_int8_integer_io(tiny_model, io_dtype, np_dtype):
+    from ai_edge_litert.interpreter import Interpreter
+    cfg = quantization.QuantizationConfig.for_int8(_rep(tiny_model), io_dtype=io_dtype)
+    fb = tflite_export.export_tflite(tiny_model, quantization=cfg)
+    it = Interpreter(model_content=fb)
+    assert it.get_input_details()[0]["dtype"] == np_dtype
+    assert it.get_output_details()[0]["dtype"] == np_dtype
+    x = sample_inputs(tiny_model, 1, seed=123)
+    ref = _keras_out(tiny_model, x)
+    got = tflite_export.run_tflite(fb, x)[0]  # quantizes in, dequantizes out
+    assert np.abs(got - ref).max() <= 0.05 * np.abs(ref).max()
+
+
+def test_int8_without_data_is_refused_with_a_reason():
+    with pytest.raises(ValueError, match="representative data"):
+        quantization.QuantizationConfig.for_int8(None)
+    with pytest.raises(ValueError, match="needs mode='int8'"):
+        quantization.QuantizationConfig(mode="float32", io_dtype="int8")
+
+
+def test_representative_batch_shape_is_checked(tiny_model):
+    bad = quantization.QuantizationConfig.for_int8([np.zeros((2, 16, 16, 3), np.float32)])
+    with pytest.raises(Exception, match="does not match"):
+        tflite_export.export_tflite(tiny_model, quantization=bad)
+
+
+def test_multi_input_temporal_model(tiny_temporal_model):
+    fb = tflite_export.export_tflite(tiny_temporal_model)
+    from ai_edge_litert.interpreter import Interpreter
+    shapes = [tuple(d["shape"]) for d in Interpreter(model_content=fb).get_input_details()]
+    assert sorted(shapes) == sorted([(1, 32, 24, 3), (1, 8, 6, K)])
+    _assert_parity(tiny_temporal_model, fb, atol=1e-4)
+    cfg = quantization.QuantizationConfig.for_int8(_rep(tiny_temporal_model))
+    fb8 = tflite_export.export_tflite(tiny_temporal_model, quantization=cfg)
+    assert len(tflite_export.run_tflite(fb8, sample_inputs(tiny_temporal_model))) == 1
+
+
+def test_decode_outputs_keypoints_and_scores(tiny_model, tmp_path):
+    def decode(hm):
+        return tflite_export.argmax_decode(hm, (32, 24))
+    path = tmp_path / "sub" / "m.tflite"
+    tflite_export.export_tflite(tiny_model, path, decode_fn=decode)
+    x = sample_inputs(tiny_model, 1, seed=5)
+    heatmaps, keypoints, scores = tflite_export.run_tflite(str(path), x)
+    ref = _keras_out(tiny_model, x)
+    np.testing.assert_allclose(heatmaps, ref, atol=1e-4)
+    flat = ref[0].reshape(-1, K)
+    idx = flat.argmax(0)
+    np.testing.assert_allclose(scores[0], flat.max(0), atol=1e-4)
+    w = ref.shape[2]
+    np.testing.assert_allclose(keypoints[0, :, 0], (idx % w + 0.5) * 4 - 0.5, atol=1e-4)
+    np.testing.assert_allclose(keypoints[0, :, 1], (idx // w + 0.5) * 4 - 0.5, atol=1e-4)
+
+
+def test_default_decode_with_int8(tiny_model):
+    cfg = quantization.QuantizationConfig.for_int8(_rep(tiny_model))
+    fb = tflite_export.export_tflite(tiny_model, quantization=cfg, decode_fn="default")
+    outs = tflite_export.run_tflite(fb, sample_inputs(tiny_model))
+    assert [o.shape for o in outs] == [(1, 8, 6, K), (1, K, 2), (1, K)]
+
+
+class _Erf(keras.layers.Layer):
+    def call(self, x):
+        return keras.ops.erf(x)
+
+
+def test_unsupported_op_names_op_and_layer():
+    x = keras.Input((8, 8, 3))
+    y = keras.layers.Conv2D(4, 3, name="conv_ok")(x)
+    y = _Erf(name="my_erf_layer")(y)
+    model = keras.Model(x, y)
+    with pytest.raises(tflite_export.UnsupportedOpError) as info:
+        tflite_export.export_tflite(model)
+    assert [(o.tf_op, o.layer) for o in info.value.ops] == [("Erf", "my_erf_layer")]
+    assert "tf.Erf" in str(info.value) and "my_erf_layer" in str(info.value)
+
+
+def test_dynamic_spatial_size_is_refused():
+    x = keras.Input((None, None, 3))
+    model = keras.Model(x, keras.layers.Conv2D(2, 1)(x))
+    with pytest.raises(ValueError, match="unknown dimension"):
+        tflite_export.export_tflite(model)

@@ -1,0 +1,327 @@
+"""Keras 3 model -> .tflite (float32, float16, dynamic-range, full-integer int8).
+
+The recipe (FACTS.md, "A first TFLite measurement"): trace the model as a
+`tf.function` with a *fixed* batch-1 input signature and convert that concrete
+function. Converting a Keras model whose batch is dynamic failed on some ops (the
+converter kept `tf.DepthwiseConv2dNative` as a flex op); a static signature lets
+every op lower to a builtin, and batch 1 is what a phone runs anyway.
+
+Only TFLite builtin ops are allowed (no SELECT_TF_OPS): a model with an op TFLite
+cannot run raises `UnsupportedOpError`, naming the TF op and the Keras layer it came
+from, instead of a .tflite that needs the full TF runtime.
+
+Multi-input models (a T-ViPNet takes the image crop [1, H, W, 3] and the previous
+frame's heatmaps [1, H/4, W/4, K]) convert the same way; the TFLite inputs keep the
+Keras input order.
+
+Optional post-processing (`decode_fn`): the exported model also returns decoded
+keypoints [1, K, 2] (input-image pixels, x then y) and scores [1, K], so the app
+needs no heatmap code. Outputs are then, in this order: heatmaps, keypoints, scores.
+
+Example:
+    >>> from vipnas_tf.export import quantization, tflite_export
+    >>> tflite_export.export_tflite(model, "m_fp32.tflite")
+    >>> cfg = quantization.QuantizationConfig.for_int8(rep_data)
+    >>> tflite_export.export_tflite(model, "m_int8.tflite", quantization=cfg,
+    ...                             decode_fn="default")
+"""
+import dataclasses
+import os
+import re
+from typing import Callable, List, Optional, Sequence, Tuple, Union
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from vipnas_tf.export.quantization import QuantizationConfig
+
+# decode_fn(heatmaps [N, H, W, K] float32) -> (keypoints [N, K, 2], scores [N, K]).
+DecodeFn = Callable[[tf.Tensor], Tuple[tf.Tensor, tf.Tensor]]
+
+
+@dataclasses.dataclass(frozen=True)
+class UnsupportedOp:
+    """One op the TFLite builtin op set cannot run.
+
+    Attributes:
+        tf_op: the TF op type, e.g. "Erf".
+        layer: name of the Keras layer that emitted it ("" when unknown).
+        location: the TF name-scope path of the op, e.g. "functional/my_layer_1/Erf".
+    """
+
+    tf_op: str
+    layer: str
+    location: str
+
+
+class UnsupportedOpError(RuntimeError):
+    """The model uses ops that TFLite builtins (and so XNNPACK) cannot run.
+
+    Attributes:
+        ops: list of `UnsupportedOp`.
+    """
+
+    def __init__(self, ops: Sequence[UnsupportedOp], converter_message: str = ""):
+        self.ops = list(ops)
+        lines = [f"  tf.{o.tf_op} in Keras layer {o.layer or '<unknown>'!r} ({o.location})"
+                 for o in self.ops]
+        msg = ("The model contains ops that TFLite builtins cannot run (they would "
+               "need SELECT_TF_OPS / flex, which phones and XNNPACK do not have):\n"
+               + "\n".join(lines)
+               + "\nRewrite those layers with standard Keras layers that lower to "
+               "TFLite builtins (see vipnas_tf/export/lowering.py).")
+        if not self.ops:
+            msg += "\nConverter said:\n" + converter_message[:4000]
+        super().__init__(msg)
+
+
+def static_input_signature(model: keras.Model, batch_size: int = 1) -> List[tf.TensorSpec]:
+    """Fixed-shape TensorSpecs for the model's inputs, batch dimension set.
+
+    Raises:
+        ValueError: when a non-batch dimension is unknown (TFLite needs static
+            shapes to plan memory and pick XNNPACK kernels).
+    """
+    specs = []
+    for i, inp in enumerate(model.inputs):
+        dims = list(inp.shape[1:])
+        if any(d is None for d in dims):
+            raise ValueError(f"input {i} ({inp.name}) has an unknown dimension {inp.shape}; "
+                             "build the model with a fixed input size")
+        name = (getattr(inp, "name", None) or f"input_{i}").split(":")[0]
+        specs.append(tf.TensorSpec([batch_size] + dims, tf.float32, name=name))
+    return specs
+
+
+def argmax_decode(heatmaps: tf.Tensor, input_size: Optional[Tuple[int, int]] = None
+                  ) -> Tuple[tf.Tensor, tf.Tensor]:
+    """Minimal pure-TF heatmap decode: per-keypoint argmax, no sub-pixel refinement.
+
+    A stand-in until `vipnas_tf.codecs.heatmap.HeatmapCodec.decode_tf` exists, and a
+    reference for how a decode function plugs into the export.
+
+    Args:
+        heatmaps: [N, H, W, K] float32.
+        input_size: (height, width) of the input crop in pixels; when given the
+            keypoints are scaled from heatmap cells to input pixels (cell centres).
+
+    Returns:
+        keypoints [N, K, 2] float32 (x, y) and scores [N, K] float32 (the peak value).
+    """
+    shape = tf.shape(heatmaps)
+    n, h, w, k = shape[0], shape[1], shape[2], shape[3]
+    flat = tf.reshape(tf.transpose(heatmaps, [0, 3, 1, 2]), [n, k, h * w])
+    idx = tf.argmax(flat, axis=-1, output_type=tf.int32)
+    scores = tf.reduce_max(flat, axis=-1)
+    x = tf.cast(idx % w, tf.float32)
+    y = tf.cast(idx // w, tf.float32)
+    if input_size is not None:
+        hh, ww = heatmaps.shape[1], heatmaps.shape[2]
+        x = (x + 0.5) * (input_size[1] / ww) - 0.5
+        y = (y + 0.5) * (input_size[0] / hh) - 0.5
+    return tf.stack([x, y], axis=-1), scores
+
+
+def default_decode_fn(model: keras.Model) -> DecodeFn:
+    """The project's codec decode when it exists, else `argmax_decode`.
+
+    Uses `vipnas_tf.codecs.heatmap.HeatmapCodec(input_size=(H, W),
+    heatmap_size=(h, w)).decode_tf`; if the codec module is missing or has another
+    constructor, falls back to `argmax_decode` scaled to input pixels.
+    """
+    image = model.inputs[0]
+    input_size = (int(image.shape[1]), int(image.shape[2]))
+    out = model.outputs[0]
+    heatmap_size = (int(out.shape[1]), int(out.shape[2]))
+    try:
+        from vipnas_tf.codecs.heatmap import HeatmapCodec  # pylint: disable=import-outside-toplevel
+        codec = HeatmapCodec(input_size=input_size, heatmap_size=heatmap_size)
+        return codec.decode_tf
+    except (ImportError, TypeError, AttributeError):
+        return lambda hm: argmax_decode(hm, input_size)
+
+
+def _resolve_decode(model, decode_fn):
+    if decode_fn is None:
+        return None
+    if isinstance(decode_fn, str):
+        if decode_fn != "default":
+            raise ValueError(f"decode_fn must be a callable, None or 'default', got {decode_fn!r}")
+        return default_decode_fn(model)
+    return decode_fn
+
+
+def concrete_function(model: keras.Model, batch_size: int = 1,
+                      decode_fn: Optional[DecodeFn] = None):
+    """Traces `model` (inference mode) with a fixed input signature.
+
+    Returns the concrete function whose outputs are the model's outputs in order,
+    followed by keypoints and scores when `decode_fn` is given.
+    """
+    specs = static_input_signature(model, batch_size)
+
+    @tf.function(input_signature=specs, autograph=False)
+    def serve(*inputs):
+        outputs = model(_pack_inputs(model, list(inputs)), training=False)
+        outputs = list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
+        if decode_fn is not None:
+            keypoints, scores = decode_fn(outputs[0])
+            outputs += [tf.cast(keypoints, tf.float32), tf.cast(scores, tf.float32)]
+        return outputs
+
+    return serve.get_concrete_function()
+
+
+def _pack_inputs(model, inputs):
+    """Inputs in the nesting the functional model was built with (avoids Keras'
+    structure-mismatch warning for `keras.Model([image], ...)`)."""
+    struct = getattr(model, "_inputs_struct", None)
+    if struct is not None:
+        try:
+            return keras.tree.pack_sequence_as(struct, inputs)
+        except (ValueError, TypeError):
+            pass
+    return inputs[0] if len(inputs) == 1 else inputs
+
+
+def export_tflite(model: keras.Model, path: Optional[Union[str, os.PathLike]] = None, *,
+                  quantization: Optional[QuantizationConfig] = None,
+                  batch_size: int = 1,
+                  decode_fn: Union[None, str, DecodeFn] = None) -> bytes:
+    """Converts a static Keras 3 model to a TFLite flatbuffer.
+
+    Args:
+        model: a Keras model with fixed input sizes (any number of float32 inputs).
+        path: where to write the .tflite (parent folders are created, the file is
+            written atomically); None returns the bytes only.
+        quantization: a `QuantizationConfig`; default float32.
+        batch_size: the fixed batch of the exported model (1 for on-device use).
+        decode_fn: None (heatmaps only), "default" (the project's codec, see
+            `default_decode_fn`), or a callable heatmaps -> (keypoints, scores).
+
+    Returns:
+        The .tflite flatbuffer bytes.
+
+    Raises:
+        UnsupportedOpError: the model needs ops outside the TFLite builtins.
+    """
+    quantization = quantization or QuantizationConfig.for_float32()
+    decode = _resolve_decode(model, decode_fn)
+    cf = concrete_function(model, batch_size, decode)
+    # No trackable object: the converter then freezes the captured variables into
+    # constants (with one, Keras 3 variables stay READ_VARIABLE ops that fail at
+    # run time).
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([cf])
+    input_shapes = [tuple(s.shape) for s in static_input_signature(model, batch_size)]
+    quantization.apply(converter, input_shapes)
+    if decode is not None and quantization.mode == "int8" and not quantization.allow_float_fallback:
+        # Decoding (argmax index -> coordinates) is float/int32 math with no int8
+        # kernels; keep it in float and quantize only the network.
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8,
+                                               tf.lite.OpsSet.TFLITE_BUILTINS]
+    try:
+        flatbuffer = converter.convert()
+    except Exception as e:  # ConverterError; its class lives in a private module.
+        if type(e).__name__ != "ConverterError":
+            raise
+        ops = unsupported_ops_from_error(e, model)
+        raise UnsupportedOpError(ops, str(e)) from e
+    if path is not None:
+        _write_atomic(path, flatbuffer)
+    return flatbuffer
+
+
+def unsupported_ops_from_error(error: Exception, model: keras.Model) -> List[UnsupportedOp]:
+    """Reads the ops TFLite could not lower, and their Keras layers, from a ConverterError."""
+    layer_names = [layer.name for layer in model.layers]
+    found = {}
+    for err in getattr(error, "errors", None) or []:
+        op = err.operator.name if err.HasField("operator") else ""
+        if not op:
+            continue
+        location = ""
+        for call in getattr(err.location, "call", []):
+            if call.name:
+                location = call.name
+                break
+        if not location and err.location.name:
+            location = err.location.name
+        tf_op = op[3:] if op.startswith("tf.") else op
+        found[(tf_op, location)] = UnsupportedOp(tf_op, _layer_of(location, layer_names), location)
+    if not found:
+        # Older converters only put it in the text: "TF Select ops: Erf, Lgamma".
+        for match in re.finditer(r"'tf\.(\w+)' op is neither", str(error)):
+            found[(match.group(1), "")] = UnsupportedOp(match.group(1), "", "")
+    return list(found.values())
+
+
+def _layer_of(location: str, layer_names: Sequence[str]) -> str:
+    """Maps a TF name-scope path ("functional_1/my_layer_1/Erf") to a layer name."""
+    parts = location.split("/")
+    for part in parts:
+        if part in layer_names:
+            return part
+    # TF uniquifies name scopes on re-tracing: "my_layer" becomes "my_layer_1".
+    for part in parts:
+        base = re.sub(r"_\d+$", "", part)
+        if base in layer_names:
+            return base
+    return ""
+
+
+def _write_atomic(path, data: bytes):
+    path = os.fspath(path)
+    parent = os.path.dirname(os.path.abspath(path))
+    os.makedirs(parent, exist_ok=True)
+    tmp = f"{path}.tmp{os.getpid()}"
+    with open(tmp, "wb") as f:
+        f.write(data)
+    os.replace(tmp, path)
+
+
+def run_tflite(flatbuffer_or_path: Union[bytes, str, os.PathLike],
+               inputs: Union[np.ndarray, Sequence[np.ndarray]],
+               num_threads: int = 1) -> List[np.ndarray]:
+    """Runs a .tflite once with the LiteRT interpreter (XNNPACK on).
+
+    Args:
+        flatbuffer_or_path: the model bytes or a path.
+        inputs: float32 arrays in the model's input order (batch as exported).
+            Integer inputs are quantized with the tensor's scale/zero point.
+
+    Returns:
+        The outputs in the model's output order, dequantized to float32.
+    """
+    from ai_edge_litert.interpreter import Interpreter  # pylint: disable=import-outside-toplevel
+
+    if isinstance(flatbuffer_or_path, (bytes, bytearray)):
+        interpreter = Interpreter(model_content=bytes(flatbuffer_or_path), num_threads=num_threads)
+    else:
+        interpreter = Interpreter(model_path=os.fspath(flatbuffer_or_path), num_threads=num_threads)
+    interpreter.allocate_tensors()
+    inputs = [inputs] if isinstance(inputs, np.ndarray) else list(inputs)
+    for detail, value in zip(interpreter.get_input_details(), inputs):
+        interpreter.set_tensor(detail["index"], quantize_array(value, detail))
+    interpreter.invoke()
+    return [dequantize_array(interpreter.get_tensor(d["index"]), d)
+            for d in interpreter.get_output_details()]
+
+
+def quantize_array(value: np.ndarray, detail) -> np.ndarray:
+    """float32 -> the tensor's dtype using its (scale, zero_point); float passes through."""
+    dtype = detail["dtype"]
+    if np.issubdtype(dtype, np.floating):
+        return np.asarray(value, dtype=dtype)
+    scale, zero = detail["quantization"]
+    info = np.iinfo(dtype)
+    q = np.round(np.asarray(value, np.float32) / scale + zero)
+    return np.clip(q, info.min, info.max).astype(dtype)
+
+
+def dequantize_array(value: np.ndarray, detail) -> np.ndarray:
+    """The tensor's dtype -> float32 using its (scale, zero_point)."""
+    scale, zero = detail["quantization"]
+    if np.issubdtype(value.dtype, np.floating) or scale == 0:
+        return np.asarray(value, np.float32)
+    return (value.astype(np.float32) - zero) * scale
