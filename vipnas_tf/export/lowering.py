@@ -1,0 +1,275 @@
+"""Equivalent formulations of grouped convs and grouped stride-2 deconvs as plain
+Keras 3 layers, for `extract()` to emit what runs fastest in TFLite/XNNPACK.
+
+Each function takes a Keras tensor and numpy weights, creates standard layers
+(Conv2D, DepthwiseConv2D, ZeroPadding2D, Concatenate, Reshape, Permute,
+AveragePooling2D), sets their weights and returns the output tensor. The result is
+numerically the plain formulation (tests: max abs diff <= 1e-5). Which method to
+pick is measured in `tflite/README.md` ("Per-layer findings"); `method="auto"` is
+that choice.
+
+Weight layouts (the Keras ones; the letters: k kernel size, g groups,
+cg_in = C_in / g, cg_out = C_out / g):
+- grouped conv: `kernel[k, k, cg_in, C_out]`, `bias[C_out]` (Keras Conv2D with
+  `groups=g`); output channel o = gi * cg_out + j reads input channels
+  gi * cg_in + l, l < cg_in.
+- grouped transposed conv, kernel 4, stride 2, padding 1 (PyTorch
+  `ConvTranspose2d(k=4, s=2, p=1, groups=g)`, output 2H x 2W):
+  `kernel[4, 4, cg_out, C_in]`, entry [ky, kx, j, i] connects input channel i to
+  output channel (i // cg_in) * cg_out + j and adds x[i] * kernel[ky, kx, j, i] to
+  y[2 * iy + ky - 1, 2 * ix + kx - 1]. From PyTorch weights w[C_in, cg_out, 4, 4]:
+  `w.transpose(2, 3, 1, 0)`.
+"""
+from typing import Optional
+
+import keras
+import numpy as np
+
+# --------------------------------------------------------------------------------
+# Channel interleaving for the depthwise-multiplier form of a grouped conv.
+
+
+def interleave_permutation(channels: int, groups: int) -> np.ndarray:
+    """perm such that `x[..., perm]` is x in interleaved order.
+
+    Interleaved position p = l * groups + gi holds natural channel gi * cg + l
+    (cg = channels / groups): the l-th channel of every group, then the (l+1)-th...
+    Apply it to the *producer* of a grouped conv's input (the expand 1x1 conv's
+    output channels and its BN) and call `grouped_conv2d(..., input_interleaved=True)`:
+    the permutation is then free at run time.
+    """
+    cg = channels // groups
+    p = np.arange(channels)
+    return (p % groups) * cg + p // groups
+
+
+def interleave_channels(x, groups: int, name: Optional[str] = None):
+    """Reorders channels of x [N, H, W, C] to interleaved order (run-time transpose)."""
+    h, w, c = x.shape[1], x.shape[2], x.shape[3]
+    y = keras.layers.Reshape((h, w, groups, c // groups), name=_n(name, "split"))(x)
+    y = keras.layers.Permute((1, 2, 4, 3), name=_n(name, "perm"))(y)
+    return keras.layers.Reshape((h, w, c), name=_n(name, "merge"))(y)
+
+
+def _n(name, suffix):
+    return None if name is None else f"{name}_{suffix}"
+
+
+# --------------------------------------------------------------------------------
+# Grouped convolution.
+
+GROUPED_CONV_METHODS = ("conv", "depthwise", "dw_multiplier", "dense")
+
+
+def grouped_conv_method(in_channels: int, out_channels: int, groups: int,
+                        quantized: bool = False) -> str:
+    """The measured fastest formulation for a grouped conv (see tflite/README.md).
+
+    Depthwise when each group has one input channel; otherwise the native grouped
+    Conv2D, which XNNPACK runs well in float32 and int8 (it keeps MACs minimal;
+    the depthwise-multiplier form spends the same MACs plus a reduction).
+    """
+    del out_channels, quantized  # Same choice for both precisions (measured).
+    if in_channels == groups:
+        return "depthwise"
+    return "conv"
+
+
+def grouped_conv2d(x, kernel: np.ndarray, bias: Optional[np.ndarray] = None, *,
+                   groups: int, strides: int = 1, padding: str = "same",
+                   method: str = "auto", input_interleaved: bool = False,
+                   name: Optional[str] = None):
+    """A grouped 2-D convolution from standard Keras layers, weights set.
+
+    Args:
+        x: Keras tensor [N, H, W, C_in] (natural channel order unless
+            `input_interleaved`).
+        kernel: [k, k, C_in / groups, C_out] float32.
+        bias: [C_out] or None.
+        groups: g; C_in and C_out divisible by g.
+        strides, padding: as Conv2D ("same" or "valid").
+        method: "auto" (`grouped_conv_method`), "conv" (Conv2D(groups=g)),
+            "depthwise" (only when C_in == g: DepthwiseConv2D(depth_multiplier=
+            C_out / C_in)), "dw_multiplier" (DepthwiseConv2D with depth_multiplier
+            cg_out on interleaved input, then a sum over the cg_in partial results
+            done by AveragePooling2D; same MACs as the grouped conv), "dense" (a
+            groups=1 Conv2D with a block-diagonal kernel: g times the MACs).
+        input_interleaved: x is already in `interleave_permutation` order (only for
+            "dw_multiplier"; otherwise a transpose is inserted).
+        name: prefix of the created layers' names.
+
+    Returns:
+        Keras tensor [N, H', W', C_out], natural channel order.
+    """
+    kernel = np.asarray(kernel, np.float32)
+    k_h, k_w, cg_in, c_out = kernel.shape
+    c_in = x.shape[-1]
+    if c_in != cg_in * groups or c_out % groups:
+        raise ValueError(f"kernel {kernel.shape} does not fit C_in={c_in}, groups={groups}")
+    if method == "auto":
+        method = grouped_conv_method(c_in, c_out, groups)
+    if method not in GROUPED_CONV_METHODS:
+        raise ValueError(f"method must be 'auto' or one of {GROUPED_CONV_METHODS}, got {method!r}")
+    if input_interleaved and method != "dw_multiplier":
+        if cg_in == 1:
+            input_interleaved = False  # interleaving is the identity then
+        else:
+            raise ValueError("input_interleaved=True needs method='dw_multiplier'")
+    cg_out = c_out // groups
+    use_bias = bias is not None
+    weights_bias = [np.asarray(bias, np.float32)] if use_bias else []
+
+    if method == "conv":
+        layer = keras.layers.Conv2D(c_out, (k_h, k_w), strides=strides, padding=padding,
+                                    groups=groups, use_bias=use_bias, name=name)
+        y = layer(x)
+        layer.set_weights([kernel] + weights_bias)
+        return y
+    if method == "dense":
+        dense = np.zeros((k_h, k_w, c_in, c_out), np.float32)
+        for gi in range(groups):
+            dense[:, :, gi * cg_in:(gi + 1) * cg_in, gi * cg_out:(gi + 1) * cg_out] = \
+                kernel[:, :, :, gi * cg_out:(gi + 1) * cg_out]
+        layer = keras.layers.Conv2D(c_out, (k_h, k_w), strides=strides, padding=padding,
+                                    use_bias=use_bias, name=name)
+        y = layer(x)
+        layer.set_weights([dense] + weights_bias)
+        return y
+    if method == "depthwise":
+        if cg_in != 1:
+            raise ValueError(f"method='depthwise' needs C_in == groups, got C_in={c_in}, groups={groups}")
+        # Depthwise kernel [k, k, C_in, multiplier]: output i * m + j = o.
+        dw = kernel[:, :, 0, :].reshape(k_h, k_w, c_in, cg_out)
+        layer = keras.layers.DepthwiseConv2D((k_h, k_w), strides=strides, padding=padding,
+                                             depth_multiplier=cg_out, use_bias=use_bias, name=name)
+        y = layer(x)
+        layer.set_weights([dw] + weights_bias)
+        return y
+
+    # dw_multiplier: input position p = l * g + gi (channel gi * cg_in + l); output
+    # of DepthwiseConv2D(depth_multiplier=cg_out) at p * cg_out + j = l * C_out + o,
+    # so the grouped conv is the sum over l of C_out-wide channel blocks.
+    if cg_in > 1 and not input_interleaved:
+        x = interleave_channels(x, groups, name=_n(name, "interleave"))
+    dw = np.zeros((k_h, k_w, c_in, cg_out), np.float32)
+    for l in range(cg_in):
+        for gi in range(groups):
+            dw[:, :, l * groups + gi, :] = kernel[:, :, l, gi * cg_out:(gi + 1) * cg_out]
+    # The sum is an average pool over cg_in blocks; scale the kernel by cg_in to
+    # undo the 1/cg_in (exact for powers of two). The bias repeats per block.
+    dw *= cg_in
+    layer = keras.layers.DepthwiseConv2D((k_h, k_w), strides=strides, padding=padding,
+                                         depth_multiplier=cg_out, use_bias=use_bias,
+                                         name=_n(name, "dw") if cg_in > 1 else name)
+    y = layer(x)
+    if use_bias:
+        layer.set_weights([dw, np.tile(weights_bias[0], cg_in)])
+    else:
+        layer.set_weights([dw])
+    if cg_in == 1:
+        return y
+    h, w = y.shape[1], y.shape[2]
+    y = keras.layers.Reshape((h * w, cg_in, c_out), name=_n(name, "blocks"))(y)
+    y = keras.layers.AveragePooling2D((1, cg_in), name=_n(name, "sum"))(y)
+    return keras.layers.Reshape((h, w, c_out), name=_n(name, "out"))(y)
+
+
+# --------------------------------------------------------------------------------
+# Grouped / depthwise transposed convolution, kernel 4, stride 2, padding 1.
+
+DECONV_METHODS = ("subpixel", "subpixel_fused")
+
+
+def deconv_method(channels: int, groups: int, quantized: bool = False) -> str:
+    """The measured fastest deconv formulation (see tflite/README.md)."""
+    del channels, groups, quantized
+    return "subpixel"
+
+
+def _phase_kernel(kernel, a, b):
+    """2x2 VALID-conv kernel of output phase (a, b): rows/cols w[3 - a - 2r]."""
+    rows = [3 - a, 1 - a]
+    cols = [3 - b, 1 - b]
+    return kernel[np.ix_(rows, cols)]
+
+
+def grouped_conv2d_transpose_s2k4(x, kernel: np.ndarray, bias: Optional[np.ndarray] = None, *,
+                                  groups: int, method: str = "auto",
+                                  name: Optional[str] = None):
+    """Grouped transposed conv (kernel 4, stride 2, padding 1) from standard layers.
+
+    Keras 3's Conv2DTranspose has no `groups`; this emits the sub-pixel form: output
+    pixel (2i + a, 2j + b) only sees input rows/cols {i - 1 + a, i + a} x
+    {j - 1 + b, j + b}, i.e. a 2x2 conv per phase (a, b). MACs equal the transposed
+    conv's at input resolution: C_in * cg_out * 16 * H * W.
+
+    Args:
+        x: Keras tensor [N, H, W, C_in].
+        kernel: [4, 4, C_out / groups, C_in] (see the module docstring).
+        bias: [C_out] or None.
+        groups: g (C_in for depthwise).
+        method: "auto" (`deconv_method`), "subpixel" (per phase ZeroPadding2D +
+            2x2 VALID conv, Concatenate, Reshape/Permute/Reshape), "subpixel_fused"
+            (one ZeroPadding2D + one 3x3 VALID conv with the four 2x2 phase kernels
+            embedded, 2.25x the MACs, then Reshape/Permute/Reshape).
+        name: prefix of the created layers' names.
+
+    Returns:
+        Keras tensor [N, 2H, 2W, C_out].
+    """
+    kernel = np.asarray(kernel, np.float32)
+    if kernel.shape[:2] != (4, 4):
+        raise ValueError(f"kernel must be [4, 4, C_out/g, C_in], got {kernel.shape}")
+    _, _, cg_out, c_in = kernel.shape
+    if x.shape[-1] != c_in or c_in % groups:
+        raise ValueError(f"kernel {kernel.shape} does not fit C_in={x.shape[-1]}, groups={groups}")
+    cg_in = c_in // groups
+    c_out = cg_out * groups
+    h, w = x.shape[1], x.shape[2]
+    if method == "auto":
+        method = deconv_method(c_in, groups)
+    if method not in DECONV_METHODS:
+        raise ValueError(f"method must be 'auto' or one of {DECONV_METHODS}, got {method!r}")
+    # Forward-conv kernel of one phase in grouped-Conv2D layout [2, 2, cg_in, C_out].
+    def conv_kernel(a, b):
+        pk = _phase_kernel(kernel, a, b)  # [2, 2, cg_out, C_in]
+        out = np.zeros((2, 2, cg_in, c_out), np.float32)
+        for gi in range(groups):
+            blk = pk[:, :, :, gi * cg_in:(gi + 1) * cg_in]  # [2, 2, cg_out, cg_in]
+            out[:, :, :, gi * cg_out:(gi + 1) * cg_out] = blk.transpose(0, 1, 3, 2)
+        return out
+
+    if method == "subpixel":
+        phases = []
+        for a in (0, 1):
+            for b in (0, 1):
+                p = keras.layers.ZeroPadding2D(((1 - a, a), (1 - b, b)),
+                                               name=_n(name, f"pad{a}{b}"))(x)
+                p = grouped_conv2d(p, conv_kernel(a, b), bias, groups=groups, padding="valid",
+                                   method="depthwise" if cg_in == 1 else "conv",
+                                   name=_n(name, f"phase{a}{b}"))
+                phases.append(p)
+        y = keras.layers.Concatenate(axis=-1, name=_n(name, "phases"))(phases)
+        y = keras.layers.Reshape((h, w, 2, 2, c_out), name=_n(name, "split"))(y)
+        y = keras.layers.Permute((1, 3, 2, 4, 5), name=_n(name, "shuffle"))(y)
+        return keras.layers.Reshape((2 * h, 2 * w, c_out), name=_n(name, "merge"))(y)
+
+    # subpixel_fused: a 3x3 window over the 1-padded input covers every phase's 2x2
+    # window (phase (a, b) uses window rows a..a+1, cols b..b+1). One conv emits the
+    # 4 phases per group: output channel gi * 4 cg_out + (2a + b) * cg_out + j.
+    fused = np.zeros((3, 3, cg_in, 4 * c_out), np.float32)
+    for a in (0, 1):
+        for b in (0, 1):
+            ck = conv_kernel(a, b)
+            for gi in range(groups):
+                dst = gi * 4 * cg_out + (2 * a + b) * cg_out
+                fused[a:a + 2, b:b + 2, :, dst:dst + cg_out] = ck[:, :, :, gi * cg_out:(gi + 1) * cg_out]
+    fused_bias = None
+    if bias is not None:
+        fused_bias = np.tile(np.asarray(bias, np.float32).reshape(groups, 1, cg_out), (1, 4, 1)).reshape(-1)
+    p = keras.layers.ZeroPadding2D(1, name=_n(name, "pad"))(x)
+    y = grouped_conv2d(p, fused, fused_bias, groups=groups, padding="valid",
+                       method="depthwise" if cg_in == 1 else "conv", name=_n(name, "conv"))
+    y = keras.layers.Reshape((h, w, groups, 2, 2, cg_out), name=_n(name, "split"))(y)
+    y = keras.layers.Permute((1, 4, 2, 5, 3, 6), name=_n(name, "shuffle"))(y)
+    return keras.layers.Reshape((2 * h, 2 * w, c_out), name=_n(name, "merge"))(y)
