@@ -1,0 +1,94 @@
+"""Static Keras models of any architecture of a known family (space points and presets).
+
+`build_static(arch)` returns a plain functional Keras model made only of standard
+layers: what `SuperNetwork.extract` fills with sliced weights, what stand-alone training
+trains, and what export converts. Its layer list mirrors the cost model's
+(`vipnas_tf.arch.*_space.*_conv_costs`); a test checks they agree.
+"""
+import keras
+
+from vipnas_tf.arch import cost as cost_lib
+from vipnas_tf.arch.space import get_space
+from vipnas_tf.models import static_ops as ops
+
+_BUILDERS = {}
+
+
+def register_static_builder(family):
+    """Registers `fn(arch, inputs, space) -> heatmaps` for a space family."""
+
+    def wrap(fn):
+        _BUILDERS[family] = fn
+        return fn
+
+    return wrap
+
+
+def build_static(arch, input_size=(256, 192), name=None):
+    """Plain functional Keras model of `arch`: [N, H, W, 3] -> [N, H/4, W/4, K]."""
+    space = get_space(arch.space)
+    h, w = cost_lib.check_input_size(input_size)
+    if space.family not in _BUILDERS:
+        raise ValueError(f"no static builder for family {space.family!r} (known: {sorted(_BUILDERS)})")
+    inputs = keras.Input((h, w, 3), name="image")
+    outputs = _BUILDERS[space.family](arch, inputs, space)
+    outputs = keras.layers.Activation("linear", dtype="float32", name="heatmaps")(outputs)
+    return keras.Model(inputs, outputs, name=name or f"static_{arch.space}")
+
+
+@register_static_builder("mobilenetv3")
+def _mobilenetv3(arch, x, space):
+    x = ops.conv(x, arch.stem.width, arch.stem.kernel, "stem_conv", strides=2)
+    x = ops.batch_norm(x, "stem_bn")
+    x = ops.activation(x, "hswish", "stem_act")
+    for i, (s, sp) in enumerate(zip(arch.stages, space.stages)):
+        for j in range(s.depth):
+            name = f"stage{i + 1}_block{j + 1}"
+            in_ch = int(x.shape[-1])
+            mid = s.mid_channels[j] if s.mid_channels else s.width * s.expansion
+            groups = mid if s.groups == 0 else s.groups
+            stride = sp.stride if j == 0 else 1
+            h = x
+            if mid != in_ch:
+                h = ops.conv(h, mid, 1, f"{name}_expand_conv")
+                h = ops.batch_norm(h, f"{name}_expand_bn")
+                h = ops.activation(h, sp.activation, f"{name}_expand_act")
+            h = ops.conv(h, mid, s.kernel, f"{name}_mid_conv", strides=stride, groups=groups)
+            h = ops.batch_norm(h, f"{name}_mid_bn")
+            h = ops.activation(h, sp.activation, f"{name}_mid_act")
+            if s.attention:
+                h = ops.squeeze_excite(h, f"{name}_se")
+            h = ops.conv(h, s.width, 1, f"{name}_project_conv")
+            h = ops.batch_norm(h, f"{name}_project_bn")
+            if stride == 1 and in_ch == s.width:
+                h = keras.layers.Add(name=f"{name}_add")([h, x])
+            x = h
+    return ops.deconv_head(x, arch.head, space.num_keypoints)
+
+
+@register_static_builder("resnet")
+def _resnet(arch, x, space):
+    x = ops.conv(x, arch.stem.width, arch.stem.kernel, "stem_conv", strides=2)
+    x = ops.batch_norm(x, "stem_bn")
+    x = ops.activation(x, "relu", "stem_act")
+    x = keras.layers.MaxPooling2D(3, 2, padding="same", name="stem_pool")(x)
+    for i, (s, sp) in enumerate(zip(arch.stages, space.stages)):
+        for j in range(s.depth):
+            name = f"stage{i + 1}_block{j + 1}"
+            mid = s.width // s.expansion
+            groups = mid if s.groups == 0 else s.groups
+            stride = sp.stride if j == 0 else 1
+            h = ops.conv(x, mid, 1, f"{name}_conv1")
+            h = ops.activation(ops.batch_norm(h, f"{name}_bn1"), "relu", f"{name}_act1")
+            h = ops.conv(h, mid, s.kernel, f"{name}_conv2", strides=stride, groups=groups)
+            h = ops.activation(ops.batch_norm(h, f"{name}_bn2"), "relu", f"{name}_act2")
+            h = ops.batch_norm(ops.conv(h, s.width, 1, f"{name}_conv3"), f"{name}_bn3")
+            if s.attention:
+                h = ops.context_block(h, f"{name}_gc")
+            shortcut = x
+            if j == 0:
+                shortcut = ops.conv(x, s.width, 1, f"{name}_downsample", strides=stride)
+                shortcut = ops.batch_norm(shortcut, f"{name}_downsample_bn")
+            x = keras.layers.Add(name=f"{name}_add")([h, shortcut])
+            x = ops.activation(x, "relu", f"{name}_out")
+    return ops.deconv_head(x, arch.head, space.num_keypoints)

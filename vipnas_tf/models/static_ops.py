@@ -1,0 +1,96 @@
+"""Static twins of the elastic ops, made only of standard Keras 3 layers.
+
+A static (extracted or preset) model is built with these functions on symbolic
+tensors. Layer names follow the elastic layers' names; a static layer that holds part
+of an elastic layer is named '<elastic name>__<part>' (see `split_static_name`), which
+is how `SuperNetwork.extract` finds the weights to copy.
+"""
+import keras
+
+from vipnas_tf.layers import common
+from vipnas_tf.layers.elastic_attention import gc_planes
+from vipnas_tf.layers.elastic_deconv2d import PHASES, phase_padding
+
+ACTIVATIONS = {"relu": "relu", "hswish": "hard_swish", "hsigmoid": "hard_sigmoid"}
+
+
+def _init():
+    return keras.initializers.get(common.PAPER_INITIALIZER)
+
+
+def conv(x, filters, kernel, name, strides=1, groups=1, use_bias=False, padding="same"):
+    """Conv2D, or DepthwiseConv2D when the conv is depthwise (groups == in == out)."""
+    in_ch = int(x.shape[-1])
+    if groups > 1 and groups == in_ch == filters:
+        return keras.layers.DepthwiseConv2D(
+            kernel, strides=strides, padding=padding, use_bias=use_bias,
+            depthwise_initializer=_init(), name=name,
+        )(x)
+    if in_ch % groups or filters % groups:
+        raise ValueError(f"{name}: {groups} groups do not divide {in_ch} input / {filters} output channels")
+    return keras.layers.Conv2D(
+        filters, kernel, strides=strides, padding=padding, groups=groups, use_bias=use_bias,
+        kernel_initializer=_init(), name=name,
+    )(x)
+
+
+def batch_norm(x, name):
+    return keras.layers.BatchNormalization(momentum=0.9, epsilon=1e-5, name=name)(x)
+
+
+def activation(x, kind, name):
+    return keras.layers.Activation(ACTIVATIONS[kind], name=name)(x)
+
+
+def squeeze_excite(x, name, ratio=4):
+    """SE: GAP -> 1x1 conv (ReLU) -> 1x1 conv (hard-sigmoid) -> scale (mmpose SELayer)."""
+    c = int(x.shape[-1])
+    t = keras.layers.GlobalAveragePooling2D(keepdims=True, name=f"{name}__pool")(x)
+    t = keras.layers.Conv2D(c // ratio, 1, activation="relu", kernel_initializer=_init(), name=f"{name}__reduce")(t)
+    t = keras.layers.Conv2D(c, 1, activation="hard_sigmoid", kernel_initializer=_init(), name=f"{name}__expand")(t)
+    return keras.layers.Multiply(name=f"{name}__scale")([x, t])
+
+
+def context_block(x, name, epsilon=1e-5):
+    """GC block: attention pooling + channel-add transform (GCNet), static shapes."""
+    _, h, w, c = (int(d) if d is not None else None for d in x.shape)
+    p = gc_planes(c)
+    mask = keras.layers.Conv2D(1, 1, kernel_initializer=_init(), name=f"{name}__mask")(x)
+    mask = keras.layers.Reshape((h * w, 1), name=f"{name}__mask_flat")(mask)
+    mask = keras.layers.Softmax(axis=1, name=f"{name}__softmax")(mask)
+    flat = keras.layers.Reshape((h * w, c), name=f"{name}__flat")(x)
+    context = keras.layers.Dot(axes=1, name=f"{name}__pool")([mask, flat])  # [N, 1, C]
+    context = keras.layers.Reshape((1, 1, c), name=f"{name}__context")(context)
+    t = keras.layers.Conv2D(p, 1, kernel_initializer=_init(), name=f"{name}__add1")(context)
+    t = keras.layers.LayerNormalization(epsilon=epsilon, name=f"{name}__ln")(t)
+    t = keras.layers.Activation("relu", name=f"{name}__relu")(t)
+    t = keras.layers.Conv2D(c, 1, kernel_initializer="zeros", name=f"{name}__add2")(t)
+    return keras.layers.Add(name=f"{name}__add")([x, t])
+
+
+def subpixel_deconv(x, filters, groups, name):
+    """Stride-2, kernel-4 grouped transposed conv as 4 phase convs + depth-to-space.
+
+    Same maths as `ElasticConv2DTranspose` (see its module docstring), written with
+    ZeroPadding2D, Conv2D/DepthwiseConv2D (2x2 'valid'), Concatenate, Reshape and
+    Permute, since Keras 3's Conv2DTranspose has no `groups`.
+    """
+    h, w = int(x.shape[1]), int(x.shape[2])
+    phases = []
+    for a, b in PHASES:
+        xp = keras.layers.ZeroPadding2D((phase_padding(a), phase_padding(b)), name=f"{name}__pad{a}{b}")(x)
+        phases.append(conv(xp, filters, 2, f"{name}__p{a}{b}", groups=groups, padding="valid"))
+    y = keras.layers.Concatenate(axis=-1, name=f"{name}__phases")(phases)
+    y = keras.layers.Reshape((h, w, 2, 2, filters), name=f"{name}__split")(y)
+    y = keras.layers.Permute((1, 3, 2, 4, 5), name=f"{name}__interleave")(y)
+    return keras.layers.Reshape((2 * h, 2 * w, filters), name=f"{name}__merge")(y)
+
+
+def deconv_head(x, head, num_keypoints):
+    """SimpleBaseline-style head: N x (deconv + BN + ReLU) then a 1x1 conv to K heatmaps."""
+    for n in range(head.num_layers):
+        groups = head.width if head.groups == 0 else head.groups
+        x = subpixel_deconv(x, head.width, groups, f"head_deconv{n + 1}")
+        x = batch_norm(x, f"head_bn{n + 1}")
+        x = activation(x, "relu", f"head_relu{n + 1}")
+    return conv(x, num_keypoints, 1, "head_final_conv", use_bias=True)
