@@ -103,10 +103,12 @@ PRESETS = {
 
 
 def list_presets():
+    _load_extra_presets()
     return sorted(PRESETS)
 
 
 def get_preset(name):
+    _load_extra_presets()
     if name not in PRESETS:
         raise ValueError(f"unknown preset {name!r} (presets: {', '.join(list_presets())})")
     return PRESETS[name]
