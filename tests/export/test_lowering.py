@@ -114,3 +114,66 @@ def test_deconv_reference_matches_keras_conv2d_transpose_when_dense():
     layer.set_weights([kernel])
     ref = np.asarray(keras.Model(inp, out)(x))
     np.testing.assert_allclose(_reference_deconv(x, kernel, None, 1), ref, atol=1e-5)
+
+
+@pytest.mark.parametrize("k,strides,mult,h,w", [
+    ((7, 7), 1, 1, 9, 8),    # 49 taps -> bands of 3 rows (21 taps)
+    ((7, 7), 2, 2, 10, 7),   # stride 2, odd width, multiplier 2
+    ((6, 6), 2, 1, 8, 8),
+    ((5, 5), 1, 1, 6, 6),    # 25 taps: a single layer, no split
+])
+def test_banded_depthwise_matches_depthwise(k, strides, mult, h, w):
+    c = 6
+    x = RNG.normal(size=(1, h, w, c)).astype(np.float32)
+    kernel = RNG.normal(size=k + (c, mult)).astype(np.float32)
+    bias = RNG.normal(size=(c * mult,)).astype(np.float32)
+    inp = keras.Input(x.shape[1:])
+    layer = keras.layers.DepthwiseConv2D(k, strides=strides, padding="same", depth_multiplier=mult,
+                                         activation="relu")
+    out = layer(inp)
+    layer.set_weights([kernel, bias])
+    ref = np.asarray(keras.Model(inp, out)(x))
+    inp2 = keras.Input(x.shape[1:])
+    model = keras.Model(inp2, lowering.depthwise_conv2d(inp2, kernel, bias, strides=strides,
+                                                        activation="relu"))
+    got = np.asarray(model(x))
+    assert np.abs(got - ref).max() <= 1e-5 * np.abs(ref).max()
+    n_dw = sum(isinstance(l, keras.layers.DepthwiseConv2D) for l in model.layers)
+    assert n_dw == (1 if k[0] * k[1] <= 25 else -(-k[0] // (25 // k[1])))
+    assert all(np.prod(l.kernel_size) <= 25 for l in model.layers
+               if isinstance(l, keras.layers.DepthwiseConv2D))
+
+
+def test_hard_swish_int8_form_matches_activation():
+    x = np.linspace(-6, 6, 2 * 3 * 4 * 5, dtype=np.float32).reshape(2, 3, 4, 5)
+    ref = _run(lambda t: lowering.hard_swish(t, "activation"), x)
+    got = _run(lambda t: lowering.hard_swish(t, "int8"), x)
+    np.testing.assert_allclose(got, ref, atol=1e-5)
+    np.testing.assert_allclose(ref, x * np.clip(x + 3, 0, 6) / 6, atol=1e-5)
+
+
+def test_fold_batch_norm_matches_conv_then_bn():
+    x = RNG.normal(size=(1, 6, 5, 4)).astype(np.float32)
+    kernel = RNG.normal(size=(3, 3, 2, 6)).astype(np.float32)
+    gamma, beta, mean = (RNG.normal(size=6).astype(np.float32) for _ in range(3))
+    var = RNG.uniform(0.5, 2, size=6).astype(np.float32)
+    inp = keras.Input(x.shape[1:])
+    conv = keras.layers.Conv2D(6, 3, padding="same", groups=2, use_bias=False)
+    bn = keras.layers.BatchNormalization(epsilon=1e-3)
+    out = bn(conv(inp))
+    conv.set_weights([kernel])
+    bn.set_weights([gamma, beta, mean, var])
+    ref = np.asarray(keras.Model(inp, out)(x))
+    k, b = lowering.fold_batch_norm(kernel, None, gamma, beta, mean, var, 1e-3)
+    got = _run(lambda t: lowering.grouped_conv2d(t, k, b, groups=2), x)
+    assert np.abs(got - ref).max() <= 1e-5 * np.abs(ref).max()
+
+
+def test_deconv_fused_relu_equals_relu_after():
+    x = RNG.normal(size=(1, 4, 3, 8)).astype(np.float32)
+    kernel = RNG.normal(size=(4, 4, 1, 8)).astype(np.float32)
+    ref = np.maximum(_reference_deconv(x, kernel, None, 8), 0)
+    for method in lowering.DECONV_METHODS:
+        got = _run(lambda t: lowering.grouped_conv2d_transpose_s2k4(
+            t, kernel, groups=8, method=method, activation="relu"), x)
+        assert np.abs(got - ref).max() <= 1e-5 * np.abs(ref).max()

@@ -56,6 +56,134 @@ def _n(name, suffix):
 
 
 # --------------------------------------------------------------------------------
+# Depthwise convolution that stays on XNNPACK's fast path.
+
+# XNNPACK (as shipped in ai-edge-litert 2.3) runs depthwise kernels of up to 25 taps
+# with its unipass micro-kernels; above that (7x7 = 49 taps, 6x6, 4x7) it takes a
+# path about 20x slower per MAC, in float32 and int8 (tflite/README.md). A large
+# kernel is therefore split into row bands of at most 25 taps, summed with Add.
+MAX_FAST_DEPTHWISE_TAPS = 25
+
+
+def _same_pads(size, k, stride):
+    out = -(-size // stride)
+    total = max((out - 1) * stride + k - size, 0)
+    return total // 2, total - total // 2, out
+
+
+def depthwise_conv2d(x, kernel: np.ndarray, bias: Optional[np.ndarray] = None, *,
+                     strides: int = 1, padding: str = "same", activation: Optional[str] = None,
+                     max_taps: Optional[int] = None, name: Optional[str] = None):
+    """DepthwiseConv2D from numpy weights, split into row bands when the kernel has
+    more than `max_taps` taps.
+
+    Args:
+        x: Keras tensor [N, H, W, C].
+        kernel: [kh, kw, C, multiplier] (Keras DepthwiseConv2D layout).
+        bias: [C * multiplier] or None.
+        strides, padding: as DepthwiseConv2D ("same" or "valid").
+        activation: fused activation (None, "relu", "relu6"); with bands it is
+            applied after the sum.
+        max_taps: largest kernel (kh * kw) left whole; None reads
+            `MAX_FAST_DEPTHWISE_TAPS` at call time, 0 disables the split.
+
+    Returns:
+        Keras tensor [N, H', W', C * multiplier].
+    """
+    kernel = np.asarray(kernel, np.float32)
+    kh, kw, c, mult = kernel.shape
+    use_bias = bias is not None
+    max_taps = MAX_FAST_DEPTHWISE_TAPS if max_taps is None else max_taps
+    if not max_taps or kh * kw <= max_taps or kw > max_taps:
+        layer = keras.layers.DepthwiseConv2D((kh, kw), strides=strides, padding=padding,
+                                             depth_multiplier=mult, use_bias=use_bias,
+                                             activation=activation, name=name)
+        y = layer(x)
+        layer.set_weights([kernel] + ([np.asarray(bias, np.float32)] if use_bias else []))
+        return y
+    h, w = x.shape[1], x.shape[2]
+    if padding == "same":
+        top, bottom, out_h = _same_pads(h, kh, strides)
+        left, right, out_w = _same_pads(w, kw, strides)
+        x = keras.layers.ZeroPadding2D(((top, bottom), (left, right)), name=_n(name, "pad"))(x)
+        h, w = h + top + bottom, w + left + right
+    else:
+        out_h, out_w = (h - kh) // strides + 1, (w - kw) // strides + 1
+    rows_per_band = max(1, max_taps // kw)
+    parts = []
+    for r0 in range(0, kh, rows_per_band):
+        r1 = min(kh, r0 + rows_per_band)
+        # Rows r0.. of the window: crop so a VALID conv of height (r1 - r0) yields out_h rows.
+        need = (out_h - 1) * strides + (r1 - r0)
+        crop = keras.layers.Cropping2D(((r0, h - r0 - need), (0, w - ((out_w - 1) * strides + kw))),
+                                       name=_n(name, f"crop{r0}"))(x)
+        layer = keras.layers.DepthwiseConv2D((r1 - r0, kw), strides=strides, padding="valid",
+                                             depth_multiplier=mult, use_bias=use_bias and r0 == 0,
+                                             name=_n(name, f"band{r0}"))
+        parts.append(layer(crop))
+        layer.set_weights([kernel[r0:r1]] + ([np.asarray(bias, np.float32)] if use_bias and r0 == 0 else []))
+    y = keras.layers.Add(name=_n(name, "sum"))(parts)
+    if activation:
+        y = keras.layers.Activation(activation, name=_n(name, "act"))(y)
+    return y
+
+
+def fold_batch_norm(kernel: np.ndarray, bias: Optional[np.ndarray], gamma, beta, mean, var,
+                    epsilon: float = 1e-3, out_axis: int = -1):
+    """Folds an inference BatchNormalization into the preceding conv's weights.
+
+    Needed before `grouped_conv2d_transpose_s2k4(..., activation=...)`: the
+    converter folds a BN into a conv only when it directly follows it, and after the
+    sub-pixel shuffle it would not.
+
+    Args:
+        kernel: conv weights; `out_axis` indexes the output channels (-1 for Conv2D
+            [k, k, C_in/g, C_out]; for a depthwise [k, k, C, 1] kernel pass a
+            reshaped [k, k, 1, C] view; for the s2k4 deconv layout
+            [4, 4, cg_out, C_in] use a kernel whose output channels are on -1).
+        bias: [C_out] or None; gamma, beta, mean, var: [C_out] BN parameters.
+
+    Returns:
+        (kernel, bias) float32 with the BN folded in.
+    """
+    scale = np.asarray(gamma, np.float64) / np.sqrt(np.asarray(var, np.float64) + epsilon)
+    shape = [1] * kernel.ndim
+    shape[out_axis] = -1
+    k = (np.asarray(kernel, np.float64) * scale.reshape(shape)).astype(np.float32)
+    b = np.zeros_like(scale) if bias is None else np.asarray(bias, np.float64)
+    b = (b - mean) * scale + beta
+    return k, b.astype(np.float32)
+
+
+def hard_swish(x, method: str = "auto", name: Optional[str] = None):
+    """x * relu6(x + 3) / 6 as Keras layers.
+
+    Args:
+        method: "activation" (`Activation("hard_swish")`, TFLite HARD_SWISH: fastest
+            in float32), "int8" (two 1x1 depthwise affines and a Multiply: TFLite
+            has no fast int8 HARD_SWISH on XNNPACK, this is 2x faster in int8 and
+            costs ~4% in float32 on the layers concerned), "auto" = "activation".
+    """
+    if method in ("auto", "activation"):
+        return keras.layers.Activation("hard_swish", name=name)(x)
+    if method != "int8":
+        raise ValueError(f"method must be 'auto', 'activation' or 'int8', got {method!r}")
+    c = x.shape[-1]
+
+    def affine(t, w, b, act, suffix):
+        layer = keras.layers.DepthwiseConv2D(1, activation=act, name=_n(name, suffix))
+        y = layer(t)
+        layer.set_weights([np.full((1, 1, c, 1), w, np.float32), np.full((c,), b, np.float32)])
+        return y
+
+    # relu6(x + 3) fuses into the depthwise conv; writing x * hard_sigmoid(x) instead
+    # would be pattern-matched back into HARD_SWISH by the converter.
+    gate = affine(x, 1.0, 3.0, "relu6", "gate")
+    y = keras.layers.Multiply(name=_n(name, "mul"))([x, gate])
+    return affine(y, 1.0 / 6.0, 0.0, None, "scale")
+
+
+# --------------------------------------------------------------------------------
 # Grouped convolution.
 
 GROUPED_CONV_METHODS = ("conv", "depthwise", "dw_multiplier", "dense")
@@ -78,7 +206,7 @@ def grouped_conv_method(in_channels: int, out_channels: int, groups: int,
 def grouped_conv2d(x, kernel: np.ndarray, bias: Optional[np.ndarray] = None, *,
                    groups: int, strides: int = 1, padding: str = "same",
                    method: str = "auto", input_interleaved: bool = False,
-                   name: Optional[str] = None):
+                   activation: Optional[str] = None, name: Optional[str] = None):
     """A grouped 2-D convolution from standard Keras layers, weights set.
 
     Args:
@@ -96,6 +224,9 @@ def grouped_conv2d(x, kernel: np.ndarray, bias: Optional[np.ndarray] = None, *,
             groups=1 Conv2D with a block-diagonal kernel: g times the MACs).
         input_interleaved: x is already in `interleave_permutation` order (only for
             "dw_multiplier"; otherwise a transpose is inserted).
+        activation: None, "relu" or "relu6", fused into the conv where possible
+            (fold BN into `kernel`/`bias` first with `fold_batch_norm`, so that
+            nothing stands between the conv and its activation).
         name: prefix of the created layers' names.
 
     Returns:
@@ -121,7 +252,8 @@ def grouped_conv2d(x, kernel: np.ndarray, bias: Optional[np.ndarray] = None, *,
 
     if method == "conv":
         layer = keras.layers.Conv2D(c_out, (k_h, k_w), strides=strides, padding=padding,
-                                    groups=groups, use_bias=use_bias, name=name)
+                                    groups=groups, use_bias=use_bias, activation=activation,
+                                    name=name)
         y = layer(x)
         layer.set_weights([kernel] + weights_bias)
         return y
@@ -131,7 +263,7 @@ def grouped_conv2d(x, kernel: np.ndarray, bias: Optional[np.ndarray] = None, *,
             dense[:, :, gi * cg_in:(gi + 1) * cg_in, gi * cg_out:(gi + 1) * cg_out] = \
                 kernel[:, :, :, gi * cg_out:(gi + 1) * cg_out]
         layer = keras.layers.Conv2D(c_out, (k_h, k_w), strides=strides, padding=padding,
-                                    use_bias=use_bias, name=name)
+                                    use_bias=use_bias, activation=activation, name=name)
         y = layer(x)
         layer.set_weights([dense] + weights_bias)
         return y
@@ -140,11 +272,8 @@ def grouped_conv2d(x, kernel: np.ndarray, bias: Optional[np.ndarray] = None, *,
             raise ValueError(f"method='depthwise' needs C_in == groups, got C_in={c_in}, groups={groups}")
         # Depthwise kernel [k, k, C_in, multiplier]: output i * m + j = o.
         dw = kernel[:, :, 0, :].reshape(k_h, k_w, c_in, cg_out)
-        layer = keras.layers.DepthwiseConv2D((k_h, k_w), strides=strides, padding=padding,
-                                             depth_multiplier=cg_out, use_bias=use_bias, name=name)
-        y = layer(x)
-        layer.set_weights([dw] + weights_bias)
-        return y
+        return depthwise_conv2d(x, dw, bias, strides=strides, padding=padding,
+                                activation=activation, name=name)
 
     # dw_multiplier: input position p = l * g + gi (channel gi * cg_in + l); output
     # of DepthwiseConv2D(depth_multiplier=cg_out) at p * cg_out + j = l * C_out + o,
@@ -158,20 +287,19 @@ def grouped_conv2d(x, kernel: np.ndarray, bias: Optional[np.ndarray] = None, *,
     # The sum is an average pool over cg_in blocks; scale the kernel by cg_in to
     # undo the 1/cg_in (exact for powers of two). The bias repeats per block.
     dw *= cg_in
-    layer = keras.layers.DepthwiseConv2D((k_h, k_w), strides=strides, padding=padding,
-                                         depth_multiplier=cg_out, use_bias=use_bias,
-                                         name=_n(name, "dw") if cg_in > 1 else name)
-    y = layer(x)
-    if use_bias:
-        layer.set_weights([dw, np.tile(weights_bias[0], cg_in)])
-    else:
-        layer.set_weights([dw])
+    dw_bias = np.tile(weights_bias[0], cg_in) if use_bias else None
+    y = depthwise_conv2d(x, dw, dw_bias, strides=strides, padding=padding,
+                         activation=activation if cg_in == 1 else None,
+                         name=_n(name, "dw") if cg_in > 1 else name)
     if cg_in == 1:
         return y
     h, w = y.shape[1], y.shape[2]
     y = keras.layers.Reshape((h * w, cg_in, c_out), name=_n(name, "blocks"))(y)
     y = keras.layers.AveragePooling2D((1, cg_in), name=_n(name, "sum"))(y)
-    return keras.layers.Reshape((h, w, c_out), name=_n(name, "out"))(y)
+    y = keras.layers.Reshape((h, w, c_out), name=_n(name, "out"))(y)
+    if activation:
+        y = keras.layers.Activation(activation, name=_n(name, "act"))(y)
+    return y
 
 
 # --------------------------------------------------------------------------------
@@ -195,6 +323,7 @@ def _phase_kernel(kernel, a, b):
 
 def grouped_conv2d_transpose_s2k4(x, kernel: np.ndarray, bias: Optional[np.ndarray] = None, *,
                                   groups: int, method: str = "auto",
+                                  activation: Optional[str] = None,
                                   name: Optional[str] = None):
     """Grouped transposed conv (kernel 4, stride 2, padding 1) from standard layers.
 
@@ -212,6 +341,11 @@ def grouped_conv2d_transpose_s2k4(x, kernel: np.ndarray, bias: Optional[np.ndarr
             2x2 VALID conv, Concatenate, Reshape/Permute/Reshape), "subpixel_fused"
             (one ZeroPadding2D + one 3x3 VALID conv with the four 2x2 phase kernels
             embedded, 2.25x the MACs, then Reshape/Permute/Reshape).
+        activation: None, "relu" or "relu6", fused into the phase convs, i.e.
+            before the pixel shuffle (it commutes with it). Do this rather than a
+            ReLU layer after the returned tensor: a standalone int8 RELU does not
+            run on XNNPACK and costs 4 ms on the last head deconv (README). Fold the
+            head's BN into `kernel`/`bias` first (`fold_batch_norm`).
         name: prefix of the created layers' names.
 
     Returns:
@@ -247,7 +381,7 @@ def grouped_conv2d_transpose_s2k4(x, kernel: np.ndarray, bias: Optional[np.ndarr
                                                name=_n(name, f"pad{a}{b}"))(x)
                 p = grouped_conv2d(p, conv_kernel(a, b), bias, groups=groups, padding="valid",
                                    method="depthwise" if cg_in == 1 else "conv",
-                                   name=_n(name, f"phase{a}{b}"))
+                                   activation=activation, name=_n(name, f"phase{a}{b}"))
                 phases.append(p)
         y = keras.layers.Concatenate(axis=-1, name=_n(name, "phases"))(phases)
         y = keras.layers.Reshape((h, w, 2, 2, c_out), name=_n(name, "split"))(y)
@@ -269,7 +403,8 @@ def grouped_conv2d_transpose_s2k4(x, kernel: np.ndarray, bias: Optional[np.ndarr
         fused_bias = np.tile(np.asarray(bias, np.float32).reshape(groups, 1, cg_out), (1, 4, 1)).reshape(-1)
     p = keras.layers.ZeroPadding2D(1, name=_n(name, "pad"))(x)
     y = grouped_conv2d(p, fused, fused_bias, groups=groups, padding="valid",
-                       method="depthwise" if cg_in == 1 else "conv", name=_n(name, "conv"))
+                       method="depthwise" if cg_in == 1 else "conv", activation=activation,
+                       name=_n(name, "conv"))
     y = keras.layers.Reshape((h, w, groups, 2, 2, cg_out), name=_n(name, "split"))(y)
     y = keras.layers.Permute((1, 4, 2, 5, 3, 6), name=_n(name, "shuffle"))(y)
     return keras.layers.Reshape((2 * h, 2 * w, c_out), name=_n(name, "merge"))(y)
