@@ -1,0 +1,392 @@
+"""Quantization-aware training (QAT) of a Keras 3 model via tf-keras + TFMOT.
+
+TensorFlow Model Optimization (TFMOT 0.8) accepts only tf-keras (Keras 2) models
+(FACTS.md). The project's models are Keras 3, so this module:
+
+1. `to_tf_keras(model)`: rebuilds a Keras 3 functional model of standard layers as a
+   tf-keras functional model, layer by layer from the layer configs (walking the
+   Keras 3 graph, so branches, shared inputs and multi-input models keep their
+   wiring), maps the few things that differ (hard-swish and hard-sigmoid: tf-keras
+   has no `hard_swish` and its `hard_sigmoid` is 0.2x + 0.5, not relu6(x + 3) / 6),
+   and copies the weights. Parity with the Keras 3 model: max abs diff <= 1e-5.
+2. `quantize_model(tfk_model)`: `tfmot.quantization.keras.quantize_model` after
+   annotating the layers TFMOT's default 8-bit registry does not know (Permute,
+   Cropping2D, hard-swish/hard-sigmoid activations, ...): pure data movement gets
+   no quantizer, activations get an output quantizer.
+3. `fine_tune(qat_model, data, steps)`: a short MSE fine-tune on (image, heatmap
+   target) batches.
+4. `export_qat_tflite(qat_model)`: full-integer int8 TFLite from the fake-quant
+   ranges learned in training.
+
+`qat_int8_tflite(model, data, steps)` runs the four steps.
+
+tf-keras is imported here and only here, at module level. TFMOT sets
+TF_USE_LEGACY_KERAS=1 in os.environ when imported; this module resolves `tf.keras`
+to Keras 3 first and restores the variable afterwards, so importing it does not
+switch the rest of the process (or its subprocesses) to Keras 2.
+"""
+import inspect
+import os
+from typing import Any, Callable, Iterable, Optional, Sequence, Union
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+_ = tf.keras.layers  # Resolve tf.keras to Keras 3 before TFMOT looks at it.
+_LEGACY = os.environ.get("TF_USE_LEGACY_KERAS")
+import tf_keras  # noqa: E402  pylint: disable=wrong-import-position
+import tensorflow_model_optimization as tfmot  # noqa: E402  pylint: disable=wrong-import-position
+from tensorflow_model_optimization.python.core.quantization.keras.default_8bit import (  # noqa: E402
+    default_8bit_quantize_registry as _registry)
+
+if _LEGACY is None:
+    os.environ.pop("TF_USE_LEGACY_KERAS", None)
+else:
+    os.environ["TF_USE_LEGACY_KERAS"] = _LEGACY
+
+from vipnas_tf.export import tflite_export  # noqa: E402  pylint: disable=wrong-import-position
+
+
+# ------------------------------------------------------------------------------
+# Activations that differ between Keras 3 and tf-keras.
+
+@tf_keras.saving.register_keras_serializable(package="vipnas_tf")
+def hard_swish(x):
+    """Keras 3's hard_swish: x * relu6(x + 3) / 6."""
+    return x * tf.nn.relu6(x + 3.0) * (1.0 / 6.0)
+
+
+@tf_keras.saving.register_keras_serializable(package="vipnas_tf")
+def hard_sigmoid(x):
+    """Keras 3's hard_sigmoid: relu6(x + 3) / 6 (tf-keras uses 0.2 x + 0.5)."""
+    return tf.nn.relu6(x + 3.0) * (1.0 / 6.0)
+
+
+_ACTIVATIONS = {"hard_swish": hard_swish, "hard_silu": hard_swish, "hard_sigmoid": hard_sigmoid}
+# Activations tf-keras has under the same name with the same definition.
+_SAME_ACTIVATIONS = {"linear", "relu", "relu6", "sigmoid", "tanh", "softmax", "swish", "silu",
+                     "elu", "selu", "gelu", "softplus", "exponential"}
+CUSTOM_OBJECTS = {"hard_swish": hard_swish, "hard_sigmoid": hard_sigmoid}
+
+
+def _map_activation(value, layer_name):
+    if value is None or callable(value):
+        return value
+    if isinstance(value, dict):
+        value = value.get("config", {}).get("name") or value.get("class_name")
+    if value in _ACTIVATIONS:
+        return _ACTIVATIONS[value]
+    if value in _SAME_ACTIVATIONS:
+        return value
+    raise ValueError(f"layer {layer_name!r}: activation {value!r} has no tf-keras mapping")
+
+
+# ------------------------------------------------------------------------------
+# Keras 3 -> tf-keras rebuild.
+
+_DROP_SUFFIXES = ("_initializer", "_regularizer", "_constraint")
+
+
+def _tf_keras_layer(layer: keras.layers.Layer):
+    """A fresh tf-keras layer with the Keras 3 layer's configuration (no weights)."""
+    cls_name = type(layer).__name__
+    cls = getattr(tf_keras.layers, cls_name, None)
+    if cls is None or not isinstance(layer, keras.layers.Layer) or type(layer).__module__.split(".")[0] != "keras":
+        raise ValueError(f"layer {layer.name!r} of type {cls_name} is not a standard Keras layer "
+                         "with a tf-keras twin; the QAT rebuild supports standard layers only")
+    config = dict(layer.get_config())
+    accepted = set(inspect.signature(cls.__init__).parameters) | {"name", "trainable", "dtype"}
+    out = {}
+    for key, value in config.items():
+        if key.endswith(_DROP_SUFFIXES) or key not in accepted:
+            continue  # weights are copied; initializers etc. do not matter
+        if key == "dtype":
+            value = getattr(getattr(layer, "dtype_policy", None), "name", None) or "float32"
+        elif key == "activation":
+            value = _map_activation(value, layer.name)
+        out[key] = value
+    return cls(**out)
+
+
+def to_tf_keras(model: keras.Model, split_activations: bool = False) -> "tf_keras.Model":
+    """Rebuilds a Keras 3 functional model as a tf-keras functional model.
+
+    Args:
+        model: a Keras 3 functional model of standard layers (those that exist in
+            tf-keras under the same name: Conv2D (incl. groups), DepthwiseConv2D,
+            BatchNormalization, ReLU, Activation, Add, Multiply, Concatenate,
+            ZeroPadding2D, Cropping2D, Reshape, Permute, pooling, UpSampling2D...).
+            Layers called several times (shared) become one shared tf-keras layer.
+        split_activations: for QAT: replace hard-swish / hard-sigmoid (as Activation
+            layers or fused into convs) by standard layers TFMOT can quantize
+            (1x1 depthwise affines, ReLU with max_value, Multiply; see
+            `_Decomposed`). Still the same function (parity <= 1e-5).
+
+    Returns:
+        A tf-keras model with the same inputs/outputs (names, order), weights copied.
+
+    Raises:
+        ValueError: for a non-standard layer or a raw `keras.ops` node.
+    """
+    tensor_map = {}
+    new_inputs = []
+    for inp in model.inputs:
+        t = tf_keras.Input(shape=tuple(inp.shape[1:]), batch_size=inp.shape[0],
+                           name=inp.name.split(":")[0], dtype=inp.dtype)
+        tensor_map[id(inp)] = t
+        new_inputs.append(t)
+    layer_map = {}
+    by_depth = model._nodes_by_depth  # pylint: disable=protected-access
+    for depth in sorted(by_depth, reverse=True):
+        for node in by_depth[depth]:
+            op = node.operation
+            if isinstance(op, keras.layers.InputLayer):
+                continue
+            if not isinstance(op, keras.layers.Layer):
+                raise ValueError(f"node {op.name!r} ({type(op).__name__}) is a raw keras.ops call; "
+                                 "use standard layers in exported models")
+            if id(op) not in layer_map:
+                new_layer, post = _tf_keras_layer(op), None
+                act = getattr(new_layer, "activation", None)
+                if split_activations and act in (hard_swish, hard_sigmoid):
+                    if isinstance(new_layer, tf_keras.layers.Activation):
+                        new_layer = None  # identity; the decomposition follows
+                    else:
+                        new_layer.activation = tf_keras.activations.get("linear")
+                    post = _Decomposed(act, op.name)
+                layer_map[id(op)] = (op, new_layer, post)
+            _, new_layer, post = layer_map[id(op)]
+
+            def lookup(v):
+                return tensor_map[id(v)] if isinstance(v, keras.KerasTensor) else v
+
+            args = keras.tree.map_structure(lookup, list(node.arguments.args))
+            kwargs = keras.tree.map_structure(lookup, dict(node.arguments.kwargs))
+            kwargs.pop("training", None)
+            outputs = new_layer(*args, **kwargs) if new_layer is not None else args[0]
+            if post is not None:
+                outputs = post(outputs)
+            flat_old = keras.tree.flatten(node.outputs)
+            flat_new = tf.nest.flatten(outputs)
+            for old_t, new_t in zip(flat_old, flat_new):
+                tensor_map[id(old_t)] = new_t
+    new_outputs = [tensor_map[id(t)] for t in model.outputs]
+    tfk = tf_keras.Model(new_inputs, new_outputs if len(new_outputs) > 1 else new_outputs[0],
+                         name=model.name)
+    for old, new, _ in layer_map.values():
+        if new is not None:
+            new.set_weights(old.get_weights())
+    return tfk
+
+
+class _Decomposed:
+    """hard-swish / hard-sigmoid as layers TFMOT quantizes step by step (every
+    intermediate gets a fake-quant range, so the int8 TFLite has no float islands)
+    and that stay on XNNPACK in int8: the `lowering.hard_swish(method="int8")` form.
+
+    hard_sigmoid(x) = relu6(x + 3) / 6;  hard_swish(x) = x * relu6(x + 3) / 6.
+    """
+
+    def __init__(self, fn, name):
+        self.fn, self.name, self._layers = fn, name, None
+
+    def _affine(self, c, w, b, suffix):
+        layer = tf_keras.layers.DepthwiseConv2D(1, name=f"{self.name}_{suffix}")
+        layer.build((None, None, None, c))
+        layer.set_weights([np.full((1, 1, c, 1), w, np.float32), np.full((c,), b, np.float32)])
+        return layer
+
+    def __call__(self, x):
+        c = x.shape[-1]
+        if x.shape.rank != 4:
+            return tf_keras.layers.Activation(self.fn, name=f"{self.name}_act")(x)
+        if self._layers is None:  # shared layer called again: reuse its parts
+            if self.fn is hard_sigmoid:
+                # relu6(x + 3) / 6, not min(relu(x / 6 + 0.5), 1): the clip at 1 would
+                # become MINIMUM + RELU, which stay float; RELU6 fuses into the conv.
+                self._layers = [self._affine(c, 1.0, 3.0, "hsig_shift"),
+                                tf_keras.layers.ReLU(max_value=6.0, name=f"{self.name}_hsig_relu6"),
+                                self._affine(c, 1.0 / 6.0, 0.0, "hsig_scale")]
+            else:
+                self._layers = [self._affine(c, 1.0, 3.0, "hswish_shift"),
+                                tf_keras.layers.ReLU(max_value=6.0, name=f"{self.name}_hswish_relu6"),
+                                tf_keras.layers.Multiply(name=f"{self.name}_hswish_mul"),
+                                self._affine(c, 1.0 / 6.0, 0.0, "hswish_scale")]
+        if self.fn is hard_sigmoid:
+            shift, relu6, scale = self._layers
+            return scale(relu6(shift(x)))
+        shift, relu6, mul, scale = self._layers
+        return scale(mul([x, relu6(shift(x))]))
+
+
+# ------------------------------------------------------------------------------
+# TFMOT annotation and QAT.
+
+class NoOpQuantizeConfig(tfmot.quantization.keras.QuantizeConfig):
+    """No quantizers: for layers that only move data (Permute, Cropping2D, ...)."""
+
+    def get_weights_and_quantizers(self, layer):
+        return []
+
+    def get_activations_and_quantizers(self, layer):
+        return []
+
+    def set_quantize_weights(self, layer, quantize_weights):
+        pass
+
+    def set_quantize_activations(self, layer, quantize_activations):
+        pass
+
+    def get_output_quantizers(self, layer):
+        return []
+
+    def get_config(self):
+        return {}
+
+
+class OutputQuantizeConfig(NoOpQuantizeConfig):
+    """8-bit moving-average quantizer on the layer output (hard-swish, hard-sigmoid,
+    other element-wise activations TFMOT does not know)."""
+
+    def get_output_quantizers(self, layer):
+        return [tfmot.quantization.keras.quantizers.MovingAverageQuantizer(
+            num_bits=8, per_axis=False, symmetric=False, narrow_range=False)]
+
+
+_DATA_MOVEMENT = ("Permute", "Cropping2D", "Reshape", "ZeroPadding2D", "Flatten")
+
+
+def _annotate(layer):
+    """Annotates one layer for `quantize_apply`.
+
+    Layers TFMOT knows (and BatchNormalization, which its Conv+BN transforms fold
+    into the conv) keep the default scheme; data-movement layers it does not know
+    get no quantizer; the hard-swish / hard-sigmoid Activation layers and other
+    weightless layers it does not know (Multiply) get an output quantizer.
+    """
+    quantize_annotate_layer = tfmot.quantization.keras.quantize_annotate_layer
+    name = type(layer).__name__
+    activation = getattr(layer, "activation", None)
+    supported = _registry.Default8BitQuantizeRegistry().supports(layer)
+    if activation in (hard_swish, hard_sigmoid):
+        if name != "Activation":
+            raise ValueError(f"layer {layer.name!r} ({name}) has a fused {activation.__name__}, which "
+                             "TFMOT cannot quantize; rebuild with "
+                             "to_tf_keras(model, split_activations=True)")
+        return quantize_annotate_layer(layer, OutputQuantizeConfig())
+    if supported:
+        return quantize_annotate_layer(layer)
+    if name == "BatchNormalization":
+        # Right after a conv, TFMOT's Conv+BN transform folds it; elsewhere (after
+        # the sub-pixel shuffle) it stays a per-channel affine with a quantized output.
+        inbound = layer.inbound_nodes[0].inbound_layers if layer.inbound_nodes else None
+        if isinstance(inbound, (tf_keras.layers.Conv2D, tf_keras.layers.DepthwiseConv2D)):
+            return quantize_annotate_layer(layer)
+        return quantize_annotate_layer(layer, OutputQuantizeConfig())
+    if name in _DATA_MOVEMENT:
+        return quantize_annotate_layer(layer, NoOpQuantizeConfig())
+    # Element-wise / merge layers without weights (Multiply, ...): quantize the output.
+    if layer.weights:
+        raise ValueError(f"layer {layer.name!r} ({name}) has weights and no TFMOT quantize "
+                         "config; extend qat._annotate")
+    return quantize_annotate_layer(layer, OutputQuantizeConfig())
+
+
+def quantize_model(tfk_model) -> "tf_keras.Model":
+    """TFMOT QAT model (fake-quant nodes, Conv+BN folding) of a tf-keras model.
+
+    Args:
+        tfk_model: from `to_tf_keras(model, split_activations=True)`.
+    """
+    # The clone function returns the layers themselves (annotated), so no layer is
+    # re-created from its config here.
+    annotated = tf_keras.models.clone_model(tfk_model, clone_function=_annotate)
+    with tfmot.quantization.keras.quantize_scope({
+            "NoOpQuantizeConfig": NoOpQuantizeConfig,
+            "OutputQuantizeConfig": OutputQuantizeConfig, **CUSTOM_OBJECTS}):
+        return tfmot.quantization.keras.quantize_apply(annotated)
+
+
+# (inputs, target heatmaps) batches; inputs one array or a list (multi-input models).
+TrainData = Union[Iterable[Any], Callable[[], Iterable[Any]], "tf.data.Dataset"]
+
+
+def fine_tune(qat_model, data: TrainData, steps: int, learning_rate: float = 1e-4,
+              epochs: int = 1, verbose: int = 0):
+    """Fine-tunes a QAT model with MSE on heatmaps (the pose training loss).
+
+    Args:
+        qat_model: from `quantize_model`.
+        data: a tf.data.Dataset or iterable (or zero-arg callable returning one) of
+            (inputs, heatmaps) batches: inputs [N, H, W, 3] float32 (or a list of
+            arrays for multi-input models), heatmaps [N, H/4, W/4, K].
+        steps: optimizer steps per epoch (a brief fine-tune: a few hundred real ones).
+
+    Returns:
+        The Keras History.
+    """
+    if not isinstance(data, tf.data.Dataset):
+        source = data() if callable(data) else data
+        batches = list(source)
+        if not batches:
+            raise ValueError("fine-tune data is empty")
+
+        def gen():
+            while True:
+                for x, y in batches:
+                    yield (tuple(x) if isinstance(x, (list, tuple)) else x), y
+        x0, y0 = batches[0]
+        x_sig = (tuple(tf.TensorSpec((None,) + np.shape(a)[1:], tf.float32) for a in x0)
+                 if isinstance(x0, (list, tuple)) else tf.TensorSpec((None,) + np.shape(x0)[1:], tf.float32))
+        data = tf.data.Dataset.from_generator(
+            gen, output_signature=(x_sig, tf.TensorSpec((None,) + np.shape(y0)[1:], tf.float32)))
+    else:
+        data = data.repeat()
+    qat_model.compile(optimizer=tf_keras.optimizers.Adam(learning_rate), loss="mse")
+    return qat_model.fit(data, epochs=epochs, steps_per_epoch=steps, verbose=verbose)
+
+
+def export_qat_tflite(qat_model, path: Optional[str] = None, *, io_dtype: str = "float32",
+                      batch_size: int = 1) -> bytes:
+    """Full-integer int8 TFLite from a QAT model (ranges from its fake-quant nodes).
+
+    Args:
+        qat_model: a (fine-tuned) model from `quantize_model`.
+        path: where to write the .tflite, or None.
+        io_dtype: "float32", "int8" or "uint8" (see `quantization.py`).
+
+    Returns:
+        The flatbuffer bytes.
+    """
+    specs = [tf.TensorSpec([batch_size] + list(i.shape[1:]), tf.float32,
+                           name=i.name.split(":")[0]) for i in qat_model.inputs]
+
+    @tf.function(input_signature=specs, autograph=False)
+    def serve(*inputs):
+        return qat_model(list(inputs) if len(inputs) > 1 else inputs[0], training=False)
+
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([serve.get_concrete_function()])
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    # No TFLITE_BUILTINS_INT8 restriction: with it the converter asks for a
+    # representative dataset (it does not detect the fake-quant ranges through a
+    # concrete function); the ranges come from the FakeQuant nodes instead.
+    if io_dtype != "float32":
+        converter.inference_input_type = {"int8": tf.int8, "uint8": tf.uint8}[io_dtype]
+        converter.inference_output_type = converter.inference_input_type
+    flatbuffer = converter.convert()
+    if path is not None:
+        tflite_export._write_atomic(path, flatbuffer)  # pylint: disable=protected-access
+    return flatbuffer
+
+
+def qat_int8_tflite(model: keras.Model, data: TrainData, steps: int, path: Optional[str] = None,
+                    *, learning_rate: float = 1e-4, io_dtype: str = "float32") -> bytes:
+    """Keras 3 model -> tf-keras -> QAT -> brief MSE fine-tune -> int8 TFLite."""
+    qat = quantize_model(to_tf_keras(model, split_activations=True))
+    fine_tune(qat, data, steps, learning_rate)
+    return export_qat_tflite(qat, path, io_dtype=io_dtype)
+
+
+__all__: Sequence[str] = ("to_tf_keras", "quantize_model", "fine_tune", "export_qat_tflite",
+                          "qat_int8_tflite", "NoOpQuantizeConfig", "OutputQuantizeConfig")
