@@ -77,6 +77,7 @@ def main(argv):
             else:
                 mem = r.get("peak_memory_mb")
                 print(f"{r['name']:40s} p50 {r['p50_ms']:8.2f} ms  p90 {r['p90_ms']:8.2f} ms  "
+                      f"min {r['min_ms']:8.2f} ms  "
                       f"{r['fps']:7.1f} FPS" + (f"  peak {mem:.1f} MiB" if mem is not None else ""))
     # Failing models are reported, not fatal; exit non-zero only if nothing ran.
     return 0 if any("error" not in r for r in report["results"]) else 1

@@ -476,7 +476,7 @@ def plot_results(report: Dict, path: str, title: str = ""):
                     ha="center", va="bottom", fontsize=8)
     ax.set_xticks(range(len(names)))
     ax.set_xticklabels(names, rotation=30, ha="right", fontsize=8)
-    ax.set_ylabel("frames per second (1000 / p50 ms; schedules: effective)")
+    ax.set_ylabel("FPS = 1000 / p50 ms\n(schedules: effective)")
     ax.set_title(title or f"LiteRT + XNNPACK, {report['threads']} thread(s), "
                  f"{report['runs']} interleaved runs")
     ax.margins(y=0.2)

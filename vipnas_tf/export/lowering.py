@@ -191,15 +191,22 @@ GROUPED_CONV_METHODS = ("conv", "depthwise", "dw_multiplier", "dense")
 
 def grouped_conv_method(in_channels: int, out_channels: int, groups: int,
                         quantized: bool = False) -> str:
-    """The measured fastest formulation for a grouped conv (see tflite/README.md).
+    """The measured fastest formulation for a grouped conv (tflite/README.md).
 
-    Depthwise when each group has one input channel; otherwise the native grouped
-    Conv2D, which XNNPACK runs well in float32 and int8 (it keeps MACs minimal;
-    the depthwise-multiplier form spends the same MACs plus a reduction).
+    - one input channel per group: "depthwise" (DepthwiseConv2D; a Conv2D with
+      groups == channels stays a grouped CONV_2D in TFLite, 10-30x slower);
+    - at most 16 input channels (S-ViPNAS stage 1, 16 ch in 8 groups): "dense",
+      the block-diagonal full conv: 8x the MACs but one GEMM (fp32 0.63 vs
+      0.75 ms, int8 0.24 vs 0.84 ms at 128x96);
+    - otherwise the native grouped "conv", fastest in float32 and int8 at every
+      other S-ViPNAS shape (the depthwise-multiplier form was 1.2-7x slower,
+      dense 10-150x).
     """
     del out_channels, quantized  # Same choice for both precisions (measured).
     if in_channels == groups:
         return "depthwise"
+    if in_channels <= 16:
+        return "dense"
     return "conv"
 
 
