@@ -143,3 +143,40 @@ def test_dynamic_spatial_size_is_refused():
     model = keras.Model(x, keras.layers.Conv2D(2, 1)(x))
     with pytest.raises(ValueError, match="unknown dimension"):
         tflite_export.export_tflite(model)
+
+
+def test_default_decode_is_the_codec_when_it_exists(tiny_model):
+    heatmap = pytest.importorskip("vipnas_tf.codecs.heatmap")
+    codec = heatmap.HeatmapCodec(input_size=(32, 24), heatmap_size=(8, 6))
+    x = sample_inputs(tiny_model, 1, seed=11)
+    fb = tflite_export.export_tflite(tiny_model, decode_fn="default")
+    _, keypoints, scores = tflite_export.run_tflite(fb, x)
+    ref_kp, ref_sc = codec.decode_tf(tiny_model(x, training=False))
+    np.testing.assert_allclose(keypoints, np.asarray(ref_kp), atol=1e-3)
+    np.testing.assert_allclose(scores, np.asarray(ref_sc), atol=1e-4)
+
+
+def test_lowered_layers_convert_to_builtins_with_parity():
+    """What lowering.py emits (banded 7x7 depthwise, dense/grouped convs, sub-pixel
+    deconv with fused ReLU, int8-form hard-swish) converts and matches Keras."""
+    from vipnas_tf.export import lowering
+    from ai_edge_litert.interpreter import Interpreter
+    rng = np.random.default_rng(0)
+    inp = keras.Input((16, 12, 8))
+    y = lowering.grouped_conv2d(inp, rng.normal(0, .2, (7, 7, 1, 8)).astype(np.float32),
+                                groups=8, strides=2, activation="relu")
+    y = lowering.grouped_conv2d(y, rng.normal(0, .3, (3, 3, 2, 16)).astype(np.float32), groups=4)
+    y = lowering.grouped_conv2d(y, rng.normal(0, .3, (3, 3, 2, 16)).astype(np.float32), groups=8)
+    y = lowering.hard_swish(y, "int8")
+    y = lowering.grouped_conv2d_transpose_s2k4(y, rng.normal(0, .3, (4, 4, 1, 16)).astype(np.float32),
+                                               rng.normal(0, .1, 16).astype(np.float32),
+                                               groups=16, activation="relu")
+    model = keras.Model(inp, keras.layers.Conv2D(K, 1)(y))
+    fb = tflite_export.export_tflite(model)
+    ops = {o["op_name"] for o in Interpreter(model_content=fb)._get_ops_details()}
+    assert "HARD_SWISH" not in ops and "DEPTHWISE_CONV_2D" in ops
+    _assert_parity(model, fb, atol=1e-4)
+    fb8 = tflite_export.export_tflite(model, quantization=quantization.QuantizationConfig.for_int8(_rep(model)))
+    x = sample_inputs(model, 1, seed=123)
+    ref = _keras_out(model, x)
+    assert np.abs(tflite_export.run_tflite(fb8, x)[0] - ref).max() <= 0.05 * np.abs(ref).max()
