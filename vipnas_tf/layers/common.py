@@ -29,8 +29,14 @@ def split_static_name(name):
 
 
 def static_in_channels(layer):
-    """Input channels of a built static Keras layer."""
-    return int(layer.input.shape[-1])
+    """Input channels of a built static Keras layer, read from its own weight shapes
+    (works whether or not the layer has been called in a functional graph)."""
+    kernel_shape = tuple(layer.weights[0].shape)
+    if isinstance(layer, keras.layers.DepthwiseConv2D):
+        return int(kernel_shape[2])
+    if isinstance(layer, keras.layers.Conv2D):
+        return int(kernel_shape[2]) * int(layer.get_config().get("groups", 1))
+    return int(kernel_shape[0])  # normalisation layers: [C]
 
 
 def initializer(spec):

@@ -61,11 +61,11 @@ class ElasticSE(keras.layers.Layer):
     def export_weights(self, static_layer, part=None):
         """Weights of the static 1x1 convs named '<se>__reduce' and '<se>__expand'."""
         if part == "reduce":
-            c = int(static_layer.input.shape[-1])
+            c = common.static_in_channels(static_layer)
             s = self.squeeze(c)
             return [np.asarray(self.reduce_kernel)[None, None, :c, :s], np.asarray(self.reduce_bias)[:s]]
         if part == "expand":
-            s = int(static_layer.input.shape[-1])
+            s = common.static_in_channels(static_layer)
             c = static_layer.get_config()["filters"]
             return [np.asarray(self.expand_kernel)[None, None, :s, :c], np.asarray(self.expand_bias)[:c]]
         raise ValueError(f"{self.name}: no static part {part!r}")
@@ -135,17 +135,17 @@ class ElasticContextBlock(keras.layers.Layer):
     def export_weights(self, static_layer, part=None):
         """Weights of the static parts '<gc>__mask', '__add1', '__ln', '__add2'."""
         if part == "mask":
-            c = int(static_layer.input.shape[-1])
+            c = common.static_in_channels(static_layer)
             return [np.asarray(self.mask_kernel)[None, None, :c], np.asarray(self.mask_bias)]
         if part == "add1":
-            c = int(static_layer.input.shape[-1])
+            c = common.static_in_channels(static_layer)
             p = gc_planes(c)
             return [np.asarray(self.add1_kernel)[None, None, :c, :p], np.asarray(self.add1_bias)[:p]]
         if part == "ln":
-            p = int(static_layer.input.shape[-1])
+            p = common.static_in_channels(static_layer)
             return [np.asarray(self.ln_gamma)[:p], np.asarray(self.ln_beta)[:p]]
         if part == "add2":
-            p = int(static_layer.input.shape[-1])
+            p = common.static_in_channels(static_layer)
             c = static_layer.get_config()["filters"]
             return [np.asarray(self.add2_kernel)[None, None, :p, :c], np.asarray(self.add2_bias)[:c]]
         raise ValueError(f"{self.name}: no static part {part!r}")

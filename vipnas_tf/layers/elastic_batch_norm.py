@@ -77,7 +77,7 @@ class ElasticBatchNorm(keras.layers.Layer):
 
     def export_weights(self, static_layer, part=None):
         """[gamma, beta, moving_mean, moving_variance] sliced for a static BatchNormalization."""
-        c = int(static_layer.input.shape[-1])
+        c = int(static_layer.weights[0].shape[0])
         return [np.asarray(v)[:c] for v in (self.gamma, self.beta, self.moving_mean, self.moving_variance)]
 
     def get_config(self):

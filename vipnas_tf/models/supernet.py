@@ -117,8 +117,16 @@ class SuperNetwork(keras.Model):
 
     # ---- forward ---------------------------------------------------------------
     def decode_choices(self, vector):
-        """Splits an encoded architecture into named scalar tensors."""
-        v = tf.cast(tf.convert_to_tensor(vector), tf.int32)
+        """Splits an encoded architecture into named scalar tensors.
+
+        An `Arch` instead of a vector gives Python ints: the graph is then specialised
+        to that one architecture (no `tf.cond`, static shapes), like a static model
+        built from the same ops. Training loops should pass vectors.
+        """
+        if isinstance(vector, Arch):
+            v = [int(x) for x in self.space.encode(vector)]
+        else:
+            v = tf.cast(tf.convert_to_tensor(vector), tf.int32)
         stages = []
         for i in range(len(self.space.stages)):
             o = self.space.stage_offset(i)
@@ -138,7 +146,10 @@ class SuperNetwork(keras.Model):
         c = stage_choices
         kw = dict(width=c["width"], mid=c["mid"], kernel=c["kernel"], groups=c["groups"], attention=c["attention"])
         for j, block in enumerate(blocks):
-            if j < min_depth:
+            if isinstance(c["depth"], int):  # a concrete architecture: plain Python
+                if j < c["depth"]:
+                    x = block(x, training=training, **kw)
+            elif j < min_depth:
                 x = block(x, training=training, **kw)
             else:
                 x = tf.cond(
