@@ -1,0 +1,62 @@
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from vipnas_tf.pipeline import steps as steps_lib
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def _run(*args):
+    return subprocess.run([sys.executable, *args], cwd=ROOT, capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.parametrize("name,gflops,mparams", [("s_vipnas_mbv3", 0.69, 5.90), ("s_vipnas_res50", 1.44, 7.29), ("sbl_res50", 8.99, 34.0)])
+def test_describe_json_figures(name, gflops, mparams):
+    out = _run("scripts/describe.py", f"--arch={name}", "--json")
+    assert out.returncode == 0, out.stderr
+    d = json.loads(out.stdout)
+    assert {"arch", "space", "macs", "params", "paper_gflops"} <= set(d)
+    assert abs(d["paper_gflops"] - gflops) / gflops <= 0.03
+    assert abs(d["params"] / 1e6 - mparams) / mparams <= 0.03
+
+
+def test_describe_unknown_preset_lists_presets():
+    out = _run("scripts/describe.py", "--arch=resnet9000", "--json")
+    assert out.returncode == 2
+    assert "s_vipnas_mbv3" in out.stderr and "sbl_res50" in out.stderr
+
+
+def test_describe_accepts_json_file_and_reports_outside_space(tmp_path):
+    from vipnas_tf.arch import resolve_arch, save_arch
+
+    path = tmp_path / "a.json"
+    save_arch(resolve_arch("sbl_mbv3"), path)
+    d = json.loads(_run("scripts/describe.py", f"--arch={path}", "--json").stdout)
+    assert d["in_space"] is False and d["preset"] == "sbl_mbv3"
+
+
+def test_steps_skip_completed_and_redo_interrupted(tmp_path):
+    calls = []
+
+    def ok(folder):
+        calls.append("ok")
+        return {"x": 1}
+
+    def boom(folder):
+        calls.append("boom")
+        open(os.path.join(folder, "partial"), "w").close()
+        raise RuntimeError("killed")
+
+    logs = []
+    with pytest.raises(RuntimeError):
+        steps_lib.run_steps(tmp_path, [steps_lib.Step("a", ok, "a"), steps_lib.Step("b", boom, "b")], log=logs.append)
+    assert os.path.exists(tmp_path / "01_a" / "DONE.json")
+    assert not os.path.exists(tmp_path / "02_b" / "DONE.json")
+    summaries = steps_lib.run_steps(tmp_path, [steps_lib.Step("a", ok, "a"), steps_lib.Step("b", ok, "b")], log=logs.append)
+    assert calls == ["ok", "boom", "ok"]
+    assert summaries["a"]["x"] == 1
+    assert any("already complete" in l for l in logs) and any("resuming an interrupted step" in l for l in logs)

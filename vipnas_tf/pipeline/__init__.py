@@ -1,0 +1,1 @@
+"""The main job as resumable steps (what `scripts/quickstart.py` runs)."""
