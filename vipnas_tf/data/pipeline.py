@@ -277,7 +277,7 @@ def make_topdown_dataset(samples, input_size=(256, 192), batch_size=32, training
 
 
 def make_clip_dataset(clips, input_size=(256, 192), batch_size=8, training=False, seed=0,
-                      augment=None, codec=None, padding=1.25, box_mode="per_frame",
+                      augment=None, codec=None, padding=1.25, box_mode="per_frame", num_frames=None,
                       shuffle=None, repeat=None, drop_remainder=None, num_parallel_calls=None,
                       prefetch=True, stats=None, load_chunk=2):
     """A tf.data pipeline of clips: T+1 consecutive crops of one person track.
@@ -289,6 +289,7 @@ def make_clip_dataset(clips, input_size=(256, 192), batch_size=8, training=False
 
     Args:
       clips: a ClipSet (e.g. `PoseTrackData.clips(T + 1)`).
+      num_frames: optional check that the clips have T + 1 frames.
       Other arguments as in `make_topdown_dataset`.
 
     Returns:
@@ -297,6 +298,8 @@ def make_clip_dataset(clips, input_size=(256, 192), batch_size=8, training=False
       visible [N, T+1, K], image_id / ann_id / track_id [N, T+1], center / scale
       [N, T+1, 2] (the box each frame was cropped from), bbox_score [N, T+1], index [N] (clip row).
     """
+    if num_frames is not None and num_frames != clips.num_frames:
+        raise ValueError(f"clips have {clips.num_frames} frames, num_frames={num_frames}")
     if box_mode not in ("per_frame", "first"):
         raise ValueError(f"box_mode must be 'per_frame' or 'first', got {box_mode!r}")
     codec = codec or HeatmapCodec(input_size)

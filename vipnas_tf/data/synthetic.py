@@ -73,7 +73,7 @@ def make_background(rng, height, width):
         img += cv2.resize(grain.astype(np.float32), (width, height))
     img = np.clip(img, 0, 255).astype(np.uint8)
     # Clutter: rectangles, circles and lines, some of them limb-like distractors.
-    for _ in range(int(rng.integers(3, 10))):
+    for _ in range(int(rng.integers(2, 7))):
         color = tuple(int(c) for c in rng.integers(0, 255, 3))
         x, y = int(rng.integers(0, width)), int(rng.integers(0, height))
         shape = rng.integers(0, 3)

@@ -113,8 +113,10 @@ def sample_angles(rng):
         neck=float(rng.uniform(-20, 20)),
         shoulder=shoulder,
         elbow=rng.uniform(-30, 140, 2),
-        hip=rng.uniform(-15, 40, 2),
-        knee=rng.uniform(-10, 90, 2) * (rng.random(2) < 0.7),
+        hip=rng.uniform(0, 40, 2),  # legs apart: crossing legs would be ambiguous
+        # In a frontal view a bent knee mostly shortens the shin; only a little of the
+        # bend shows sideways, and never so much that the feet cross.
+        knee=rng.uniform(0, 35, 2) * (rng.random(2) < 0.7),
         face_yaw=float(rng.uniform(-0.3, 0.3)),
     )
 
@@ -139,8 +141,8 @@ class WalkMotion:
             neck=b.neck + 4.0 * np.sin(0.5 * self.omega * t),
             shoulder=b.shoulder + self.swing * np.array([s, -s]),
             elbow=b.elbow + 0.6 * self.swing * np.array([c, -c]),
-            hip=b.hip + 0.8 * self.swing * np.array([-s, s]),
-            knee=np.maximum(b.knee + 0.8 * self.swing * np.array([c, -c]), -10.0),
+            hip=np.maximum(b.hip + 0.5 * self.swing * np.array([-s, s]), 0.0),
+            knee=np.clip(b.knee + 0.5 * self.swing * np.array([c, -c]), 0.0, 40.0),
             face_yaw=float(np.clip(b.face_yaw + 0.1 * np.sin(0.3 * self.omega * t), -0.4, 0.4)),
         )
 
@@ -150,7 +152,7 @@ def sample_motion(rng):
     base = sample_angles(rng)
     base.shoulder = rng.uniform(0, 40, 2)
     base.hip = rng.uniform(0, 20, 2)
-    base.knee = rng.uniform(0, 30, 2)
+    base.knee = rng.uniform(0, 20, 2)
     return WalkMotion(base=base, omega=float(rng.uniform(0.35, 0.8)),
                       phase=float(rng.uniform(0, 2 * np.pi)), swing=float(rng.uniform(15, 40)))
 
@@ -188,11 +190,13 @@ def build_points(pelvis, torso_len, style, angles):
         for k, (r, m, e) in enumerate(((root, mid, end), (root + 1, mid + 1, end + 1))):
             outward = side if k == 0 else -side  # +x for the limb on the image right
             ang1 = angles.tilt + outward * getattr(angles, a1)[k]
-            # Elbows bend outwards-up, knees bend the other way (to the back).
-            bend = getattr(angles, a2)[k] * (1.0 if j == 0 else -1.0)
+            # Elbows bend outwards-up; knees bend outwards a little, the rest of the
+            # knee bend is foreshortening of the shin (it points at the camera).
+            bend = getattr(angles, a2)[k]
             ang2 = ang1 + outward * bend
+            shorten = 1.0 if j == 0 else np.cos(np.deg2rad(min(abs(bend) * 1.5, 60.0)))
             pts[m] = pts[r] + l1 * L * _dir(ang1)
-            pts[e] = pts[m] + l2 * L * _dir(ang2)
+            pts[e] = pts[m] + l2 * shorten * L * _dir(ang2)
     head_up = -_dir(angles.tilt + angles.neck)
     head_right = np.array([-head_up[1], head_up[0]])
     head_len = style.head * L
@@ -259,9 +263,15 @@ def draw_person(img, idmap, pid, points, style, torso_len):
         else:
             _strip(img, idmap, pid, pts[p], pts[q], width, dark[part], bright[part])
 
+    def cap(joint, part):
+        # A dark round cap on elbows and knees marks the joint itself.
+        _circle(img, idmap, pid, pts[joint], 0.55 * style.widths[part] * L, dark[part])
+
     # Legs, then the torso, then arms and head (arms in front of the body).
     for p, q in ((11, 13), (13, 15), (12, 14), (14, 16)):
         limb(p, q)
+    cap(13, 2)
+    cap(14, 2)
     for a in (15, 16):
         _circle(img, idmap, pid, pts[a], 0.09 * L, style.shoe_color)
     torso = np.array([pts[5], pts[6], pts[12], pts[11]])
@@ -275,8 +285,10 @@ def draw_person(img, idmap, pid, points, style, torso_len):
            style.skin_color, style.skin_color)
     for p, q in ((5, 7), (7, 9), (6, 8), (8, 10)):
         limb(p, q)
+    cap(7, 0)
+    cap(8, 0)
     for a in (9, 10):
-        _circle(img, idmap, pid, pts[a], 0.07 * L, style.skin_color)
+        _circle(img, idmap, pid, pts[a], 0.1 * L, style.skin_color)
     center, radius = head_geometry(points, style, L)
     if style.facing_front:
         _circle(img, idmap, pid, center, radius, style.skin_color)
