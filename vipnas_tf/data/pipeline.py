@@ -5,7 +5,8 @@ Shape letters: N batch, T+1 frames per clip, H/W input size, h/w heatmap size,
 K keypoints.
 
 How it works: only row indices and a running element counter travel through the
-graph. A parallel `tf.numpy_function` reads the JPEG with OpenCV, draws the random
+graph. A parallel `tf.numpy_function`, called on chunks of a few elements to amortise
+tf.data's per-call cost, reads the JPEG with OpenCV, draws the random
 augmentation from a generator seeded with (seed, counter) - so the same seed gives the
 same batches whatever the thread timing - and warps the crop. Batches are then
 normalised (ImageNet mean/std, RGB) and the target heatmaps are encoded in-graph with
