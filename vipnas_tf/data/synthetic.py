@@ -401,7 +401,9 @@ def generate(out_dir, images=2000, clips=100, frames=8, seed=0, val_fraction=0.1
       frames: frames per video.
       seed: base seed; same arguments -> identical files.
       val_fraction: share of images and of videos put in the val split (at least 1).
-      workers: worker processes (default: CPU count).
+      workers: worker processes (default: CPU count). Workers are *spawned*, so a
+        calling script must guard its entry point (`if __name__ == "__main__":`);
+        use workers=1 where that is not possible.
       progress: show tqdm progress bars.
 
     Returns:
