@@ -1,5 +1,6 @@
 """The HRNet-W32 super-network (paper Table A3, Appendix A.2)."""
 import keras
+import numpy as np
 import tensorflow as tf
 
 from vipnas_tf.arch.hrnet_space import BLOCKS_PER_MODULE, num_modules, stage_entries
@@ -14,14 +15,26 @@ HR_STAGES = (2, 3, 4)
 
 
 def _when(static_value, predicate, fn, passthrough):
-    """fn() if the condition holds: decided in Python when `static_value` is a bool
-    (True / False), else at run time by `tf.cond(predicate)`, so that skipped work is
-    never executed. `passthrough` is returned unchanged when the condition fails."""
+    """fn() if the condition holds, else `passthrough` unchanged.
+
+    Decided in Python when the space settles it (`static_value` True / False) or when
+    `predicate` is a Python bool (choices given as ints); otherwise at run time by
+    `tf.cond(predicate)`, so that skipped work is never executed.
+    """
+    if static_value is None and isinstance(predicate, (bool, np.bool_)):
+        static_value = bool(predicate)
     if static_value is True:
         return fn()
     if static_value is False:
         return passthrough
     return tf.cond(predicate, fn, lambda: tf.nest.map_structure(tf.identity, passthrough))
+
+
+def _differ(a, b):
+    """a != b for ints (Python bool) or scalar tensors (bool tensor)."""
+    if isinstance(a, (int, np.integer)) and isinstance(b, (int, np.integer)):
+        return a != b
+    return tf.not_equal(a, b)
 
 
 def _static_less(value, bound_choices):
@@ -188,7 +201,7 @@ class HRNetSuperNet(SuperNetwork):
                 continue
             prev_choices = self._entry_spaces(stage - 1)[b].width if stage > 2 else self.space.stages[0].width
             never_equal = not set(prev_choices) & set(self._entry_spaces(stage)[b].width)
-            out.append(_when(True if never_equal else None, tf.not_equal(prev_widths[b], widths[b]), fn, src))
+            out.append(_when(True if never_equal else None, _differ(prev_widths[b], widths[b]), fn, src))
         return out
 
     def _hr_stage(self, stage, xs, sc, training):
