@@ -49,8 +49,8 @@ modules, a fusion after every 4th block and after the last one. Why:
   3 modules (8 / 3), so the table's ranges read as "whole modules of 4 blocks";
 - it is once-for-all's elastic-depth rule ("keep the first D blocks") applied to the
   stage's block sequence: every shared weight keeps one place (block j of a branch
-  always follows the same number of fusions), so a smaller sub-network is a prefix of
-  the bigger one, which is what weight sharing and in-place distillation rely on;
+  always follows the same number of fusions), so a shallower stage is a prefix of a
+  deeper one, which is what weight sharing and in-place distillation rely on;
 - D = 16 / 12 gives HRNet-W32's exact module structure, so the biggest network of
   the space (minus SE) *is* HRNet-W32 (`hrnet_w32` preset); D = 8 gives 2 full
   modules. Depth keeps step 1 (as the paper's other spaces): D = 9 ends with a module
