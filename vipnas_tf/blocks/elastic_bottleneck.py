@@ -54,6 +54,11 @@ class ElasticBottleneck(keras.layers.Layer):
             self.downsample = ElasticConv2D(self.max_in_channels, self.max_width, 1, self.strides, name=f"{n}_downsample")
             self.downsample_bn = ElasticBatchNorm(self.max_width, name=f"{n}_downsample_bn")
 
+    @property
+    def attention_module(self):
+        """The block's switchable attention (GC here; subclasses may use another)."""
+        return self.gc
+
     def build(self, input_shape=None):
         for layer in self._flatten_layers(include_self=False, recursive=False):
             if not layer.built:
@@ -64,8 +69,8 @@ class ElasticBottleneck(keras.layers.Layer):
         h = tf.nn.relu(self.bn1(self.conv1(inputs, out_channels=mid), training=training))
         h = tf.nn.relu(self.bn2(self.conv2(h, out_channels=mid, kernel_size=kernel, groups=groups), training=training))
         h = self.bn3(self.conv3(h, out_channels=width), training=training)
-        if self.gc is not None:
-            h = maybe(attention, self.gc, h)
+        if self.attention_module is not None:
+            h = maybe(attention, self.attention_module, h)
         shortcut = inputs
         if self.has_downsample:
             shortcut = self.downsample_bn(self.downsample(inputs, out_channels=width), training=training)

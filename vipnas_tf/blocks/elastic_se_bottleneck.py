@@ -1,9 +1,7 @@
 """ElasticSEBottleneck: the ResNet bottleneck of HRNet's stage 1, with SE attention."""
 import keras
-import tensorflow as tf
 
 from vipnas_tf.blocks.elastic_bottleneck import ElasticBottleneck
-from vipnas_tf.blocks.elastic_inverted_residual import maybe
 from vipnas_tf.layers import ElasticSE
 
 
@@ -43,16 +41,9 @@ class ElasticSEBottleneck(ElasticBottleneck):
         self.has_se = bool(has_se)
         self.se = ElasticSE(self.max_width, name=f"{self.name}_se") if self.has_se else None
 
-    def call(self, inputs, width=None, mid=None, kernel=None, groups=None, attention=None, training=None):
-        h = tf.nn.relu(self.bn1(self.conv1(inputs, out_channels=mid), training=training))
-        h = tf.nn.relu(self.bn2(self.conv2(h, out_channels=mid, kernel_size=kernel, groups=groups), training=training))
-        h = self.bn3(self.conv3(h, out_channels=width), training=training)
-        if self.se is not None:
-            h = maybe(attention, self.se, h)
-        shortcut = inputs
-        if self.has_downsample:
-            shortcut = self.downsample_bn(self.downsample(inputs, out_channels=width), training=training)
-        return tf.nn.relu(h + shortcut)
+    @property
+    def attention_module(self):
+        return self.se
 
     def get_config(self):
         config = super().get_config()
