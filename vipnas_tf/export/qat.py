@@ -45,7 +45,7 @@ if _LEGACY is None:
 else:
     os.environ["TF_USE_LEGACY_KERAS"] = _LEGACY
 
-from vipnas_tf.export import tflite_export  # noqa: E402  pylint: disable=wrong-import-position
+from vipnas_tf.export import lowering, tflite_export  # noqa: E402  pylint: disable=wrong-import-position
 
 
 # ------------------------------------------------------------------------------
@@ -86,13 +86,16 @@ def _map_activation(value, layer_name):
 # Keras 3 -> tf-keras rebuild.
 
 _DROP_SUFFIXES = ("_initializer", "_regularizer", "_constraint")
+# Project layers that are a standard layer computed another way: their tf-keras twin.
+_TF_KERAS_TWINS = {lowering.GroupedConv2D: "Conv2D"}
 
 
 def _tf_keras_layer(layer: keras.layers.Layer):
     """A fresh tf-keras layer with the Keras 3 layer's configuration (no weights)."""
-    cls_name = type(layer).__name__
+    cls_name = _TF_KERAS_TWINS.get(type(layer), type(layer).__name__)
     cls = getattr(tf_keras.layers, cls_name, None)
-    if cls is None or not isinstance(layer, keras.layers.Layer) or type(layer).__module__.split(".")[0] != "keras":
+    standard = type(layer).__module__.split(".")[0] == "keras" or type(layer) in _TF_KERAS_TWINS
+    if cls is None or not isinstance(layer, keras.layers.Layer) or not standard:
         raise ValueError(f"layer {layer.name!r} of type {cls_name} is not a standard Keras layer "
                          "with a tf-keras twin; the QAT rebuild supports standard layers only")
     config = dict(layer.get_config())
