@@ -34,6 +34,8 @@ class CocoEvaluator:
         detector (None disables; ground-truth boxes are never suppressed).
       codec: HeatmapCodec (default: input/4, sigma 2).
       padding: box padding.
+      image_ids: evaluate on these images only (default: every ground-truth image); use
+        it with a `samples` subset, e.g. `CocoEvaluator.subset`.
 
     Example:
       >>> ev = CocoEvaluator("coco/annotations/person_keypoints_val.json", "coco/images/val",
@@ -43,7 +45,7 @@ class CocoEvaluator:
 
     def __init__(self, ann_file, image_root=None, input_size=(256, 192), samples=None,
                  detections=None, min_det_score=0.0, nms_threshold=0.9, codec=None,
-                 padding=1.25):
+                 padding=1.25, image_ids=None):
         self.input_size = tuple(input_size)
         self.codec = codec or HeatmapCodec(self.input_size)
         self.coco_gt = ann_file if hasattr(ann_file, "loadRes") else load_coco_gt(ann_file)
@@ -53,9 +55,31 @@ class CocoEvaluator:
             samples = load_coco(ann_file, image_root, detections=detections,
                                 min_det_score=min_det_score)
         self.samples = samples
+        self.image_ids = None if image_ids is None else sorted(int(i) for i in image_ids)
         self.from_detections = bool(len(samples)) and bool((samples.ann_ids < 0).all())
         self.nms_threshold = nms_threshold if self.from_detections else None
         self.crops, self.centers, self.scales = load_eval_crops(samples, self.input_size, padding)
+
+    @classmethod
+    def subset(cls, ann_file, image_root, max_persons, input_size=(256, 192), **kwargs):
+        """An evaluator on the first images of a val set holding about `max_persons`
+        persons (whole images, so that AP stays comparable to the full set's)."""
+        samples = load_coco(ann_file, image_root)
+        if max_persons and len(samples) > max_persons:
+            order = []
+            for image_id in samples.image_ids:
+                if image_id not in order:
+                    order.append(image_id)
+            keep, count = set(), 0
+            counts = {i: int((samples.image_ids == i).sum()) for i in order}
+            for image_id in order:
+                if count >= max_persons:
+                    break
+                keep.add(image_id)
+                count += counts[image_id]
+            samples = samples.select(np.isin(samples.image_ids, sorted(keep)))
+            kwargs["image_ids"] = sorted(keep)
+        return cls(ann_file, samples=samples, input_size=input_size, **kwargs)
 
     def predict(self, predict_fn, flip_test=False, batch_size=64):
         """Image-pixel keypoints [N, K, 2] and scores [N, K] for all rows."""
@@ -103,7 +127,7 @@ class CocoEvaluator:
         if results_file:
             write_coco_results(results_file, results)
         sigmas = None if self.samples.info.num_keypoints == 17 else self.samples.info.sigmas
-        image_ids = sorted(set(self.coco_gt.getImgIds()))
+        image_ids = self.image_ids or sorted(set(self.coco_gt.getImgIds()))
         return coco_keypoint_eval(self.coco_gt, results, sigmas=sigmas, image_ids=image_ids)
 
 

@@ -35,13 +35,8 @@ class ElasticBatchNorm(keras.layers.Layer):
         c = (self.max_channels,)
         self.gamma = self.add_weight(name="gamma", shape=c, initializer="ones")
         self.beta = self.add_weight(name="beta", shape=c, initializer="zeros")
-        # aggregation="mean": replicas of a tf.distribute strategy average their updates.
-        self.moving_mean = self.add_weight(
-            name="moving_mean", shape=c, initializer="zeros", trainable=False, aggregation="mean"
-        )
-        self.moving_variance = self.add_weight(
-            name="moving_variance", shape=c, initializer="ones", trainable=False, aggregation="mean"
-        )
+        self.moving_mean = self._statistic("moving_mean", c, "zeros")
+        self.moving_variance = self._statistic("moving_variance", c, "ones")
         self.momentum_var = self.add_weight(
             name="momentum",
             shape=(),
@@ -50,6 +45,23 @@ class ElasticBatchNorm(keras.layers.Layer):
             aggregation="only_first_replica",
         )
         self.built = True
+
+    def _statistic(self, name, shape, initializer):
+        """A moving statistic: synchronised on read, averaged over replicas.
+
+        Under a tf.distribute strategy each replica updates its own copy inside the
+        step (no cross-replica synchronisation point, so the update may sit inside
+        `tf.cond` / `tf.while_loop`, where MirroredStrategy forbids merge calls); the
+        copies are averaged when read outside the replicas, e.g. when checkpointing.
+        Statistics are per replica, like Keras' BatchNormalization (not synchronised).
+        """
+        with keras.name_scope(self.name, caller=self):
+            variable = keras.Variable(
+                initializer=keras.initializers.get(initializer), shape=shape, dtype=self.variable_dtype,
+                trainable=False, aggregation="mean", synchronization="on_read", name=name,
+            )
+        self._track_variable(variable)
+        return variable
 
     def set_momentum(self, value):
         self.momentum_var.assign(value)

@@ -1,0 +1,149 @@
+r"""Trains a ViPNAS super-network (sandwich rule), a fixed architecture, or a T-ViPNet model.
+
+Examples:
+  # quickstart: synthetic data (generated on first use), 128x96, a few minutes on 2 cores
+  python scripts/train.py --flagfile=configs/quickstart_supernet.flags --model_dir=runs/supernet
+
+  # the paper's recipe on COCO2017 (paths as flags)
+  python scripts/train.py --flagfile=configs/coco_mbv3_supernet.flags --model_dir=runs/coco_mbv3 \
+      --train_ann=/data/coco/annotations/person_keypoints_train2017.json \
+      --train_images=/data/coco/train2017 ...
+
+  # fine-tune a searched architecture from the super-network's weights
+  python scripts/train.py --flagfile=configs/quickstart_finetune.flags --model_dir=runs/s_vipnet \
+      --arch=runs/search/best_arch.json --init_from=runs/supernet
+
+  # temporal propagation model (T-ViPNets) over clips
+  python scripts/train.py --flagfile=configs/quickstart_temporal.flags --model_dir=runs/temporal \
+      --key_model_dir=runs/s_vipnet
+
+Re-running with the same --model_dir resumes from the last checkpoint. The resolved
+flags are written to MODEL_DIR/flags.txt, the run config to MODEL_DIR/run_config.json.
+"""
+import json
+import os
+import sys
+
+from absl import app, flags, logging
+
+F = flags.FLAGS
+flags.DEFINE_string("model_dir", None, "Run directory (checkpoints, metrics.jsonl, tb/).", required=True)
+flags.DEFINE_enum("mode", "supernet", ["supernet", "standalone", "temporal"],
+                  "supernet: sandwich rule over the space; standalone: one --arch; temporal: T-ViPNets.")
+flags.DEFINE_string("space", "mobilenetv3", "Search space (mobilenetv3, resnet50, hrnet_w32).")
+flags.DEFINE_string("arch", None, "Stand-alone architecture: preset name, arch string or JSON file.")
+flags.DEFINE_string("input_size", "256x192", "HxW input size (multiples of 32).")
+flags.DEFINE_integer("batch_size", 32, "Global batch size.")
+flags.DEFINE_integer("train_steps", 0, "Optimizer steps (0: --epochs x steps per epoch).")
+flags.DEFINE_float("epochs", 250, "Epochs when --train_steps is 0 (paper: 250).")
+flags.DEFINE_float("learning_rate", 1e-3, "Adam learning rate (paper: 1e-3).")
+flags.DEFINE_enum("lr_schedule", "step", ["step", "cosine", "constant"], "Learning-rate schedule.")
+flags.DEFINE_list("lr_decay_at", ["0.8", "0.92"], "Step decay points as fractions of training "
+                  "(paper: epochs 200 and 230 of 250).")
+flags.DEFINE_float("lr_decay_factor", 0.1, "Step decay factor.")
+flags.DEFINE_integer("warmup_steps", 0, "Linear warm-up steps.")
+flags.DEFINE_integer("num_random", 2, "Random sub-networks per sandwich step (paper: 2).")
+flags.DEFINE_bool("distill", True, "In-place distillation from the biggest sub-network.")
+flags.DEFINE_bool("augment", True, "Training augmentation (flip, scale, rotation, half body).")
+flags.DEFINE_integer("seed", 0, "Seed of data order, augmentation and sampling.")
+flags.DEFINE_enum("strategy", "default", ["default", "mirrored", "multi_worker", "tpu"],
+                  "tf.distribute strategy (multi_worker reads TF_CONFIG).")
+flags.DEFINE_integer("cpu_devices", 0, "Split the CPU into this many logical devices (mirrored on CPU).")
+flags.DEFINE_string("tpu", "", "TPU name/address for --strategy=tpu.")
+flags.DEFINE_integer("checkpoint_every", 1000, "Steps between checkpoints.")
+flags.DEFINE_integer("keep_checkpoints", 3, "Checkpoints kept.")
+flags.DEFINE_integer("log_every", 50, "Steps between metrics records.")
+flags.DEFINE_integer("eval_every", 0, "Steps between validation AP (0: at the end only, -1: never).")
+flags.DEFINE_integer("eval_max_persons", 0, "Validate on about this many persons (0: all).")
+flags.DEFINE_integer("bn_calib_batches", 16, "BN re-calibration batches before evaluating a sub-network.")
+flags.DEFINE_string("train_ann", "", "Training annotations (COCO keypoints JSON; temporal: PoseTrack18 file/folder).")
+flags.DEFINE_string("train_images", "", "Training image root.")
+flags.DEFINE_string("val_ann", "", "Validation annotations.")
+flags.DEFINE_string("val_images", "", "Validation image root.")
+flags.DEFINE_string("synthetic_data", "", "Use (and generate if missing) the synthetic data set in this "
+                    "folder; fills the four data paths.")
+flags.DEFINE_integer("synthetic_images", 600, "Images to generate with --synthetic_data.")
+flags.DEFINE_integer("synthetic_clips", 24, "Video clips to generate with --synthetic_data.")
+flags.DEFINE_integer("synthetic_frames", 8, "Frames per synthetic clip.")
+flags.DEFINE_string("init_from", "", "Initialise weights from this model_dir (e.g. the super-network).")
+flags.DEFINE_string("key_model_dir", "", "Temporal: the trained S-ViPNet for key frames.")
+flags.DEFINE_integer("num_frames", 3, "Temporal: T non-key frames per clip.")
+flags.DEFINE_bool("progress", True, "Show a progress bar.")
+flags.DEFINE_bool("json", False, "Print the run summary as JSON.")
+
+
+def synthetic_paths(root, mode):
+    """The data paths of a synthetic set (see vipnas_tf.data.synthetic.generate)."""
+    if mode == "temporal":
+        pt = os.path.join(root, "posetrack")
+        return {"train_ann": os.path.join(pt, "annotations", "train"), "train_images": pt,
+                "val_ann": os.path.join(pt, "annotations", "val"), "val_images": pt}
+    coco = os.path.join(root, "coco")
+    return {"train_ann": os.path.join(coco, "annotations", "person_keypoints_train.json"),
+            "train_images": os.path.join(coco, "images", "train"),
+            "val_ann": os.path.join(coco, "annotations", "person_keypoints_val.json"),
+            "val_images": os.path.join(coco, "images", "val")}
+
+
+def ensure_synthetic(root, images, clips, frames):
+    marker = os.path.join(root, "synthetic_summary.json")
+    if os.path.exists(marker):
+        return
+    from vipnas_tf.data.synthetic import generate
+    from vipnas_tf.utils.io import write_json
+
+    logging.info("generating synthetic data in %s", root)
+    summary = generate(root, images=images, clips=clips, frames=frames, workers=1)
+    write_json(marker, summary)
+
+
+def config_from_flags():
+    from vipnas_tf.arch.cost import parse_input_size
+    from vipnas_tf.training import TrainConfig
+
+    paths = {k: getattr(F, k) for k in ("train_ann", "train_images", "val_ann", "val_images")}
+    if F.synthetic_data:
+        for key, value in synthetic_paths(F.synthetic_data, F.mode).items():
+            paths[key] = paths[key] or value
+    return TrainConfig(
+        mode=F.mode, space=F.space, arch=F.arch, input_size=parse_input_size(F.input_size),
+        batch_size=F.batch_size, train_steps=F.train_steps, epochs=F.epochs,
+        learning_rate=F.learning_rate, lr_schedule=F.lr_schedule,
+        lr_decay_at=tuple(float(v) for v in F.lr_decay_at), lr_decay_factor=F.lr_decay_factor,
+        warmup_steps=F.warmup_steps, num_random=F.num_random, distill=F.distill, seed=F.seed,
+        strategy=F.strategy, tpu=F.tpu, checkpoint_every=F.checkpoint_every,
+        keep_checkpoints=F.keep_checkpoints, log_every=F.log_every, eval_every=F.eval_every,
+        eval_max_persons=F.eval_max_persons, bn_calib_batches=F.bn_calib_batches,
+        init_from=F.init_from, key_model_dir=F.key_model_dir, num_frames=F.num_frames,
+        augment=F.augment, **paths)
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    if F.cpu_devices > 1:
+        from vipnas_tf.training.strategy import configure_cpu_devices
+
+        configure_cpu_devices(F.cpu_devices)
+    from vipnas_tf.training import Trainer
+    from vipnas_tf.training.trainer import check_writable
+    from vipnas_tf.utils.io import write_text
+
+    check_writable(F.model_dir)
+    if F.synthetic_data:
+        ensure_synthetic(F.synthetic_data, F.synthetic_images, F.synthetic_clips, F.synthetic_frames)
+    config = config_from_flags()
+    try:
+        trainer = Trainer(config, F.model_dir, progress=F.progress, log_fn=logging.info)
+    except (ValueError, PermissionError) as e:
+        sys.exit(f"train.py: {e}")
+    write_text(os.path.join(F.model_dir, "flags.txt"), F.flags_into_string())
+    summary = trainer.train()
+    if F.json:
+        print(json.dumps(summary, indent=2, default=str))
+    else:
+        logging.info("done: %s", summary)
+
+
+if __name__ == "__main__":
+    app.run(main)

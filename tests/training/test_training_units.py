@@ -1,0 +1,145 @@
+"""Losses, sandwich sampling, LR schedules, config checks, the sandwich step's arithmetic
+and BN re-calibration, on a tiny elastic model (fast)."""
+import numpy as np
+import pytest
+import tensorflow as tf
+import keras
+
+from vipnas_tf.arch import get_space
+from vipnas_tf.training import TrainConfig, keypoint_mse, recalibrate_bn
+from vipnas_tf.training.losses import distillation_mse
+from vipnas_tf.training.sandwich import FixedSampler, SandwichSampler
+from vipnas_tf.training.schedules import PoseLRSchedule
+from vipnas_tf.training.step import TrainStep
+from vipnas_tf.training.trainer import check_writable
+
+from tests.training.toy import K, ToyNet, toy_batch
+
+
+def test_keypoint_mse_hand_computed():
+    pred = np.zeros((2, 2, 2, 2), np.float32)
+    target = np.ones((2, 2, 2, 2), np.float32)
+    weight = np.array([[1, 0], [1, 1]], np.float32)
+    # example 0: half the joints weighted -> mean of squares 0.5 -> loss 0.25
+    np.testing.assert_allclose(keypoint_mse(pred, target, weight).numpy(), [0.25, 0.5])
+    np.testing.assert_allclose(distillation_mse(pred, target).numpy(), [0.5, 0.5])
+
+
+def test_sandwich_sampler_is_a_function_of_seed_and_step():
+    space = get_space("mobilenetv3")
+    s = SandwichSampler(space, num_random=3, seed=5)
+    a, b = s.vectors(17), SandwichSampler(space, num_random=3, seed=5).vectors(17)
+    np.testing.assert_array_equal(a, b)  # a resumed run samples the same members
+    assert a.shape == (5, space.encoding_size) and a.dtype == np.int32
+    np.testing.assert_array_equal(a[0], space.encode(space.max()))
+    np.testing.assert_array_equal(a[1], space.encode(space.min()))
+    assert not np.array_equal(s.vectors(18)[2:], a[2:])
+    assert s.member_names == ["max", "min", "rand1", "rand2", "rand3"]
+    for row in a:
+        space.validate(space.decode(row))
+    with pytest.raises(ValueError, match="num_random"):
+        SandwichSampler(space, num_random=-1)
+    f = FixedSampler(space, space.min())
+    assert f.vectors(3).shape == (1, space.encoding_size)
+
+
+def test_step_schedule_matches_paper_epochs():
+    s = PoseLRSchedule(1e-3, 250, "step", (0.8, 0.92), 0.1)
+    lr = [float(s(e)) for e in (0, 199, 200, 229, 230, 249)]
+    np.testing.assert_allclose(lr, [1e-3, 1e-3, 1e-4, 1e-4, 1e-5, 1e-5], rtol=1e-5)
+    c = PoseLRSchedule(1.0, 100, "cosine")
+    assert float(c(0)) == pytest.approx(1.0) and float(c(50)) == pytest.approx(0.5, abs=1e-6)
+    assert float(c(100)) == pytest.approx(0.0, abs=1e-6)
+    w = PoseLRSchedule(1.0, 100, "constant", warmup_steps=10)
+    assert float(w(0)) == pytest.approx(0.1) and float(w(10)) == pytest.approx(1.0)
+    assert PoseLRSchedule.from_config(s.get_config()).boundaries() == [200, 230]
+
+
+def _config(tmp_path, **kw):
+    ann = tmp_path / "ann.json"
+    ann.write_text("{}")
+    base = dict(train_ann=str(ann), train_images=str(tmp_path), val_ann=str(ann), val_images=str(tmp_path))
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def test_config_errors_name_the_setting(tmp_path):
+    _config(tmp_path).validate()
+    with pytest.raises(ValueError, match="train_images.*does not exist"):
+        _config(tmp_path, train_images=str(tmp_path / "nope")).validate()
+    with pytest.raises(ValueError, match="input_size"):
+        _config(tmp_path, input_size=(100, 96)).validate()
+    with pytest.raises(ValueError, match="standalone.*arch"):
+        _config(tmp_path, mode="standalone").validate()
+    with pytest.raises(ValueError, match="strategy"):
+        _config(tmp_path, strategy="horovod").validate()
+    with pytest.raises(ValueError, match="unknown TrainConfig fields"):
+        TrainConfig.from_dict({"bogus": 1})
+    cfg = _config(tmp_path, input_size=(128, 96))
+    assert TrainConfig.from_dict(cfg.to_dict()) == cfg
+
+
+def test_unwritable_model_dir_fails_early(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(PermissionError, match="cannot be written"):
+        check_writable(str(blocker / "run"))
+
+
+def _toy_step(strategy, model, optimizer, members, distill=True):
+    return TrainStep(
+        strategy, model, optimizer,
+        forward=lambda b, a, t: model(b["image"], arch=a, training=t),
+        loss_fn=lambda p, b: keypoint_mse(p, b["heatmaps"], b["target_weight"]),
+        teacher_shape=lambda b: tf.concat([tf.shape(b["image"])[:3], [K]], 0),
+        global_batch_size=4, num_members=len(members), distill=distill)
+
+
+def test_sandwich_step_sums_member_gradients_with_distillation():
+    keras.utils.set_random_seed(0)
+    model = ToyNet()
+    strategy = tf.distribute.get_strategy()
+    members = np.array([[8], [2], [5]], np.int32)
+    batch = {k: tf.constant(v) for k, v in toy_batch().items()}
+    w0 = [np.array(v) for v in model.trainable_variables]
+    # Expected update by hand: biggest on ground truth, others on gt + its heatmaps.
+    grads = [np.zeros_like(w) for w in w0]
+    teacher, expect_gt = None, []
+    for i, m in enumerate(members):
+        with tf.GradientTape() as tape:
+            pred = model(batch["image"], arch=m, training=True)
+            gt = keypoint_mse(pred, batch["heatmaps"], batch["target_weight"])
+            loss = tf.reduce_mean(gt) + (tf.reduce_mean(distillation_mse(pred, teacher)) if i else 0.0)
+        for j, g in enumerate(tape.gradient(loss, model.trainable_variables,
+                                            unconnected_gradients=tf.UnconnectedGradients.ZERO)):
+            grads[j] += np.array(g)
+        expect_gt.append(float(tf.reduce_mean(gt)))
+        teacher = tf.stop_gradient(pred) if i == 0 else teacher
+    model.reset_bn_statistics()
+    sgd = keras.optimizers.SGD(0.5)
+    sgd.build(model.trainable_variables)
+    step = _toy_step(strategy, model, sgd, members)
+    gt, kd = step(batch, members)
+    np.testing.assert_allclose(gt.numpy(), expect_gt, rtol=1e-5)
+    assert kd.numpy()[0] == 0 and np.all(kd.numpy()[1:] > 0)
+    for w, w_old, g in zip(model.trainable_variables, w0, grads):
+        np.testing.assert_allclose(np.array(w), w_old - 0.5 * g, rtol=1e-4, atol=1e-6)
+    step(batch, members[::-1].copy())
+    assert step.trace_count == 1  # new members, no re-trace
+
+
+def test_bn_recalibration_is_a_cumulative_average():
+    keras.utils.set_random_seed(1)
+    model = ToyNet()
+    batches = [toy_batch(seed=s)["image"] * (s + 1) for s in range(3)]
+    arch = np.array([6], np.int32)
+    assert recalibrate_bn(model, arch, batches) == 3
+    feats = [np.array(model.conv1(b, out_channels=6)) for b in batches]
+    expect_mean = np.mean([f.mean(axis=(0, 1, 2)) for f in feats], axis=0)
+    expect_var = np.mean([f.var(axis=(0, 1, 2)) for f in feats], axis=0)
+    np.testing.assert_allclose(np.array(model.bn.moving_mean)[:6], expect_mean, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(np.array(model.bn.moving_variance)[:6], expect_var, rtol=1e-4)
+    np.testing.assert_array_equal(np.array(model.bn.moving_mean)[6:], 0.0)  # reset, untouched
+    assert float(model.bn.momentum_var) == pytest.approx(0.9)
+    with pytest.raises(ValueError, match="no batches"):
+        recalibrate_bn(model, arch, [])

@@ -1,0 +1,84 @@
+"""Model directories: what a training run leaves behind, and how to load it.
+
+    MODEL_DIR/run_config.json   the resolved TrainConfig (mode, space, input size, arch...)
+    MODEL_DIR/flags.txt         the resolved command-line flags (scripts/train.py)
+    MODEL_DIR/ckpt/             tf.train.CheckpointManager (model, optimizer, step)
+    MODEL_DIR/metrics.jsonl     one JSON object per logged step
+    MODEL_DIR/tb/               TensorBoard scalars
+
+Checkpoints are atomic: TensorFlow writes the data and index files first and updates
+the `checkpoint` state file last, so a run killed while saving still points at its
+previous complete checkpoint.
+"""
+import os
+
+import tensorflow as tf
+
+from vipnas_tf.utils import io as io_utils
+
+RUN_CONFIG = "run_config.json"
+CKPT_SUBDIR = "ckpt"
+
+
+class ModelDirError(ValueError):
+    """A model directory that is missing, incomplete or of the wrong kind."""
+
+
+def read_run_config(model_dir):
+    path = os.path.join(os.fspath(model_dir), RUN_CONFIG)
+    if not os.path.isdir(model_dir):
+        raise ModelDirError(f"model_dir {model_dir!r} does not exist")
+    if not os.path.exists(path):
+        raise ModelDirError(f"{model_dir!r} is not a vipnas-tf model directory: no {RUN_CONFIG}")
+    return io_utils.read_json(path)
+
+
+def latest_checkpoint(model_dir):
+    return tf.train.latest_checkpoint(os.path.join(os.fspath(model_dir), CKPT_SUBDIR))
+
+
+def restore_weights(model, model_dir, require=True):
+    """Restores the model weights of `model_dir`'s latest checkpoint into `model`.
+
+    Returns the checkpoint path (None when there is none and `require` is False).
+    """
+    path = latest_checkpoint(model_dir)
+    if path is None:
+        if require:
+            raise ModelDirError(f"{model_dir!r} has no checkpoint under {CKPT_SUBDIR}/ (was it trained?)")
+        return None
+    tf.train.Checkpoint(model=model).restore(path).expect_partial().assert_existing_objects_matched()
+    return path
+
+
+def load_model(model_dir, expect_space=None, expect_mode=None):
+    """The trained model of a model directory and its run config.
+
+    Args:
+      model_dir: a directory written by `scripts/train.py` (or `Trainer`).
+      expect_space: optional space name the model must belong to.
+      expect_mode: optional mode ("supernet", "standalone", "temporal") it must have.
+
+    Returns:
+      (model, run_config). For "supernet" and "standalone" runs the model is the
+      SuperNetwork (a stand-alone run trains its `arch` inside the super-network's
+      weights; `model.extract(parse_arch(run_config["arch"]))` gives the static model).
+    """
+    from vipnas_tf.models import build_supernet  # pylint: disable=import-outside-toplevel
+
+    config = read_run_config(model_dir)
+    mode = config.get("mode")
+    if expect_mode is not None and mode != expect_mode:
+        raise ModelDirError(f"{model_dir!r} holds a {mode!r} run, expected {expect_mode!r}")
+    space = config.get("space")
+    if expect_space is not None and space != expect_space:
+        raise ModelDirError(f"{model_dir!r} holds a {space!r} super-network, expected {expect_space!r}")
+    input_size = tuple(config.get("input_size", (256, 192)))
+    if mode == "temporal":
+        from vipnas_tf.training.temporal import build_temporal_model  # pylint: disable=import-outside-toplevel
+
+        model = build_temporal_model(config)
+    else:
+        model = build_supernet(space, input_size=input_size)
+    restore_weights(model, model_dir)
+    return model, config

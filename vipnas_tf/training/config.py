@@ -1,0 +1,138 @@
+"""TrainConfig: every setting of a training run, as plain values (no global flags)."""
+import dataclasses
+import os
+from typing import Optional, Tuple
+
+MODES = ("supernet", "standalone", "temporal")
+SCHEDULES = ("step", "cosine", "constant")
+STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    """Settings of `Trainer` (scripts/train.py maps its flags onto these).
+
+    Attributes:
+      mode: "supernet" (sandwich rule over a space), "standalone" (one fixed `arch`),
+        "temporal" (T-ViPNet propagation model over clips).
+      space: search space name (mobilenetv3, resnet50, hrnet_w32).
+      arch: stand-alone architecture (preset name, compact string or JSON path); for
+        "temporal", the key frame's S-ViPNet architecture (default: the one of
+        `key_model_dir`).
+      input_size: (H, W), multiples of 32.
+      batch_size: global batch size (split over replicas).
+      train_steps: optimizer steps; 0 = `epochs` x steps per epoch.
+      epochs: used when train_steps is 0 (steps per epoch = train persons / batch).
+      learning_rate: Adam base learning rate (paper: 1e-3).
+      lr_schedule: "step" (x`lr_decay_factor` at `lr_decay_at` fractions of training;
+        the paper's epochs 200 and 230 of 250 are 0.8 and 0.92), "cosine", "constant".
+      warmup_steps: linear warm-up.
+      num_random: N random sandwich members (paper: 2).
+      distill: in-place distillation from the biggest.
+      seed: seeds data order, augmentation and sampling.
+      strategy: "default", "mirrored", "multi_worker" (TF_CONFIG), "tpu".
+      tpu: TPU address for strategy "tpu".
+      checkpoint_every: steps between checkpoints (and at the end).
+      keep_checkpoints: checkpoints kept.
+      log_every: steps between metrics.jsonl / TensorBoard records.
+      eval_every: steps between validation AP (0 = only at the end; -1 = never).
+      eval_max_persons: validation subset size (0 = all).
+      bn_calib_batches: K batches of BN re-calibration before evaluating a sub-network.
+      train_ann, train_images, val_ann, val_images: COCO-format keypoint files and image
+        folders (temporal: PoseTrack18-format annotation file or folder, image root).
+      init_from: model_dir whose weights initialise this run (stand-alone fine-tuning
+        from a super-network; temporal: the spatial super-network).
+      key_model_dir: temporal: the trained S-ViPNet (stand-alone run) for key frames.
+      num_frames: temporal: T non-key frames per clip.
+      fusion_init: temporal: unused placeholder for future options.
+      max_bad_batches: consecutive failing batches tolerated before giving up.
+    """
+
+    mode: str = "supernet"
+    space: str = "mobilenetv3"
+    arch: Optional[str] = None
+    input_size: Tuple[int, int] = (256, 192)
+    batch_size: int = 32
+    train_steps: int = 0
+    epochs: float = 250.0
+    learning_rate: float = 1e-3
+    lr_schedule: str = "step"
+    lr_decay_at: Tuple[float, ...] = (0.8, 0.92)
+    lr_decay_factor: float = 0.1
+    warmup_steps: int = 0
+    num_random: int = 2
+    distill: bool = True
+    seed: int = 0
+    strategy: str = "default"
+    tpu: str = ""
+    checkpoint_every: int = 1000
+    keep_checkpoints: int = 3
+    log_every: int = 50
+    eval_every: int = 0
+    eval_max_persons: int = 0
+    bn_calib_batches: int = 16
+    train_ann: str = ""
+    train_images: str = ""
+    val_ann: str = ""
+    val_images: str = ""
+    init_from: str = ""
+    key_model_dir: str = ""
+    num_frames: int = 3
+    augment: bool = True
+
+    def validate(self):
+        """Raises ValueError naming the bad setting (called before any training)."""
+        if self.mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, got {self.mode!r}")
+        if self.lr_schedule not in SCHEDULES:
+            raise ValueError(f"lr_schedule must be one of {SCHEDULES}, got {self.lr_schedule!r}")
+        if self.strategy not in STRATEGIES:
+            raise ValueError(f"strategy must be one of {STRATEGIES}, got {self.strategy!r}")
+        h, w = self.input_size
+        if h % 32 or w % 32 or h <= 0 or w <= 0:
+            raise ValueError(f"input_size must be positive multiples of 32, got {h}x{w}")
+        if self.batch_size <= 0:
+            raise ValueError(f"batch_size must be positive, got {self.batch_size}")
+        if self.train_steps < 0 or (self.train_steps == 0 and self.epochs <= 0):
+            raise ValueError("set train_steps > 0 or epochs > 0")
+        if self.mode == "standalone" and not self.arch:
+            raise ValueError("mode 'standalone' needs arch (a preset name, arch string or JSON file)")
+        if self.mode == "temporal" and not self.key_model_dir:
+            raise ValueError("mode 'temporal' needs key_model_dir (a trained S-ViPNet model_dir)")
+        if self.mode == "temporal" and self.num_frames < 1:
+            raise ValueError(f"num_frames (T) must be >= 1, got {self.num_frames}")
+        if self.checkpoint_every <= 0 or self.log_every <= 0:
+            raise ValueError("checkpoint_every and log_every must be positive")
+        for name in ("train_ann", "train_images"):
+            value = getattr(self, name)
+            if not value:
+                raise ValueError(f"{name} is required (path of the training data)")
+            if not os.path.exists(value):
+                raise ValueError(f"{name}: {value!r} does not exist")
+        for name in ("val_ann", "val_images", "init_from", "key_model_dir"):
+            value = getattr(self, name)
+            if value and not os.path.exists(value):
+                raise ValueError(f"{name}: {value!r} does not exist")
+        if self.eval_every >= 0 and self.val_ann == "" and self.mode != "temporal":
+            # evaluation silently skipped is a trap: make it explicit
+            raise ValueError("val_ann is required for validation (or set eval_every=-1)")
+        return self
+
+    def to_dict(self):
+        d = dataclasses.asdict(self)
+        d["input_size"] = list(self.input_size)
+        d["lr_decay_at"] = list(self.lr_decay_at)
+        return d
+
+    @classmethod
+    def from_dict(cls, d):
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - names)
+        if unknown:
+            raise ValueError(f"unknown TrainConfig fields: {unknown}")
+        d = dict(d)
+        if "input_size" in d:
+            d["input_size"] = tuple(d["input_size"])
+        if "lr_decay_at" in d:
+            d["lr_decay_at"] = tuple(d["lr_decay_at"])
+        return cls(**d)

@@ -1,0 +1,118 @@
+"""The sandwich training step: one `tf.function`, one optimizer update per batch.
+
+Per batch, the members of the sandwich (biggest, smallest, N random; rows of an int32
+[M, L] tensor of encoded architectures) are trained in a `tf.while_loop` inside the
+replica function: member 0 (the biggest) learns from the ground truth and leaves its
+detached heatmaps as the teacher; every later member learns from the ground truth and
+the teacher with equal weights (in-place distillation). The gradients of all members
+are summed and applied once.
+
+Why a while loop: the super-network's graph is traced once for all members, so tracing
+costs the same for N = 0 or N = 10 (an unrolled Python loop would trace the whole
+network M times), and the architectures are tensors, so a new architecture never
+re-traces the step.
+
+Distribution: the step runs under `strategy.run`; each replica scales its per-example
+losses by the *global* batch size (`tf.nn.compute_average_loss`) and the optimizer sums
+the replicas' gradients, so the update equals a one-device step on the global batch
+(batch-norm statistics are per replica, as with Keras' BatchNormalization).
+"""
+from typing import Callable, Optional
+
+import tensorflow as tf
+
+from vipnas_tf.training.losses import distillation_mse
+
+
+class TrainStep:
+    """Builds the distributed sandwich step.
+
+    Args:
+      strategy: a tf.distribute.Strategy (model and optimizer created in its scope).
+      model: the Keras model whose `trainable_variables` are trained.
+      optimizer: a Keras optimizer.
+      forward: `forward(batch, arch, training) -> predictions`; `arch` is one row of the
+        member tensor (or the fixed `Arch` of stand-alone training).
+      loss_fn: `loss_fn(predictions, batch) -> per-example loss [n]`.
+      teacher_shape: `teacher_shape(batch) -> shape` of the predictions (the loop
+        carries the teacher's heatmaps).
+      global_batch_size: the global batch size (loss scaling).
+      num_members: M, rows of the member tensor.
+      distill: in-place distillation from member 0.
+      fixed_arch: stand-alone training of one architecture (a Python `Arch`: the graph
+        is specialised to it; no loop, no distillation).
+
+    Call:
+      step(distributed_batch, members int32 [M, L]) -> (gt_losses [M], kd_losses [M]),
+      global means, as numpy-convertible tensors.
+    """
+
+    def __init__(self, strategy, model, optimizer, forward: Callable, loss_fn: Callable,
+                 teacher_shape: Callable, global_batch_size: int, num_members: int,
+                 distill: bool = True, fixed_arch=None, distill_fn: Optional[Callable] = None):
+        self.strategy = strategy
+        self.model = model
+        self.optimizer = optimizer
+        self.forward = forward
+        self.loss_fn = loss_fn
+        self.teacher_shape = teacher_shape
+        self.global_batch_size = int(global_batch_size)
+        self.num_members = int(num_members)
+        self.distill = bool(distill)
+        self.fixed_arch = fixed_arch
+        self.distill_fn = distill_fn or distillation_mse
+        self.trace_count = 0
+        self._fn = tf.function(self._step, reduce_retracing=True)
+
+    def _average(self, per_example):
+        return tf.nn.compute_average_loss(per_example, global_batch_size=self.global_batch_size)
+
+    def _replica_fixed(self, batch, members):
+        variables = self.model.trainable_variables
+        with tf.GradientTape() as tape:
+            pred = self.forward(batch, self.fixed_arch, True)
+            loss = self._average(self.loss_fn(pred, batch))
+        grads = tape.gradient(loss, variables, unconnected_gradients=tf.UnconnectedGradients.ZERO)
+        self.optimizer.apply_gradients(zip(grads, variables))
+        return tf.reshape(loss, [1]), tf.zeros([1])
+
+    def _replica_sandwich(self, batch, members):
+        variables = self.model.trainable_variables
+        m = self.num_members
+
+        def body(i, teacher, grads, gt_losses, kd_losses):
+            with tf.GradientTape() as tape:
+                pred = self.forward(batch, members[i], True)
+                gt = self.loss_fn(pred, batch)
+                per_example = gt
+                if self.distill:
+                    kd = self.distill_fn(pred, teacher)
+                    per_example = gt + tf.where(i > 0, kd, tf.zeros_like(kd))
+                loss = self._average(per_example)
+            g = tape.gradient(loss, variables, unconnected_gradients=tf.UnconnectedGradients.ZERO)
+            grads = [a + tf.cast(b, a.dtype) for a, b in zip(grads, g)]
+            onehot = tf.one_hot(i, m)
+            gt_losses += onehot * self._average(gt)
+            if self.distill:
+                kd_losses += onehot * tf.where(i > 0, self._average(kd), 0.0)
+                teacher = tf.where(i == 0, tf.stop_gradient(tf.cast(pred, teacher.dtype)), teacher)
+            return i + 1, teacher, grads, gt_losses, kd_losses
+
+        teacher = tf.zeros(self.teacher_shape(batch), tf.float32)
+        grads = [tf.zeros_like(v) for v in variables]
+        zeros = tf.zeros([m])
+        _, _, grads, gt_losses, kd_losses = tf.while_loop(
+            lambda i, *_: i < m, body, (tf.constant(0), teacher, grads, zeros, zeros),
+            parallel_iterations=1)
+        self.optimizer.apply_gradients(zip(grads, variables))
+        return gt_losses, kd_losses
+
+    def _step(self, dist_batch, members):
+        self.trace_count += 1  # Python side effect: runs once per trace
+        fn = self._replica_fixed if self.fixed_arch is not None else self._replica_sandwich
+        gt, kd = self.strategy.run(fn, args=(dist_batch, members))
+        reduce = tf.distribute.ReduceOp.SUM
+        return self.strategy.reduce(reduce, gt, axis=None), self.strategy.reduce(reduce, kd, axis=None)
+
+    def __call__(self, dist_batch, members):
+        return self._fn(dist_batch, tf.convert_to_tensor(members, tf.int32))
