@@ -1,0 +1,148 @@
+"""Latency lookup table: units, lowering parity, build/load round trip, prediction =
+sum of entries + overhead, unknown keys (clear error or lazy measurement), and
+predicted vs measured TFLite latency on two tiny archs (loose bound: the machine is
+shared). 64x64 inputs keep it fast (units convert in ~0.3 s each)."""
+import collections
+import json
+
+import numpy as np
+import pytest
+
+from vipnas_tf.arch import get_space, parse_arch
+from vipnas_tf.models.static_builders import build_static
+from vipnas_tf.search import latency as lat
+from vipnas_tf.search import latency_lowering
+from vipnas_tf.search import latency_units as units_lib
+from vipnas_tf.testing.weights import randomize_weights
+
+SIZE = (64, 64)
+SPACE = get_space("mobilenetv3")
+# Two small archs of the space: the smallest one with a third (repeated) block in
+# stage 2, and one differing in kernels, groups and SE.
+TINY_A = SPACE.min().replace_stage(1, depth=3)
+TINY_B = parse_arch("mobilenetv3/stem_c16_k3/d1_c16_e1_k3_g16_att/d2_c24_e3_k7_g72/d2_c40_e3_k5_g60_att/"
+                    "d2_c80_e3_k3_g60/d2_c112_e3_k3_g84_att/d2_c160_e3_k3_g60/head_c160_g160")
+
+
+def _layer_signature(model):
+    """Multiset of (layer type, weight shapes) of a model, ignoring the input layer."""
+    sig = collections.Counter()
+    for layer in model.layers:
+        if type(layer).__name__ == "InputLayer" or layer.name == "heatmaps":
+            continue
+        sig[(type(layer).__name__, tuple(tuple(w.shape) for w in layer.weights))] += 1
+    return sig
+
+
+@pytest.mark.parametrize("arch", [TINY_B, SPACE.max()], ids=["tiny_b", "max"])
+def test_units_add_up_to_build_static(arch):
+    """The table's unit models are the static model's layers, unit by unit."""
+    SPACE.validate(arch)
+    total = collections.Counter()
+    for u in units_lib.arch_units(arch, SIZE, "float32"):
+        total += _layer_signature(units_lib.unit_model(u))
+    assert total == _layer_signature(build_static(arch, SIZE))
+
+
+def test_unit_keys_round_trip_and_cover_space():
+    units = units_lib.space_units(SPACE, SIZE, "int8")
+    keys = {u.key for u in units}
+    assert len(keys) == len(units)
+    for u in units:
+        assert units_lib.parse_unit_key(u.key).key == u.key
+    rng = np.random.default_rng(0)
+    for arch in SPACE.sample(rng, 50) + [SPACE.max(), SPACE.min()]:
+        assert {u.key for u in units_lib.arch_units(arch, SIZE, "int8")} <= keys
+    with pytest.raises(ValueError, match="bad latency-table key"):
+        units_lib.parse_unit_key("block/in8x8x16/c16_k3")
+
+
+@pytest.mark.parametrize("quantization", ["float32", "int8"])
+def test_lowering_is_the_same_function(quantization):
+    static = randomize_weights(build_static(TINY_B, SIZE), seed=1)
+    lowered = latency_lowering.lower_static_model(static, quantization)
+    names = {type(layer).__name__ for layer in lowered.layers}
+    assert "BatchNormalization" not in names
+    x = np.random.default_rng(0).standard_normal((1,) + SIZE + (3,)).astype(np.float32)
+    ref = np.asarray(static(x, training=False))
+    got = np.asarray(lowered(x, training=False))
+    assert np.abs(ref).max() > 1e-2
+    np.testing.assert_allclose(got, ref, atol=1e-4)
+
+
+@pytest.fixture(scope="module")
+def table(tmp_path_factory):
+    """A float32 table holding only TINY_A's units (built once for the module)."""
+    path = tmp_path_factory.mktemp("latency") / "tiny_fp32.json"
+    units = units_lib.arch_units(TINY_A, SIZE, "float32")
+    model = lat.LatencyModel.build("mobilenetv3", SIZE, "float32", path, progress=False, runs=15,
+                                   units=units)
+    return model, path
+
+
+def test_build_load_round_trip(table):
+    model, path = table
+    loaded = lat.LatencyModel.load(path)
+    assert loaded.entries == model.entries
+    assert loaded.overhead_ms == pytest.approx(model.overhead_ms, abs=1e-4)
+    assert (loaded.space, tuple(loaded.input_size), loaded.quantization) == ("mobilenetv3", SIZE, "float32")
+    assert loaded.meta["lowering"] == latency_lowering.LOWERING_VERSION
+    assert not loaded.meta["complete"]  # only TINY_A's units, not the whole space
+    d = json.loads(path.read_text())
+    assert d["format"] == lat.FORMAT and d["num_entries"] == len(model.entries)
+    assert all(e["p50_ms"] > 0 for e in d["entries"].values())
+
+
+def test_prediction_is_sum_of_entries_plus_overhead(table):
+    model, _ = table
+    keys = [u.key for u in units_lib.arch_units(TINY_A, SIZE, "float32")]
+    expected = model.overhead_ms + sum(model.entries[k]["ms"] for k in keys)
+    assert model.predict_ms(TINY_A) == pytest.approx(expected)
+    bd = model.breakdown(TINY_A)
+    assert bd[0][0] == "overhead" and [k for k, _ in bd[1:]] == keys
+    assert sum(ms for _, ms in bd) == pytest.approx(model.predict_ms(TINY_A))
+    # Repeated blocks share a key: the same entry counts once per block.
+    assert len(set(keys)) < len(keys)
+    assert model.predict_ms(TINY_A) > 0
+
+
+def test_unknown_key_error_and_lazy_fill(table, tmp_path):
+    model, path = table
+    strict = lat.LatencyModel.load(path)
+    missing = strict.missing(TINY_B)
+    assert missing
+    with pytest.raises(KeyError, match="no entry for .* unit"):
+        strict.predict_ms(TINY_B)
+    copy = tmp_path / "lazy.json"
+    copy.write_text(path.read_text())
+    lazy = lat.LatencyModel.load(copy, lazy=True)
+    pred = lazy.predict_ms(TINY_B)
+    assert pred > 0 and not lazy.missing(TINY_B)
+    # The measured units were saved: a fresh strict load predicts the same.
+    assert lat.LatencyModel.load(copy).predict_ms(TINY_B) == pytest.approx(pred, abs=1e-4)
+
+
+def test_bad_table_files(tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"format": "something-else"}))
+    with pytest.raises(ValueError, match="not a latency table"):
+        lat.LatencyModel.load(bad)
+    bad.write_text(json.dumps({"format": lat.FORMAT, "space": "mobilenetv3", "input_size": [64, 64],
+                               "quantization": "float32", "overhead_ms": 0.01,
+                               "entries": {"stem/in64x64x3/c16_k3_s2_hswish": {"p50_ms": 1}}}))
+    with pytest.raises(ValueError, match="has no numeric 'ms'"):
+        lat.LatencyModel.load(bad)
+
+
+def test_predicted_vs_measured_tiny_archs(table, tmp_path):
+    """Both tiny archs, measured whole (interleaved, median), within a loose bound."""
+    _, path = table
+    copy = tmp_path / "lazy.json"
+    copy.write_text(path.read_text())
+    model = lat.LatencyModel.load(copy, lazy=True)
+    archs = [TINY_A, TINY_B]
+    predicted = [model.predict_ms(a) for a in archs]
+    measured = lat.measure_archs_ms(archs, SIZE, "float32", runs=30)
+    for p, m in zip(predicted, measured):
+        assert m > 0
+        assert abs(p - m) / m < 0.35, (predicted, measured)

@@ -1,0 +1,434 @@
+"""Per-layer lookup-table latency model of TFLite on this machine (1 thread, XNNPACK).
+
+A network's latency is predicted as
+
+    predict_ms(arch) = overhead_ms + sum over its units u of table[u.key]
+
+where the units are the stem, every backbone block, every head deconv and the final
+conv of the *deployed* model (after the export lowering, `latency_lowering`), and
+the `io` unit for int8 (see `latency_units`). Each table entry is measured by
+converting a one-unit model to TFLite and timing it with the LiteRT interpreter,
+interleaved with the other units of its chunk and with a near-empty model
+(`overhead_model`); the entry is the unit's median time minus the near-empty
+model's median in the same chunk, so the fixed cost of an `invoke()` is counted once
+per network, not once per unit.
+
+Time is measured by default as the CPU time of the calling thread during `invoke()`
+(`clock="cpu"`): with one interpreter thread XNNPACK computes on that thread, so it
+is the latency on an idle core. The machine is shared: under load, CFS time-slicing
+(a few ms per slice) stretches the *wall* time of a 10 ms network by whole slices
+(measured: 2x at load 5 on 2 cores) while sub-millisecond units are rarely
+preempted, so wall-time tables and wall-time checks disagree for reasons that have
+nothing to do with the network. Wall times are recorded too (`wall_p50_ms`).
+
+int8 units are timed with integer I/O (no QUANTIZE/DEQUANTIZE of their inputs and
+outputs, which a whole network does not have between its layers); the deployed
+network's float I/O is the `io` unit.
+
+Tables are built once per (space, input size, quantization) and saved as JSON
+(atomically, after every chunk, so an interrupted build resumes where it stopped):
+
+    {"format": "vipnas-tf/latency-table/v1", "space", "family", "input_size": [H, W],
+     "quantization", "threads": 1, "clock": "cpu", "statistic": "p50", "lowering", "overhead_ms",
+     "machine": {...}, "runs", "build_seconds", "complete": bool,
+     "entries": {key: {"ms", "p50_ms", "min_ms", "overhead_ms", "wall_p50_ms"}},
+     "chunks": [{"overhead_ms", "wall_overhead_ms", "time", "units", "loadavg"}]}
+
+Example:
+    >>> model = LatencyModel.build("mobilenetv3", (128, 96), "float32", "lat_fp32.json")
+    >>> model = LatencyModel.load("lat_fp32.json")
+    >>> model.predict_ms(arch), model.breakdown(arch)[:3]
+    >>> measure_arch_ms(arch, (128, 96), "float32")   # the real thing, for checking
+"""
+import dataclasses
+import os
+import time
+from typing import Dict, List, Optional, Sequence, Tuple, Union
+
+import numpy as np
+
+from vipnas_tf.arch import cost as cost_lib
+from vipnas_tf.arch.arch import Arch
+from vipnas_tf.arch.space import SearchSpace, get_space
+from vipnas_tf.search import latency_lowering as lowering_lib
+from vipnas_tf.search import latency_units as units_lib
+from vipnas_tf.utils import io as io_utils
+
+FORMAT = "vipnas-tf/latency-table/v1"
+DEFAULT_RUNS = 30
+DEFAULT_WARMUP = 3
+DEFAULT_CHUNK = 24
+
+
+# ---- timing ---------------------------------------------------------------------------
+
+
+def _runner(flatbuffer, threads):
+    from vipnas_tf.export import benchmark  # pylint: disable=import-outside-toplevel
+    return benchmark.ModelRunner(flatbuffer, threads)
+
+
+CLOCKS = ("cpu", "wall")
+
+
+def interleaved_times(runners, runs: int = DEFAULT_RUNS, warmup: int = DEFAULT_WARMUP):
+    """Steps `runners` round-robin (rotating start); per runner (cpu_s, wall_s) arrays.
+
+    cpu: CPU time of the calling thread during `invoke()` (CLOCK_THREAD_CPUTIME_ID).
+    With 1 interpreter thread XNNPACK computes on the calling thread (checked: thread
+    and process CPU time agree), so this is the invoke's latency on an idle core, and
+    it does not count the time the thread waited while the shared machine ran other
+    processes. wall: `perf_counter`, what a user waits on this machine right now.
+    """
+    for _ in range(warmup):
+        for r in runners:
+            r.step()
+    n = len(runners)
+    cpu = [[] for _ in runners]
+    wall = [[] for _ in runners]
+    for rnd in range(runs):
+        for j in range(n):
+            i = (rnd + j) % n
+            c0 = time.thread_time()
+            t0 = time.perf_counter()
+            runners[i].step()
+            t1 = time.perf_counter()
+            c1 = time.thread_time()
+            cpu[i].append(c1 - c0)
+            wall[i].append(t1 - t0)
+    return [(np.asarray(c), np.asarray(w)) for c, w in zip(cpu, wall)]
+
+
+def time_flatbuffers(flatbuffers: Sequence[bytes], runs: int = DEFAULT_RUNS, warmup: int = DEFAULT_WARMUP,
+                     threads: int = 1, clock: str = "cpu") -> List[Dict[str, float]]:
+    """Times .tflite flatbuffers interleaved; per model {"p50_ms", "min_ms"} on `clock`
+    plus "cpu_p50_ms", "wall_p50_ms", "wall_min_ms"."""
+    if clock not in CLOCKS:
+        raise ValueError(f"clock must be one of {CLOCKS}, got {clock!r}")
+    if clock == "cpu" and threads != 1:
+        raise ValueError("clock='cpu' measures the calling thread: use threads=1 or clock='wall'")
+    runners = [_runner(fb, threads) for fb in flatbuffers]
+    out = []
+    for cpu, wall in interleaved_times(runners, runs, warmup):
+        c, w = cpu * 1e3, wall * 1e3
+        main = c if clock == "cpu" else w
+        out.append({"p50_ms": float(np.median(main)), "min_ms": float(main.min()),
+                    "cpu_p50_ms": float(np.median(c)), "wall_p50_ms": float(np.median(w)),
+                    "wall_min_ms": float(w.min())})
+    return out
+
+
+def _machine():
+    from vipnas_tf.export import benchmark  # pylint: disable=import-outside-toplevel
+    info = benchmark.machine_info()
+    try:
+        import ai_edge_litert  # pylint: disable=import-outside-toplevel
+        info["ai_edge_litert"] = getattr(ai_edge_litert, "__version__", "")
+    except ImportError:
+        pass
+    return info
+
+
+def _progress(total, desc, enabled):
+    if not enabled:
+        return None
+    from tqdm import tqdm  # pylint: disable=import-outside-toplevel
+    return tqdm(total=total, desc=desc, unit="unit", dynamic_ncols=True)
+
+
+def _convert_unit(unit: units_lib.Unit, quantization: str) -> bytes:
+    import keras  # pylint: disable=import-outside-toplevel
+    keras.backend.clear_session()  # keeps layer-name counters and memory bounded
+    model = units_lib.unit_model(unit)
+    _randomize(model)
+    io = "float32" if unit.kind == "io" or quantization == "float32" else "int8"
+    return lowering_lib.convert(model, quantization, io_dtype=io)
+
+
+def _randomize(model, seed=0):
+    from vipnas_tf.testing.weights import randomize_weights  # pylint: disable=import-outside-toplevel
+    randomize_weights(model, seed)
+    return model
+
+
+def _overhead_flatbuffer(quantization):
+    io = "int8" if quantization == "int8" else "float32"
+    return lowering_lib.convert(_randomize(units_lib.overhead_model(quantization)), quantization, io_dtype=io)
+
+
+def measure_units(units: Sequence[units_lib.Unit], quantization: str, runs: int = DEFAULT_RUNS,
+                  warmup: int = DEFAULT_WARMUP, threads: int = 1, chunk_size: int = DEFAULT_CHUNK,
+                  progress: bool = False, on_chunk=None, clock: str = "cpu") -> Dict[str, Dict]:
+    """Converts and times units in chunks; returns {key: entry}.
+
+    Each chunk (up to `chunk_size` units) is timed interleaved with the near-empty
+    model; entry = {"ms": p50 - overhead p50, "p50_ms", "min_ms", "overhead_ms",
+    "wall_p50_ms"} (p50/min on `clock`, see `interleaved_times`).
+    `on_chunk(entries_so_far, chunk_info)` is called after every chunk (saving).
+    """
+    lowering_lib.check_quantization(quantization)
+    overhead_fb = _overhead_flatbuffer(quantization)
+    entries = {}
+    units = list({u.key: u for u in units}.values())
+    bar = _progress(len(units), f"latency table ({quantization})", progress)
+    for start in range(0, len(units), chunk_size):
+        chunk = units[start:start + chunk_size]
+        fbs = []
+        for u in chunk:
+            fbs.append(_convert_unit(u, quantization))
+            if bar is not None:
+                bar.update(1)
+        stats = time_flatbuffers([overhead_fb, *fbs], runs, warmup, threads, clock)
+        over = stats[0]["p50_ms"]
+        info = {"overhead_ms": round(over, 5), "wall_overhead_ms": round(stats[0]["wall_p50_ms"], 5),
+                "time": round(time.time(), 1), "units": len(chunk), "loadavg": round(os.getloadavg()[0], 2)}
+        for u, s in zip(chunk, stats[1:]):
+            entries[u.key] = {"ms": round(s["p50_ms"] - over, 5), "p50_ms": round(s["p50_ms"], 5),
+                              "min_ms": round(s["min_ms"], 5), "overhead_ms": round(over, 5),
+                              "wall_p50_ms": round(s["wall_p50_ms"], 5)}
+        if on_chunk is not None:
+            on_chunk(entries, info)
+    if bar is not None:
+        bar.close()
+    return entries
+
+
+# ---- the model ----------------------------------------------------------------------
+
+
+def _resolve_space(space) -> SearchSpace:
+    return get_space(space) if isinstance(space, str) else space
+
+
+@dataclasses.dataclass
+class LatencyModel:
+    """A latency lookup table for one (space, input size, quantization).
+
+    Attributes:
+      space: space name.
+      input_size: (H, W).
+      quantization: "float32" or "int8".
+      entries: {unit key: {"ms": net ms, ...}}.
+      overhead_ms: the fixed per-invoke cost, added once per network.
+      meta: the rest of the JSON (machine, runs, build time...).
+      path: where the table lives (saving, lazy filling).
+      lazy: measure unknown units on demand (and save) instead of raising KeyError.
+    """
+
+    space: str
+    input_size: Tuple[int, int]
+    quantization: str
+    entries: Dict[str, Dict]
+    overhead_ms: float
+    meta: Dict = dataclasses.field(default_factory=dict)
+    path: Optional[str] = None
+    lazy: bool = False
+
+    # ---- building / IO ------------------------------------------------------------
+    @classmethod
+    def build(cls, space: Union[str, SearchSpace], input_size, quantization: str, path, progress: bool = True,
+              runs: int = DEFAULT_RUNS, warmup: int = DEFAULT_WARMUP, threads: int = 1,
+              chunk_size: int = DEFAULT_CHUNK, units: Optional[Sequence[units_lib.Unit]] = None,
+              resume: bool = True, lazy: bool = False, clock: str = "cpu") -> "LatencyModel":
+        """Measures every unit the space can produce (or `units`) and saves the table.
+
+        With `resume`, an existing table at `path` for the same space, input size,
+        quantization, lowering, threads and clock is extended (its entries are kept).
+        `clock`: "cpu" (default; the invoke's thread CPU time, robust to other
+        processes on the shared machine) or "wall" (see `interleaved_times`).
+        """
+        space = _resolve_space(space)
+        input_size = cost_lib.check_input_size(input_size)
+        lowering_lib.check_quantization(quantization)
+        all_units = units_lib.space_units(space, input_size, quantization)
+        wanted = list(units) if units is not None else all_units
+        model = None
+        if resume and path is not None and os.path.exists(path):
+            old = cls.load(path)
+            if (old.space, tuple(old.input_size), old.quantization) == (space.name, input_size, quantization) \
+                    and old.meta.get("lowering") == lowering_lib.LOWERING_VERSION \
+                    and old.meta.get("threads", 1) == threads and old.meta.get("clock") == clock:
+                model = old
+        if model is None:
+            model = cls(space.name, input_size, quantization, {}, 0.0, path=None)
+            model.meta = {"family": space.family, "threads": threads, "clock": clock, "statistic": "p50",
+                          "lowering": lowering_lib.LOWERING_VERSION, "runs": runs, "warmup": warmup,
+                          "chunk_size": chunk_size, "machine": _machine(), "chunks": [], "build_seconds": 0.0}
+        model.path = os.fspath(path) if path is not None else None
+        model.lazy = lazy
+        todo = [u for u in wanted if u.key not in model.entries]
+        t0 = time.time()
+        base_seconds = float(model.meta.get("build_seconds", 0.0))
+        total_keys = {u.key for u in all_units}  # "complete": the table covers the whole space
+
+        def on_chunk(entries, info):
+            model.entries.update(entries)
+            model.meta["chunks"].append(info)
+            model.meta["build_seconds"] = round(base_seconds + time.time() - t0, 1)
+            model.meta["complete"] = total_keys.issubset(model.entries)
+            model._update_overhead()
+            if model.path:
+                model.save()
+
+        if todo:
+            measure_units(todo, quantization, runs, warmup, threads, chunk_size, progress, on_chunk, clock)
+        model.meta["complete"] = total_keys.issubset(model.entries)
+        model.meta["space_units"] = len(total_keys)
+        if model.path:
+            model.save()
+        return model
+
+    def _update_overhead(self):
+        overs = [c["overhead_ms"] for c in self.meta.get("chunks", [])]
+        self.overhead_ms = float(np.median(overs)) if overs else 0.0
+
+    def to_dict(self) -> Dict:
+        meta = dict(self.meta)
+        return {"format": FORMAT, "space": self.space, "input_size": list(self.input_size),
+                "quantization": self.quantization, "overhead_ms": round(self.overhead_ms, 5),
+                **{k: v for k, v in meta.items() if k not in ("chunks",)},
+                "num_entries": len(self.entries), "entries": self.entries, "chunks": meta.get("chunks", [])}
+
+    def save(self, path=None):
+        path = path or self.path
+        if not path:
+            raise ValueError("LatencyModel.save: no path given and the model has none")
+        io_utils.write_json(path, self.to_dict())
+
+    @classmethod
+    def load(cls, path, lazy: bool = False) -> "LatencyModel":
+        """Reads a table; a wrong or incomplete file is a ValueError naming the file and field."""
+        d = io_utils.read_json(path)
+        if not isinstance(d, dict) or d.get("format") != FORMAT:
+            raise ValueError(f"{path}: not a latency table (expected \"format\": \"{FORMAT}\", "
+                             f"got {d.get('format') if isinstance(d, dict) else type(d).__name__!r})")
+        for field in ("space", "input_size", "quantization", "overhead_ms", "entries"):
+            if field not in d:
+                raise ValueError(f"{path}: latency table is missing field '{field}'")
+        try:
+            input_size = cost_lib.check_input_size(d["input_size"])
+        except ValueError as e:
+            raise ValueError(f"{path}: field 'input_size': {e}") from None
+        if d["quantization"] not in lowering_lib.QUANTIZATIONS:
+            raise ValueError(f"{path}: field 'quantization' = {d['quantization']!r}, expected one of "
+                             f"{lowering_lib.QUANTIZATIONS}")
+        entries = d["entries"]
+        for key, e in entries.items():
+            if not isinstance(e, dict) or not isinstance(e.get("ms"), (int, float)):
+                raise ValueError(f"{path}: entry {key!r} has no numeric 'ms'")
+        meta = {k: v for k, v in d.items()
+                if k not in ("format", "space", "input_size", "quantization", "overhead_ms", "entries", "num_entries")}
+        meta.setdefault("chunks", [])
+        return cls(d["space"], input_size, d["quantization"], dict(entries), float(d["overhead_ms"]), meta,
+                   path=os.fspath(path), lazy=lazy)
+
+    # ---- prediction ---------------------------------------------------------------
+    def units(self, arch: Arch) -> List[units_lib.Unit]:
+        space = get_space(arch.space)
+        if arch.space != self.space and space.family != self.meta.get("family", space.family):
+            raise ValueError(f"architecture of space {arch.space!r} does not match the latency table of "
+                             f"space {self.space!r} ({self.path or 'in memory'})")
+        return units_lib.arch_units(arch, self.input_size, self.quantization)
+
+    def missing(self, arch: Arch) -> List[str]:
+        return [u.key for u in self.units(arch) if u.key not in self.entries]
+
+    def ensure(self, archs: Sequence[Arch], progress: bool = False):
+        """Measures the units of `archs` that the table lacks (lazy filling) and saves."""
+        todo = {}
+        for arch in archs:
+            for u in self.units(arch):
+                if u.key not in self.entries:
+                    todo[u.key] = u
+        if not todo:
+            return
+        runs = int(self.meta.get("runs", DEFAULT_RUNS))
+        warmup = int(self.meta.get("warmup", DEFAULT_WARMUP))
+        threads = int(self.meta.get("threads", 1))
+
+        def on_chunk(entries, info):
+            self.entries.update(entries)
+            self.meta.setdefault("chunks", []).append(info)
+            self._update_overhead()
+            if self.path:
+                self.save()
+
+        measure_units(list(todo.values()), self.quantization, runs, warmup, threads,
+                      int(self.meta.get("chunk_size", DEFAULT_CHUNK)), progress, on_chunk,
+                      self.meta.get("clock", "cpu"))
+
+    def breakdown(self, arch: Arch) -> List[Tuple[str, float]]:
+        """[("overhead", ms), (unit key, ms), ...] in network order; sums to predict_ms."""
+        units = self.units(arch)
+        missing = [u.key for u in units if u.key not in self.entries]
+        if missing:
+            if not self.lazy:
+                raise KeyError(
+                    f"latency table {self.path or '(in memory)'} ({self.space}, "
+                    f"{self.input_size[0]}x{self.input_size[1]}, {self.quantization}) has no entry for "
+                    f"{len(missing)} unit(s) of {arch.to_string()}: {missing[:3]}... Build the full table "
+                    "(scripts/build_latency_table.py) or load it with lazy=True to measure them on demand.")
+            self.ensure([arch])
+        return [("overhead", self.overhead_ms)] + [(u.key, float(self.entries[u.key]["ms"])) for u in units]
+
+    def predict_ms(self, arch: Arch) -> float:
+        """Predicted single-thread TFLite latency (ms) of the deployed `arch`."""
+        return float(sum(ms for _, ms in self.breakdown(arch)))
+
+
+# ---- whole networks ------------------------------------------------------------------
+
+
+def static_model(arch: Arch, input_size, weights=None, seed: int = 0):
+    """The static Keras model of `arch`: extracted from `weights` (a SuperNetwork), the
+    given static model, or built with random weights (speed does not depend on them)."""
+    if weights is None:
+        from vipnas_tf.models.static_builders import build_static  # pylint: disable=import-outside-toplevel
+        return _randomize(build_static(arch, input_size), seed)
+    if hasattr(weights, "extract"):
+        return weights.extract(arch, input_size)
+    import keras  # pylint: disable=import-outside-toplevel
+    if isinstance(weights, keras.Model):
+        shape = tuple(int(d) for d in weights.inputs[0].shape[1:3])
+        if shape != tuple(input_size):
+            raise ValueError(f"weights: the static model takes {shape[0]}x{shape[1]} inputs, not "
+                             f"{input_size[0]}x{input_size[1]}")
+        return weights
+    raise ValueError(f"weights must be None, a SuperNetwork or a static Keras model, got {type(weights).__name__}")
+
+
+def convert_arch(arch: Arch, input_size, quantization: str, weights=None, path=None) -> bytes:
+    """The deployed .tflite of `arch` (lowered, float I/O) as bytes."""
+    import keras  # pylint: disable=import-outside-toplevel
+    input_size = cost_lib.check_input_size(input_size)
+    lowering_lib.check_quantization(quantization)
+    if weights is None:
+        keras.backend.clear_session()
+    return lowering_lib.convert(static_model(arch, input_size, weights), quantization, io_dtype="float32",
+                                path=path)
+
+
+def measure_archs_ms(archs: Sequence[Arch], input_size, quantization: str, weights=None,
+                     runs: int = 50, warmup: int = 5, threads: int = 1, progress: bool = False,
+                     statistic: str = "p50", clock: str = "cpu") -> List[float]:
+    """Converts every arch and times them interleaved; median (or min) ms each on
+    `clock` ("cpu": the invoke's thread CPU time, "wall": wall time)."""
+    bar = _progress(len(archs), "convert archs", progress)
+    fbs = []
+    for a in archs:
+        fbs.append(convert_arch(a, input_size, quantization, weights))
+        if bar is not None:
+            bar.update(1)
+    if bar is not None:
+        bar.close()
+    stats = time_flatbuffers(fbs, runs, warmup, threads, clock)
+    return [s[f"{statistic}_ms"] for s in stats]
+
+
+def measure_arch_ms(arch: Arch, input_size, quantization: str, weights=None, runs: int = 50,
+                    warmup: int = 5, threads: int = 1, clock: str = "cpu") -> float:
+    """Measured median latency (ms) of the deployed `arch`: static model (extracted from
+    `weights` or random), lowered and converted like the table's units, LiteRT +
+    XNNPACK, `threads` threads; `clock` as in `measure_archs_ms`."""
+    return measure_archs_ms([arch], input_size, quantization, weights, runs, warmup, threads,
+                            clock=clock)[0]

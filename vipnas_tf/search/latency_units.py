@@ -1,0 +1,295 @@
+"""The units of a deployed static network, as keys of the latency table.
+
+A network is cut into units at block boundaries: the stem (conv + BN + activation),
+each backbone block (MobileNetV3: expand 1x1 -> k x k grouped conv -> SE -> project
+1x1 [+ residual]), each head deconv (sub-pixel deconv + BN + ReLU) and the final 1x1
+conv. Every unit is timed as a tiny TFLite model of its own, lowered and converted
+exactly as the whole network is (`latency_lowering.convert`).
+
+A unit's key is a string that holds everything its speed depends on: kind, input
+shape and the layer choices, e.g.
+
+    stem/in128x96x3/c16_k3_s2_hswish
+    block/in32x24x24/c24_m96_k7_g24_s1_relu_se        (residual: s1 and in == out)
+    deconv/in4x3x160/c160_g160_k4
+    final/in32x24x160/c17
+
+For int8 there is also `io/...`: the QUANTIZE of the float input image and the
+DEQUANTIZE of the heatmaps of the deployed (float I/O) model, which units timed with
+integer I/O do not include.
+
+The unit builders below produce the same layers (types, names, shapes) as
+`vipnas_tf.models.static_builders` for the same choices; a test checks that the
+units of an arch add up to `build_static(arch)` layer for layer.
+"""
+import dataclasses
+import re
+from typing import Dict, Iterator, List, Tuple
+
+import keras
+
+from vipnas_tf.arch import cost as cost_lib
+from vipnas_tf.arch.arch import Arch, StageArch
+from vipnas_tf.arch.space import SearchSpace, get_space
+from vipnas_tf.models import static_ops as ops
+
+
+@dataclasses.dataclass(frozen=True)
+class Unit:
+    """One unit of a network.
+
+    Attributes:
+      kind: "stem", "block", "deconv", "final" or "io".
+      in_shape: (H, W, C) of the unit's input.
+      params: the choices (sorted (name, value) pairs), see `unit_key`.
+      name: where it sits in the network (e.g. "stage3_block2"), informative only.
+    """
+
+    kind: str
+    in_shape: Tuple[int, int, int]
+    params: Tuple[Tuple[str, object], ...]
+    name: str = ""
+
+    @property
+    def key(self) -> str:
+        return unit_key(self.kind, self.in_shape, dict(self.params))
+
+    def get(self, field):
+        return dict(self.params)[field]
+
+
+def unit_key(kind: str, in_shape, p: Dict) -> str:
+    h, w, c = in_shape
+    head = f"{kind}/in{h}x{w}x{c}/"
+    if kind == "stem":
+        return head + f"c{p['out']}_k{p['kernel']}_s{p['stride']}_{p['act']}"
+    if kind == "block":
+        tail = f"c{p['out']}_m{p['mid']}_k{p['kernel']}_g{p['groups']}_s{p['stride']}_{p['act']}"
+        return head + tail + ("_se" if p["se"] else "")
+    if kind == "deconv":
+        return head + f"c{p['out']}_g{p['groups']}_k{p['kernel']}"
+    if kind == "final":
+        return head + f"c{p['out']}"
+    if kind == "io":
+        oh, ow, oc = p["out_shape"]
+        return head + f"out{oh}x{ow}x{oc}"
+    raise ValueError(f"unknown unit kind {kind!r}")
+
+
+_KEY_RE = re.compile(r"^(?P<kind>\w+)/in(?P<h>\d+)x(?P<w>\d+)x(?P<c>\d+)/(?P<rest>.+)$")
+
+
+def parse_unit_key(key: str) -> Unit:
+    """Inverse of `unit_key` (used for lazy measurement of a key read from a table)."""
+    m = _KEY_RE.match(key)
+    if not m:
+        raise ValueError(f"bad latency-table key {key!r}")
+    kind, rest = m["kind"], m["rest"]
+    shape = (int(m["h"]), int(m["w"]), int(m["c"]))
+    try:
+        if kind == "stem":
+            c, k, s, act = re.match(r"^c(\d+)_k(\d+)_s(\d+)_(\w+)$", rest).groups()
+            p = dict(out=int(c), kernel=int(k), stride=int(s), act=act)
+        elif kind == "block":
+            mm = re.match(r"^c(\d+)_m(\d+)_k(\d+)_g(\d+)_s(\d+)_([a-z]+)(_se)?$", rest)
+            c, mid, k, g, s, act, se = mm.groups()
+            p = dict(out=int(c), mid=int(mid), kernel=int(k), groups=int(g), stride=int(s), act=act, se=bool(se))
+        elif kind == "deconv":
+            c, g, k = re.match(r"^c(\d+)_g(\d+)_k(\d+)$", rest).groups()
+            p = dict(out=int(c), groups=int(g), kernel=int(k))
+        elif kind == "final":
+            p = dict(out=int(re.match(r"^c(\d+)$", rest).group(1)))
+        elif kind == "io":
+            oh, ow, oc = re.match(r"^out(\d+)x(\d+)x(\d+)$", rest).groups()
+            p = dict(out_shape=(int(oh), int(ow), int(oc)))
+        else:
+            raise ValueError(kind)
+    except (AttributeError, ValueError):
+        raise ValueError(f"bad latency-table key {key!r}") from None
+    unit = Unit(kind, shape, tuple(sorted(p.items())))
+    if unit.key != key:
+        raise ValueError(f"bad latency-table key {key!r} (normalises to {unit.key!r})")
+    return unit
+
+
+def _unit(kind, in_shape, name="", **params) -> Unit:
+    return Unit(kind, tuple(int(v) for v in in_shape), tuple(sorted(params.items())), name)
+
+
+# ---- MobileNetV3 family -------------------------------------------------------------
+
+
+def _check_family(space: SearchSpace):
+    if space.family != "mobilenetv3":
+        raise NotImplementedError(
+            f"the latency table supports the mobilenetv3 family only, not {space.family!r} "
+            f"(space {space.name!r})")
+
+
+def arch_units(arch: Arch, input_size, quantization: str = "float32") -> List[Unit]:
+    """The units of `arch` at `input_size`, in network order."""
+    space = get_space(arch.space)
+    _check_family(space)
+    h, w = cost_lib.check_input_size(input_size)
+    units = []
+    if quantization == "int8":
+        units.append(_unit("io", (h, w, 3), "io", out_shape=(h // 4, w // 4, space.num_keypoints)))
+    units.append(_unit("stem", (h, w, 3), "stem", out=arch.stem.width, kernel=arch.stem.kernel, stride=2,
+                       act="hswish"))
+    h, w = cost_lib.conv_out(h, 2), cost_lib.conv_out(w, 2)
+    in_ch = arch.stem.width
+    for i, (s, sp) in enumerate(zip(arch.stages, space.stages)):
+        for j in range(s.depth):
+            mid = s.mid_channels[j] if s.mid_channels else s.width * s.expansion
+            groups = mid if s.groups == 0 else s.groups
+            stride = sp.stride if j == 0 else 1
+            units.append(_unit("block", (h, w, in_ch), f"stage{i + 1}_block{j + 1}", out=s.width, mid=mid,
+                               kernel=s.kernel, groups=groups, stride=stride, act=sp.activation,
+                               se=bool(s.attention)))
+            h, w = cost_lib.conv_out(h, stride), cost_lib.conv_out(w, stride)
+            in_ch = s.width
+    head = arch.head
+    for n in range(head.num_layers):
+        groups = head.width if head.groups == 0 else head.groups
+        units.append(_unit("deconv", (h, w, in_ch), f"head_deconv{n + 1}", out=head.width, groups=groups,
+                           kernel=head.kernel))
+        h, w, in_ch = 2 * h, 2 * w, head.width
+    units.append(_unit("final", (h, w, in_ch), "head_final_conv", out=space.num_keypoints))
+    return units
+
+
+def space_units(space: SearchSpace, input_size, quantization: str = "float32") -> Iterator[Unit]:
+    """Every distinct unit the space can produce at `input_size` (stage-wise choices)."""
+    _check_family(space)
+    seen = set()
+
+    def emit(u):
+        if u.key not in seen:
+            seen.add(u.key)
+            return [u]
+        return []
+
+    h0, w0 = cost_lib.check_input_size(input_size)
+    out = []
+    # Build representative archs stage by stage: a unit depends only on its stage's
+    # choices and the input channels (the previous stage's width).
+    for width in space.stem_width:
+        for kernel in space.stem_kernel:
+            arch = _arch_with(space, stem=StageArch(width=width, kernel=kernel))
+            for u in arch_units(arch, (h0, w0), quantization):
+                if u.kind in ("io", "stem"):
+                    out += emit(u)
+    prev_widths = sorted(set(space.stem_width))
+    for i, sp in enumerate(space.stages):
+        for in_ch in prev_widths:
+            for width in sp.width:
+                for exp in sp.expansion:
+                    for kernel in sp.kernel:
+                        for att in sp.attention:
+                            probe = StageArch(depth=max(sp.depth), width=width, expansion=exp, kernel=kernel,
+                                              groups=1, attention=att)
+                            for g in space.group_choices(i, probe, in_ch):
+                                stage = dataclasses.replace(probe, groups=g)
+                                out += [u for u in _stage_units(space, i, stage, in_ch, (h0, w0), quantization)
+                                        if u.key not in seen and not seen.add(u.key)]
+        prev_widths = sorted(set(sp.width))
+    for width in space.head.width:
+        for in_ch in prev_widths:
+            for g in space.head_group_choices(width, in_ch):
+                arch = _arch_with(space, last_width=in_ch, head=(width, g))
+                for u in arch_units(arch, (h0, w0), quantization):
+                    if u.kind in ("deconv", "final"):
+                        out += emit(u)
+    return out
+
+
+def _arch_with(space, stem=None, last_width=None, head=None) -> Arch:
+    """The space's max arch with some parts replaced (for enumerating units)."""
+    base = space.max()
+    stages = list(base.stages)
+    if last_width is not None:
+        stages[-1] = dataclasses.replace(stages[-1], width=last_width)
+    new = dataclasses.replace(base, stem=stem or base.stem, stages=tuple(stages))
+    if head is not None:
+        new = dataclasses.replace(new, head=dataclasses.replace(base.head, width=head[0], groups=head[1]))
+    return new
+
+
+def _stage_units(space, index, stage: StageArch, in_ch, input_size, quantization):
+    """Units of stage `index` (first and repeated block) for the given choices."""
+    base = space.max()
+    stages = list(base.stages)
+    stages[index] = stage
+    if index > 0:
+        stages[index - 1] = dataclasses.replace(stages[index - 1], width=in_ch)
+        stem = base.stem
+    else:
+        stem = dataclasses.replace(base.stem, width=in_ch)
+    arch = dataclasses.replace(base, stem=stem, stages=tuple(stages))
+    prefix = f"stage{index + 1}_"
+    return [u for u in arch_units(arch, input_size, quantization) if u.name.startswith(prefix)]
+
+
+# ---- unit models ----------------------------------------------------------------------
+
+
+def unit_model(unit: Unit) -> keras.Model:
+    """A static Keras model of one unit (random init, same layers as build_static)."""
+    p = dict(unit.params)
+    x_in = keras.Input(unit.in_shape, name="x")
+    x = x_in
+    if unit.kind == "stem":
+        x = ops.conv(x, p["out"], p["kernel"], "stem_conv", strides=p["stride"])
+        x = ops.batch_norm(x, "stem_bn")
+        x = ops.activation(x, p["act"], "stem_act")
+    elif unit.kind == "block":
+        x = mobilenetv3_block(x, unit.name or "block", p["out"], p["mid"], p["kernel"], p["groups"],
+                              p["stride"], p["act"], p["se"])
+    elif unit.kind == "deconv":
+        name = unit.name or "head_deconv1"
+        n = name[len("head_deconv"):] if name.startswith("head_deconv") else "1"
+        x = ops.subpixel_deconv(x, p["out"], p["groups"], name)
+        x = ops.batch_norm(x, f"head_bn{n}")
+        x = ops.activation(x, "relu", f"head_relu{n}")
+    elif unit.kind == "final":
+        x = ops.conv(x, p["out"], 1, "head_final_conv", use_bias=True)
+    elif unit.kind == "io":
+        # Image in, heatmap-shaped out, next to no compute: with float I/O an int8
+        # model adds QUANTIZE / DEQUANTIZE of exactly these tensors.
+        oh, ow, oc = p["out_shape"]
+        stride = unit.in_shape[0] // oh
+        x = keras.layers.Conv2D(oc, 1, strides=stride, name="io_conv")(x)
+    else:
+        raise ValueError(f"unknown unit kind {unit.kind!r}")
+    return keras.Model(x_in, x, name=f"unit_{unit.kind}")
+
+
+def mobilenetv3_block(x, name, out, mid, kernel, groups, stride, act, se):
+    """One inverted-residual block exactly as `static_builders` builds it."""
+    in_ch = int(x.shape[-1])
+    h = x
+    if mid != in_ch:
+        h = ops.conv(h, mid, 1, f"{name}_expand_conv")
+        h = ops.batch_norm(h, f"{name}_expand_bn")
+        h = ops.activation(h, act, f"{name}_expand_act")
+    h = ops.conv(h, mid, kernel, f"{name}_mid_conv", strides=stride, groups=groups)
+    h = ops.batch_norm(h, f"{name}_mid_bn")
+    h = ops.activation(h, act, f"{name}_mid_act")
+    if se:
+        h = ops.squeeze_excite(h, f"{name}_se")
+    h = ops.conv(h, out, 1, f"{name}_project_conv")
+    h = ops.batch_norm(h, f"{name}_project_bn")
+    if stride == 1 and in_ch == out:
+        h = keras.layers.Add(name=f"{name}_add")([h, x])
+    return h
+
+
+def overhead_model(quantization: str = "float32") -> keras.Model:
+    """The near-empty model: one 1x1 conv of 8 channels on a 1x1 input.
+
+    Its time is the fixed cost of one `invoke()` (interpreter, delegate dispatch,
+    Python call); every unit's time includes it once, a whole network also once.
+    """
+    del quantization
+    x_in = keras.Input((1, 1, 8), name="x")
+    return keras.Model(x_in, keras.layers.Conv2D(8, 1, name="overhead_conv")(x_in), name="overhead")
