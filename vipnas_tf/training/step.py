@@ -24,6 +24,12 @@ import tensorflow as tf
 from vipnas_tf.training.losses import distillation_mse
 
 
+def _gradients(tape, loss, variables):
+    """Gradients with zeros for variables the member does not use (skipped blocks)."""
+    grads = tape.gradient(loss, variables)
+    return [tf.zeros(v.shape, v.dtype) if g is None else g for g, v in zip(grads, variables)]
+
+
 class TrainStep:
     """Builds the distributed sandwich step.
 
@@ -72,7 +78,7 @@ class TrainStep:
         with tf.GradientTape() as tape:
             pred = self.forward(batch, self.fixed_arch, True)
             loss = self._average(self.loss_fn(pred, batch))
-        grads = tape.gradient(loss, variables, unconnected_gradients=tf.UnconnectedGradients.ZERO)
+        grads = _gradients(tape, loss, variables)
         self.optimizer.apply_gradients(zip(grads, variables))
         return tf.reshape(loss, [1]), tf.zeros([1])
 
@@ -89,7 +95,7 @@ class TrainStep:
                     kd = self.distill_fn(pred, teacher)
                     per_example = gt + tf.where(i > 0, kd, tf.zeros_like(kd))
                 loss = self._average(per_example)
-            g = tape.gradient(loss, variables, unconnected_gradients=tf.UnconnectedGradients.ZERO)
+            g = _gradients(tape, loss, variables)
             grads = [a + tf.cast(b, a.dtype) for a, b in zip(grads, g)]
             onehot = tf.one_hot(i, m)
             gt_losses += onehot * self._average(gt)
