@@ -1,0 +1,110 @@
+r"""Searches an S-ViPNet (spatial) or a video schedule (temporal) under a budget.
+
+Spatial (paper Sec. 3.4.1; budget in paper GFLOPs, MACs or predicted TFLite latency):
+  python scripts/search.py --model_dir=SUPERNET_DIR --out=DIR --max_gflops=0.15 \
+      [--strategy=random|evolution --num_samples=N --seed=S] --json
+  python scripts/search.py --flagfile=configs/quickstart_search.flags --model_dir=... --out=...
+
+Temporal (paper Sec. 3.4.3, eq. 3):
+  python scripts/search.py --mode=temporal --model_dir=TEMPORAL_DIR --frames=3 \
+      --max_avg_gflops=X --out=DIR --json
+
+Outputs (spatial): DIR/best_arch.json, candidates.csv, candidates.jsonl (resume log),
+pareto.png, summary.json. A restarted search skips the candidates already evaluated.
+"""
+import json
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from absl import app, flags, logging  # noqa: E402
+
+F = flags.FLAGS
+flags.DEFINE_enum("mode", "spatial", ["spatial", "temporal"], "What to search.")
+flags.DEFINE_string("model_dir", None, "Trained super-network (spatial) or temporal model dir.", required=True)
+flags.DEFINE_string("out", None, "Output folder.", required=True)
+flags.DEFINE_float("max_gflops", None, "Budget: paper GFLOPs (MACs / 2^30) at the model's input size.")
+flags.DEFINE_float("max_macs", None, "Budget: multiply-accumulates.")
+flags.DEFINE_float("max_latency_ms", None, "Budget: predicted TFLite latency (1 thread, XNNPACK), ms.")
+flags.DEFINE_string("latency_table", "", "Latency lookup table JSON (scripts/build_latency_table.py); "
+                    "built lazily at this path when missing. Needed for --max_latency_ms.")
+flags.DEFINE_enum("latency_quantization", "float32", ["float32", "int8"], "Latency table precision.")
+flags.DEFINE_enum("strategy", "random", ["random", "evolution"], "Search strategy.")
+flags.DEFINE_integer("num_samples", 50, "Candidates evaluated (paper: 500).")
+flags.DEFINE_integer("population", 0, "Evolution: candidates per generation (0: num_samples / 5).")
+flags.DEFINE_integer("parents", 0, "Evolution: best candidates that breed (0: population / 2).")
+flags.DEFINE_float("mutation_prob", 0.2, "Evolution: per-choice mutation probability.")
+flags.DEFINE_integer("seed", 0, "Seed (same seed, same result).")
+flags.DEFINE_integer("bn_calib_batches", 8, "BN re-calibration batches per candidate.")
+flags.DEFINE_integer("eval_max_persons", 0, "Validation subset (0: the run's setting).")
+flags.DEFINE_string("space", "", "Expected space of the super-network (error if different).")
+# temporal
+flags.DEFINE_integer("frames", 3, "Temporal: T non-key frames per key frame.")
+flags.DEFINE_float("max_avg_gflops", None, "Temporal: budget on the average GFLOPs per non-key frame.")
+flags.DEFINE_float("max_total_gflops", None, "Temporal: budget on the summed GFLOPs of the T frames.")
+flags.DEFINE_bool("progress", True, "Progress bar.")
+flags.DEFINE_bool("json", False, "Print the summary as JSON.")
+
+
+def spatial_budget():
+    from vipnas_tf.search.spatial import Budget
+
+    given = [(k, v) for k, v in (("paper_gflops", F.max_gflops), ("macs", F.max_macs),
+                                 ("latency_ms", F.max_latency_ms)) if v is not None]
+    if len(given) != 1:
+        raise app.UsageError("give exactly one of --max_gflops, --max_macs, --max_latency_ms")
+    return Budget(*given[0])
+
+
+def latency_model(input_size):
+    if not F.latency_table:
+        return None
+    from vipnas_tf.search.latency import LatencyModel
+    from vipnas_tf.training.checkpoint import read_run_config
+
+    if os.path.exists(F.latency_table):
+        return LatencyModel.load(F.latency_table, lazy=True)
+    space = read_run_config(F.model_dir)["space"]
+    logging.info("building latency table %s lazily", F.latency_table)
+    return LatencyModel.build(space, input_size, F.latency_quantization, F.latency_table, units=[], lazy=True)
+
+
+def run_spatial():
+    from vipnas_tf.search.spatial import SearchError, SpatialSearch
+    from vipnas_tf.training.checkpoint import ModelDirError, read_run_config
+
+    budget = spatial_budget()
+    try:
+        input_size = read_run_config(F.model_dir)["input_size"]
+        lat = latency_model(input_size)
+        if budget.kind == "latency_ms" and lat is None:
+            raise SearchError("--max_latency_ms needs --latency_table (an existing table, or a path to build one)")
+        search = SpatialSearch(F.model_dir, F.out, budget, strategy=F.strategy, num_samples=F.num_samples,
+                               population=F.population or None, parents=F.parents or None,
+                               mutation_prob=F.mutation_prob, seed=F.seed, bn_calib_batches=F.bn_calib_batches,
+                               eval_max_persons=F.eval_max_persons, latency_model=lat,
+                               expect_space=F.space or None, progress=F.progress)
+    except (SearchError, ModelDirError) as e:
+        sys.exit(f"search.py: {e}")
+    return search.run()
+
+
+def run_temporal():
+    from vipnas_tf.search.temporal import run_temporal_search
+
+    return run_temporal_search(F)
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    summary = run_spatial() if F.mode == "spatial" else run_temporal()
+    if F.json:
+        print(json.dumps(summary, indent=2))
+    else:
+        print(f"best: {summary.get('arch')}  AP {summary.get('ap')}  -> {F.out}")
+
+
+if __name__ == "__main__":
+    app.run(main)

@@ -1,0 +1,81 @@
+"""Spatial search mechanics on an untrained super-network checkpoint at 64x64: budget
+respected (re-checked by describe), outputs, resumption, determinism, bad input."""
+import csv
+import json
+import os
+
+import pytest
+
+from vipnas_tf.arch import describe, get_space, load_arch
+from vipnas_tf.search.spatial import Budget, CostOracle, SearchError, SpatialSearch, check_feasible, pareto_front
+from vipnas_tf.testing.model_dirs import make_supernet_dir
+
+
+@pytest.fixture(scope="module")
+def supernet_dir(tmp_path_factory):
+    from vipnas_tf.data.synthetic import generate
+
+    root = tmp_path_factory.mktemp("search")
+    generate(str(root / "data"), images=16, clips=2, frames=4, workers=1, progress=False)
+    coco = root / "data" / "coco"
+    data = {"train_ann": str(coco / "annotations" / "person_keypoints_train.json"),
+            "train_images": str(coco / "images" / "train"),
+            "val_ann": str(coco / "annotations" / "person_keypoints_val.json"),
+            "val_images": str(coco / "images" / "val")}
+    make_supernet_dir(str(root / "supernet"), "mobilenetv3", (64, 64), data, randomize=True)
+    return str(root / "supernet")
+
+
+def test_pareto_front():
+    pts = [(1, 0.1), (2, 0.3), (3, 0.2), (0.5, 0.05), (2.5, 0.35)]
+    assert pareto_front(pts) == [3, 0, 1, 4]
+
+
+def test_infeasible_budget_names_smallest_achievable():
+    space = get_space("mobilenetv3")
+    oracle = CostOracle((64, 64))
+    smallest = oracle(space.min())["paper_gflops"]
+    with pytest.raises(SearchError, match=f"smallest achievable is {smallest:g}"):
+        check_feasible(space, oracle, Budget("paper_gflops", smallest / 2))
+    with pytest.raises(SearchError, match="budget kind"):
+        Budget("watts", 1.0)
+
+
+def test_model_dir_errors(tmp_path, supernet_dir):
+    with pytest.raises(SearchError, match="does not exist"):
+        SpatialSearch(str(tmp_path / "none"), str(tmp_path / "out"), Budget("paper_gflops", 1.0))
+    with pytest.raises(SearchError, match="not 'resnet50'"):
+        SpatialSearch(supernet_dir, str(tmp_path / "out"), Budget("paper_gflops", 1.0), expect_space="resnet50")
+    other = tmp_path / "standalone"
+    other.mkdir()
+    (other / "run_config.json").write_text(json.dumps({"mode": "standalone", "space": "mobilenetv3"}))
+    with pytest.raises(SearchError, match="not a trained super-network"):
+        SpatialSearch(str(other), str(tmp_path / "out"), Budget("paper_gflops", 1.0))
+
+
+def test_search_respects_budget_writes_outputs_and_resumes(tmp_path, supernet_dir):
+    space = get_space("mobilenetv3")
+    oracle = CostOracle((64, 64))
+    lo, hi = oracle(space.min())["paper_gflops"], oracle(space.max())["paper_gflops"]
+    budget = Budget("paper_gflops", lo + 0.3 * (hi - lo))
+    out = str(tmp_path / "search")
+    kw = dict(strategy="evolution", population=2, seed=3, bn_calib_batches=1, calib_batch_size=4,
+              progress=False, evaluate_presets=False)
+    first = SpatialSearch(supernet_dir, out, budget, num_samples=3, **kw).run()
+    assert first["num_candidates"] == 3 and first["new_evaluations"] == 3
+    for name in ("best_arch.json", "candidates.csv", "pareto.png", "summary.json"):
+        assert os.path.getsize(os.path.join(out, name)) > 0
+    with open(os.path.join(out, "candidates.csv")) as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 3 and all(float(r["paper_gflops"]) <= budget.limit for r in rows)
+    assert all(0.0 <= float(r["ap"]) <= 1.0 for r in rows)
+    # the reported architecture satisfies the budget, re-checked by describe
+    best = load_arch(os.path.join(out, "best_arch.json"))
+    assert describe(best, (64, 64))["paper_gflops"] <= budget.limit
+    assert best.to_string() == first["arch"]
+    # resume: the same seed replays the same proposals; only the new ones are evaluated
+    second = SpatialSearch(supernet_dir, out, budget, num_samples=4, **kw).run()
+    assert second["resumed_candidates"] == 3 and second["new_evaluations"] == 1
+    with open(os.path.join(out, "candidates.csv")) as f:
+        rows2 = list(csv.DictReader(f))
+    assert [r["arch"] for r in rows2[:3]] == [r["arch"] for r in rows]
