@@ -26,8 +26,9 @@ def test_rebuild_parity(tiny_model, split):
     ref = np.asarray(tiny_model(x))
     got = tfk(x[0]).numpy()
     assert np.abs(got - ref).max() <= 1e-5
-    grouped = [l for l in tfk.layers if type(l).__name__ == "Conv2D" and l.groups > 1]
-    assert grouped and grouped[0].groups == 8
+    # Grouped convs become qat.GroupedConv2D (a tf-keras Conv2D without the XLA path).
+    grouped = [l for l in tfk.layers if isinstance(l, qat.tf_keras.layers.Conv2D) and l.groups > 1]
+    assert grouped and grouped[0].groups == 8 and isinstance(grouped[0], qat.GroupedConv2D)
 
 
 def test_rebuild_parity_multi_input_and_lowered_layers(tiny_temporal_model):

@@ -392,9 +392,19 @@ def _lower(model, options, name=None):
         for old_t, new_t in zip(keras.tree.flatten(node.outputs), keras.tree.flatten(outputs)):
             tensor_map[id(old_t)] = new_t
     new_outputs = [tensor_map[id(t)] for t in model.outputs]
-    outputs = new_outputs if len(new_outputs) > 1 else new_outputs[0]
-    inputs = new_inputs if len(new_inputs) > 1 else new_inputs[0]
+    inputs = _pack(getattr(model, "_inputs_struct", None), new_inputs)
+    outputs = _pack(getattr(model, "_outputs_struct", None), new_outputs)
     return keras.Model(inputs, outputs, name=name or model.name)
+
+
+def _pack(struct, flat):
+    """`flat` in the nesting the original model was built with (a list stays a list)."""
+    if struct is not None:
+        try:
+            return keras.tree.pack_sequence_as(struct, flat)
+        except (ValueError, TypeError):
+            pass
+    return flat if len(flat) > 1 else flat[0]
 
 
 def extract_lowered(supernet, arch, input_size=None, **options) -> keras.Model:

@@ -85,6 +85,21 @@ def _map_activation(value, layer_name):
 # ------------------------------------------------------------------------------
 # Keras 3 -> tf-keras rebuild.
 
+@tf_keras.saving.register_keras_serializable(package="vipnas_tf")
+class GroupedConv2D(tf_keras.layers.Conv2D):
+    """tf-keras Conv2D(groups > 1) without the XLA path.
+
+    tf-keras (like Keras 3) runs grouped convs through a `jit_compile=True` function
+    on CPU; its backward pass there is catastrophically slow (measured: 44 s vs
+    0.1 s for tf.nn.conv2d's native grouped conv, fwd + bwd of a 7x7 g20 conv of 160
+    channels at 32x32, batch 8). This twin calls `tf.nn.convolution` directly and
+    converts to the same TFLite grouped CONV_2D. TFMOT quantizes it like Conv2D.
+    """
+
+    def _jit_compiled_convolution_op(self, inputs, kernel):  # pylint: disable=invalid-overridden-method
+        return self.convolution_op(inputs, kernel)
+
+
 _DROP_SUFFIXES = ("_initializer", "_regularizer", "_constraint")
 # Project layers that are a standard layer computed another way: their tf-keras twin.
 _TF_KERAS_TWINS = {lowering.GroupedConv2D: "Conv2D"}
@@ -109,6 +124,8 @@ def _tf_keras_layer(layer: keras.layers.Layer):
         elif key == "activation":
             value = _map_activation(value, layer.name)
         out[key] = value
+    if cls is tf_keras.layers.Conv2D and int(out.get("groups", 1)) > 1:
+        cls = GroupedConv2D
     return cls(**out)
 
 
@@ -278,13 +295,18 @@ def _annotate(layer):
                              "TFMOT cannot quantize; rebuild with "
                              "to_tf_keras(model, split_activations=True)")
         return quantize_annotate_layer(layer, OutputQuantizeConfig())
+    if isinstance(layer, GroupedConv2D):
+        return quantize_annotate_layer(layer, _registry.Default8BitConvQuantizeConfig(
+            ["kernel"], ["activation"], False))
     if supported:
         return quantize_annotate_layer(layer)
     if name == "BatchNormalization":
         # Right after a conv, TFMOT's Conv+BN transform folds it; elsewhere (after
         # the sub-pixel shuffle) it stays a per-channel affine with a quantized output.
         inbound = layer.inbound_nodes[0].inbound_layers if layer.inbound_nodes else None
-        if isinstance(inbound, (tf_keras.layers.Conv2D, tf_keras.layers.DepthwiseConv2D)):
+        # (GroupedConv2D is not matched by TFMOT's Conv2D + BN folding transform.)
+        if (isinstance(inbound, (tf_keras.layers.Conv2D, tf_keras.layers.DepthwiseConv2D))
+                and not isinstance(inbound, GroupedConv2D)):
             return quantize_annotate_layer(layer)
         return quantize_annotate_layer(layer, OutputQuantizeConfig())
     if name in _DATA_MOVEMENT:
@@ -307,7 +329,9 @@ def quantize_model(tfk_model) -> "tf_keras.Model":
     annotated = tf_keras.models.clone_model(tfk_model, clone_function=_annotate)
     with tfmot.quantization.keras.quantize_scope({
             "NoOpQuantizeConfig": NoOpQuantizeConfig,
-            "OutputQuantizeConfig": OutputQuantizeConfig, **CUSTOM_OBJECTS}):
+            "OutputQuantizeConfig": OutputQuantizeConfig, "GroupedConv2D": GroupedConv2D,
+            "Default8BitConvQuantizeConfig": _registry.Default8BitConvQuantizeConfig,
+            **CUSTOM_OBJECTS}):
         return tfmot.quantization.keras.quantize_apply(annotated)
 
 
@@ -351,23 +375,38 @@ def fine_tune(qat_model, data: TrainData, steps: int, learning_rate: float = 1e-
 
 
 def export_qat_tflite(qat_model, path: Optional[str] = None, *, io_dtype: str = "float32",
-                      batch_size: int = 1) -> bytes:
+                      batch_size: int = 1, decode_fn=None) -> bytes:
     """Full-integer int8 TFLite from a QAT model (ranges from its fake-quant nodes).
 
     Args:
         qat_model: a (fine-tuned) model from `quantize_model`.
         path: where to write the .tflite, or None.
         io_dtype: "float32", "int8" or "uint8" (see `quantization.py`).
+        decode_fn: None, "default" (`HeatmapCodec.decode_tf` for the model's sizes) or
+            a callable heatmaps -> (keypoints, scores): the .tflite then also outputs
+            keypoints [1, K, 2] and scores [1, K] (float; needs float32 I/O).
 
     Returns:
         The flatbuffer bytes.
     """
     specs = [tf.TensorSpec([batch_size] + list(i.shape[1:]), tf.float32,
                            name=i.name.split(":")[0]) for i in qat_model.inputs]
+    if decode_fn == "default":
+        from vipnas_tf.codecs.heatmap import HeatmapCodec  # pylint: disable=import-outside-toplevel
+        out = qat_model.outputs[0]
+        decode_fn = HeatmapCodec(tuple(qat_model.inputs[0].shape[1:3]),
+                                 heatmap_size=tuple(out.shape[1:3])).decode_tf
+    if decode_fn is not None and io_dtype != "float32":
+        raise ValueError("decode outputs need io_dtype='float32' (integer I/O would quantize "
+                         "the keypoint coordinates)")
 
     @tf.function(input_signature=specs, autograph=False)
     def serve(*inputs):
-        return qat_model(list(inputs) if len(inputs) > 1 else inputs[0], training=False)
+        heatmaps = qat_model(list(inputs) if len(inputs) > 1 else inputs[0], training=False)
+        if decode_fn is None:
+            return heatmaps
+        keypoints, scores = decode_fn(heatmaps)
+        return [heatmaps, tf.cast(keypoints, tf.float32), tf.cast(scores, tf.float32)]
 
     converter = tf.lite.TFLiteConverter.from_concrete_functions([serve.get_concrete_function()])
     converter.optimizations = [tf.lite.Optimize.DEFAULT]

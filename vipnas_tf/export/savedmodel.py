@@ -1,0 +1,116 @@
+"""SavedModel export for TensorFlow Serving / TF runtimes: `export_savedmodel(model, dir)`.
+
+The `serving_default` signature takes what a camera pipeline has and returns what an
+app needs:
+
+  inputs:  image          uint8 [N, H, W, 3]  RGB person crops (0..255)
+           prev_heatmaps  float32 [N, h, w, K] (T-ViPNets only: the previous frame's
+                          heatmaps, as returned by the previous call)
+  outputs: heatmaps       float32 [N, h, w, K]
+           keypoints      float32 [N, K, 2]   (x, y) in crop pixels
+           scores         float32 [N, K]      heatmap peak values
+
+Normalisation (ImageNet mean/std in RGB, as the input pipeline does) happens inside;
+decoding is `HeatmapCodec.decode_tf` (argmax + quarter-pixel shift). The model is
+lowered first (`lower_model`: BN folded, grouped convs without Keras' XLA path), so the
+SavedModel runs fast in TensorFlow on CPU. The batch dimension is dynamic.
+
+The folder is written atomically: to a temporary sibling folder, then renamed over
+the destination (an existing SavedModel there is replaced only once the new one is
+complete).
+
+Example:
+    >>> export_savedmodel(static_model, "/tmp/pose_sm")
+    >>> sm = tf.saved_model.load("/tmp/pose_sm")
+    >>> out = sm.signatures["serving_default"](image=tf.constant(crops_uint8))
+    >>> out["keypoints"]   # [N, K, 2]
+"""
+import os
+from typing import Dict, Optional
+
+import keras
+import tensorflow as tf
+
+from vipnas_tf.export.deploy import write_dir_atomic
+from vipnas_tf.export.lowered_model import lower_model
+
+SIGNATURE = "serving_default"
+
+
+def _normalize(images):
+    from vipnas_tf.data.transforms import IMAGENET_MEAN_RGB, IMAGENET_STD_RGB  # pylint: disable=import-outside-toplevel
+    mean = tf.constant(IMAGENET_MEAN_RGB, tf.float32)
+    std = tf.constant(IMAGENET_STD_RGB, tf.float32)
+    return (tf.cast(images, tf.float32) - mean) / std
+
+
+def serving_function(model: keras.Model, codec=None):
+    """(fn, input_signature): the serving function of `model` and its TensorSpecs.
+
+    Args:
+        model: a functional Keras model: image [N, H, W, 3] (normalised float) ->
+            heatmaps, or (image, previous heatmaps) -> heatmaps.
+        codec: a `HeatmapCodec` (default: the model's input and heatmap sizes).
+    """
+    from vipnas_tf.codecs.heatmap import HeatmapCodec  # pylint: disable=import-outside-toplevel
+
+    if len(model.inputs) not in (1, 2):
+        raise ValueError(f"model {model.name!r} has {len(model.inputs)} inputs; expected the image "
+                         "crop (and, for a T-ViPNet, the previous heatmaps)")
+    h, w = (int(d) for d in model.inputs[0].shape[1:3])
+    out_shape = tuple(int(d) for d in model.outputs[0].shape[1:])
+    codec = codec or HeatmapCodec((h, w), heatmap_size=out_shape[:2])
+    specs = [tf.TensorSpec([None, h, w, 3], tf.uint8, name="image")]
+    if len(model.inputs) == 2:
+        specs.append(tf.TensorSpec([None] + [int(d) for d in model.inputs[1].shape[1:]], tf.float32,
+                                   name="prev_heatmaps"))
+
+    def _outputs(heatmaps):
+        if isinstance(heatmaps, (list, tuple)):
+            heatmaps = heatmaps[0]
+        heatmaps = tf.cast(heatmaps, tf.float32)
+        keypoints, scores = codec.decode_tf(heatmaps)
+        return {"heatmaps": heatmaps, "keypoints": keypoints, "scores": scores}
+
+    if len(specs) == 1:
+        def serve(image):
+            return _outputs(model(_normalize(image), training=False))
+    else:
+        def serve(image, prev_heatmaps):
+            return _outputs(model([_normalize(image), prev_heatmaps], training=False))
+    return serve, specs
+
+
+def export_savedmodel(model: keras.Model, out_dir, *, codec=None, lower: bool = True,
+                      metadata: Optional[Dict] = None) -> Dict:
+    """Writes `model` as a SavedModel with the `serving_default` signature above.
+
+    Args:
+        model: the static (un-lowered) Keras model.
+        out_dir: destination folder (replaced atomically if it exists).
+        codec: optional `HeatmapCodec` for the decode.
+        lower: apply `lower_model` first (same function, faster in TF).
+        metadata: optional JSON-able dict saved as `assets/vipnas_export.json`.
+
+    Returns:
+        {"path", "signature", "inputs": {name: [shape, dtype]}, "outputs": {...}}.
+    """
+    deploy_model = lower_model(model) if lower else model
+    serve, specs = serving_function(deploy_model, codec)
+
+    def fill(tmp):
+        archive = keras.export.ExportArchive()
+        archive.track(deploy_model)
+        archive.add_endpoint(SIGNATURE, serve, input_signature=specs)
+        archive.write_out(tmp, verbose=False)
+        if metadata is not None:
+            from vipnas_tf.utils.io import write_json  # pylint: disable=import-outside-toplevel
+            write_json(os.path.join(tmp, "assets", "vipnas_export.json"), metadata)
+
+    write_dir_atomic(out_dir, fill)
+    loaded = tf.saved_model.load(os.fspath(out_dir))
+    sig = loaded.signatures[SIGNATURE]
+    inputs = {k: [list(v.shape), v.dtype.name] for k, v in sig.structured_input_signature[1].items()}
+    outputs = {k: [list(v.shape), v.dtype.name] for k, v in sig.structured_outputs.items()}
+    return {"path": os.path.abspath(out_dir), "signature": SIGNATURE, "inputs": inputs,
+            "outputs": outputs}
