@@ -167,13 +167,15 @@ class HRNetSuperNet(SuperNetwork):
         return self.head_final_conv(x)
 
     # ---- forward ------------------------------------------------------------------
-    def _backbone(self, inputs, choices, training):
+    def _backbone(self, inputs, choices, training, stage_hook=None):
         c = choices
         x = self.stem_conv1(inputs, out_channels=c["stem_width"], kernel_size=c["stem_kernel"])
         x = tf.nn.relu(self.stem_bn1(x, training=training))
         x = self.stem_conv2(x, out_channels=c["stem_width"], kernel_size=c["stem_kernel"])
         x = tf.nn.relu(self.stem_bn2(x, training=training))
         x = self.run_stage(x, self.stage1_blocks, c["stages"][0], min(self.space.stages[0].depth), training)
+        if stage_hook is not None:
+            x = stage_hook(1, x)
 
         xs, prev_widths = [x], [c["stages"][0]["width"]]
         for stage in HR_STAGES:
@@ -181,6 +183,8 @@ class HRNetSuperNet(SuperNetwork):
             widths = [s["width"] for s in sc]
             xs = self._transition(stage, xs, prev_widths, widths, training)
             xs = self._hr_stage(stage, xs, sc, training)
+            if stage_hook is not None:  # on branch 1, the branch the head reads
+                xs = [stage_hook(stage, xs[0])] + list(xs[1:])
             prev_widths = widths
         return xs[0]
 

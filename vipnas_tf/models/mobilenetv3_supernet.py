@@ -53,9 +53,11 @@ class MobileNetV3SuperNet(SuperNetwork):
             self.stage_blocks.append(blocks)
             in_widths = tuple(st.width)
 
-    def _backbone(self, inputs, choices, training):
+    def _backbone(self, inputs, choices, training, stage_hook=None):
         x = self.stem_conv(inputs, out_channels=choices["stem_width"], kernel_size=choices["stem_kernel"])
         x = keras.activations.hard_swish(self.stem_bn(x, training=training))
-        for blocks, st, c in zip(self.stage_blocks, self.space.stages, choices["stages"]):
+        for i, (blocks, st, c) in enumerate(zip(self.stage_blocks, self.space.stages, choices["stages"])):
             x = self.run_stage(x, blocks, c, min(st.depth), training)
+            if stage_hook is not None:
+                x = stage_hook(i + 1, x)
         return x

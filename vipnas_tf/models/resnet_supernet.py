@@ -40,10 +40,12 @@ class ResNetSuperNet(SuperNetwork):
             self.stage_blocks.append(blocks)
             in_widths = tuple(st.width)
 
-    def _backbone(self, inputs, choices, training):
+    def _backbone(self, inputs, choices, training, stage_hook=None):
         x = self.stem_conv(inputs, out_channels=choices["stem_width"], kernel_size=choices["stem_kernel"])
         x = tf.nn.relu(self.stem_bn(x, training=training))
         x = tf.nn.max_pool2d(x, 3, 2, "SAME")
-        for blocks, st, c in zip(self.stage_blocks, self.space.stages, choices["stages"]):
+        for i, (blocks, st, c) in enumerate(zip(self.stage_blocks, self.space.stages, choices["stages"])):
             x = self.run_stage(x, blocks, c, min(st.depth), training)
+            if stage_hook is not None:
+                x = stage_hook(i + 1, x)
         return x

@@ -15,7 +15,8 @@ _BUILDERS = {}
 
 
 def register_static_builder(family):
-    """Registers `fn(arch, inputs, space) -> heatmaps` for a space family."""
+    """Registers `fn(arch, inputs, space[, stage_hook]) -> heatmaps` for a space family
+    (`stage_hook(stage, x) -> x` as in `SuperNetwork._backbone`)."""
 
     def wrap(fn):
         _BUILDERS[family] = fn
@@ -24,20 +25,27 @@ def register_static_builder(family):
     return wrap
 
 
-def build_static(arch, input_size=(256, 192), name=None):
-    """Plain functional Keras model of `arch`: [N, H, W, 3] -> [N, H/4, W/4, K]."""
+def build_static(arch, input_size=(256, 192), name=None, stage_hook=None, extra_inputs=()):
+    """Plain functional Keras model of `arch`: [N, H, W, 3] -> [N, H/4, W/4, K].
+
+    `stage_hook(stage, x) -> x` (optional) inserts layers after a backbone stage
+    (1-based; e.g. the temporal fusion module); `extra_inputs` are further
+    `keras.Input`s the hook uses, appended to the model's inputs after "image".
+    """
     space = get_space(arch.space)
     h, w = cost_lib.check_input_size(input_size)
     if space.family not in _BUILDERS:
         raise ValueError(f"no static builder for family {space.family!r} (known: {sorted(_BUILDERS)})")
     inputs = keras.Input((h, w, 3), name="image")
-    outputs = _BUILDERS[space.family](arch, inputs, space)
+    hook = {} if stage_hook is None else {"stage_hook": stage_hook}
+    outputs = _BUILDERS[space.family](arch, inputs, space, **hook)
     outputs = keras.layers.Activation("linear", dtype="float32", name="heatmaps")(outputs)
-    return keras.Model(inputs, outputs, name=name or f"static_{arch.space}")
+    model_inputs = [inputs, *extra_inputs] if extra_inputs else inputs
+    return keras.Model(model_inputs, outputs, name=name or f"static_{arch.space}")
 
 
 @register_static_builder("mobilenetv3")
-def _mobilenetv3(arch, x, space):
+def _mobilenetv3(arch, x, space, stage_hook=None):
     x = ops.conv(x, arch.stem.width, arch.stem.kernel, "stem_conv", strides=2)
     x = ops.batch_norm(x, "stem_bn")
     x = ops.activation(x, "hswish", "stem_act")
@@ -63,11 +71,13 @@ def _mobilenetv3(arch, x, space):
             if stride == 1 and in_ch == s.width:
                 h = keras.layers.Add(name=f"{name}_add")([h, x])
             x = h
+        if stage_hook is not None:
+            x = stage_hook(i + 1, x)
     return ops.deconv_head(x, arch.head, space.num_keypoints)
 
 
 @register_static_builder("resnet")
-def _resnet(arch, x, space):
+def _resnet(arch, x, space, stage_hook=None):
     x = ops.conv(x, arch.stem.width, arch.stem.kernel, "stem_conv", strides=2)
     x = ops.batch_norm(x, "stem_bn")
     x = ops.activation(x, "relu", "stem_act")
@@ -91,4 +101,6 @@ def _resnet(arch, x, space):
                 shortcut = ops.batch_norm(shortcut, f"{name}_downsample_bn")
             x = keras.layers.Add(name=f"{name}_add")([h, shortcut])
             x = ops.activation(x, "relu", f"{name}_out")
+        if stage_hook is not None:
+            x = stage_hook(i + 1, x)
     return ops.deconv_head(x, arch.head, space.num_keypoints)

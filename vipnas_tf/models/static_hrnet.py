@@ -68,7 +68,7 @@ def fusion(xs, prefix, outputs=None):
 
 
 @register_static_builder("hrnet")
-def build_hrnet(arch, x, space):
+def build_hrnet(arch, x, space, stage_hook=None):
     """[N, H, W, 3] -> [N, H/4, W/4, K] heatmaps of the HRNet architecture `arch`."""
     for i in (1, 2):
         x = ops.conv(x, arch.stem.width, arch.stem.kernel, f"stem_conv{i}", strides=2)
@@ -76,6 +76,8 @@ def build_hrnet(arch, x, space):
     s1 = arch.stages[0]
     for j in range(s1.depth):
         x = bottleneck(x, s1, f"stage1_block{j + 1}", downsample=j == 0)
+    if stage_hook is not None:
+        x = stage_hook(1, x)
 
     xs = [x]
     for stage in (2, 3, 4):
@@ -97,4 +99,6 @@ def build_hrnet(arch, x, space):
                 xs = [basic_block(x, s, f"stage{stage}_branch{b + 1}_block{j + 1}") for b, (x, s) in enumerate(zip(xs, entries))]
             last = stage == 4 and m == modules - 1
             xs = fusion(xs, f"stage{stage}_module{m + 1}_fuse", outputs=[0] if last else None)
+        if stage_hook is not None:  # on branch 1, as HRNetSuperNet
+            xs = [stage_hook(stage, xs[0])] + list(xs[1:])
     return ops.conv(xs[0], space.num_keypoints, 1, "head_final_conv", use_bias=True)

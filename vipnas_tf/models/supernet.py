@@ -84,7 +84,10 @@ class SuperNetwork(keras.Model):
     def _build_layers(self):
         raise NotImplementedError
 
-    def _backbone(self, inputs, choices, training):
+    def _backbone(self, inputs, choices, training, stage_hook=None):
+        """Stem and stages -> the head's input. `stage_hook(stage, x) -> x`, when given,
+        is applied to the output of each backbone stage (1-based; HRNet: its branch 1),
+        e.g. by the temporal fusion module; it must keep the shape."""
         raise NotImplementedError
 
     def mid_of(self, width, expansion):
