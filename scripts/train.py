@@ -68,6 +68,7 @@ flags.DEFINE_integer("synthetic_frames", 8, "Frames per synthetic clip.")
 flags.DEFINE_string("init_from", "", "Initialise weights from this model_dir (e.g. the super-network).")
 flags.DEFINE_string("key_model_dir", "", "Temporal: the trained S-ViPNet for key frames.")
 flags.DEFINE_integer("num_frames", 3, "Temporal: T non-key frames per clip.")
+flags.DEFINE_bool("fusion", True, "Temporal: fuse the previous heatmaps (False: frame-wise ablation).")
 flags.DEFINE_bool("progress", True, "Show a progress bar.")
 flags.DEFINE_bool("json", False, "Print the run summary as JSON.")
 
@@ -114,7 +115,7 @@ def config_from_flags():
         strategy=F.strategy, tpu=F.tpu, checkpoint_every=F.checkpoint_every,
         keep_checkpoints=F.keep_checkpoints, log_every=F.log_every, eval_every=F.eval_every,
         eval_max_persons=F.eval_max_persons, bn_calib_batches=F.bn_calib_batches,
-        init_from=F.init_from, key_model_dir=F.key_model_dir, num_frames=F.num_frames,
+        init_from=F.init_from, key_model_dir=F.key_model_dir, num_frames=F.num_frames, fusion=F.fusion,
         augment=F.augment, **paths)
 
 

@@ -44,7 +44,7 @@ class TrainConfig:
         from a super-network; temporal: the spatial super-network).
       key_model_dir: temporal: the trained S-ViPNet (stand-alone run) for key frames.
       num_frames: temporal: T non-key frames per clip.
-      fusion_init: temporal: unused placeholder for future options.
+      fusion: temporal: use the fusion module (False: the frame-wise ablation).
       max_bad_batches: consecutive failing batches tolerated before giving up.
     """
 
@@ -78,6 +78,7 @@ class TrainConfig:
     init_from: str = ""
     key_model_dir: str = ""
     num_frames: int = 3
+    fusion: bool = True
     augment: bool = True
 
     def validate(self):

@@ -35,7 +35,7 @@ from vipnas_tf.utils import io as io_utils
 log = logging.getLogger(__name__)
 
 # Fields that must match when a run resumes in an existing model_dir.
-IDENTITY_FIELDS = ("mode", "space", "arch", "input_size", "num_frames")
+IDENTITY_FIELDS = ("mode", "space", "arch", "input_size", "num_frames", "key_arch", "fusion")
 
 
 def write_scalar(tag, value, step):
@@ -119,6 +119,7 @@ class Trainer:
             global_batch_size=config.batch_size, num_members=self.sampler.num_members,
             distill=config.distill and config.mode != "standalone",
             fixed_arch=getattr(self.sampler, "arch", None),
+            distill_fn=getattr(self.task, "distill_fn", None),
         )
         if self.chief:
             run_config = dict(config.to_dict(), **self.task.run_config_extra(),

@@ -1,0 +1,83 @@
+"""PoseTrack evaluation of clip models (key frame + T propagated frames).
+
+Val clips are consecutive, non-overlapping windows of T + 1 frames of one track
+(`PoseTrackData.clips(T + 1, step=T + 1)`), cut around each frame's ground-truth box
+like the training clips. A clip predict function returns the heatmaps of the T
+non-key frames; they are decoded, mapped back to image pixels and scored with the
+PoseTrack metric on exactly those (non-key) frames' persons. Frame-wise predict
+functions (an S-ViPNet, a T-ViPNet run without fusion) are scored on the same rows
+through `evaluate_framewise`, so the two are directly comparable.
+"""
+import numpy as np
+
+from vipnas_tf.codecs.affine import keypoints_crop_to_image
+from vipnas_tf.data.transforms import normalize_images_np
+from vipnas_tf.evaluation.posetrack import PoseTrackEvaluator
+from vipnas_tf.evaluation.topdown import predict_heatmaps
+
+
+def _np(x):
+    return x.numpy() if hasattr(x, "numpy") else np.asarray(x)
+
+
+class ClipEvaluator:
+    """Scores clip models on the non-key frames of val clips.
+
+    Args:
+      ann_path, image_root: the PoseTrack18-format val set.
+      input_size: (H, W).
+      num_frames: T (non-key frames per clip); clips have T + 1 frames.
+      max_clips: use at most this many clips (0: all).
+      base: an existing PoseTrackEvaluator of the same set (shares its crops).
+    """
+
+    def __init__(self, ann_path, image_root, input_size, num_frames, max_clips=0, base=None):
+        if num_frames < 1:
+            raise ValueError(f"num_frames (T) must be >= 1, got {num_frames}")
+        self.base = base or PoseTrackEvaluator(ann_path, image_root, input_size)
+        self.num_frames = int(num_frames)
+        clips = self.base.data.clips(num_frames + 1, step=num_frames + 1)
+        rows = clips.indices
+        if max_clips and len(rows) > max_clips:
+            rows = rows[:max_clips]
+        if len(rows) == 0:
+            raise ValueError(f"{ann_path}: no track has {num_frames + 1} consecutive annotated frames")
+        self.clip_rows = rows  # [C, T + 1] sample rows
+        self.nonkey_rows = rows[:, 1:].reshape(-1)
+
+    @property
+    def num_clips(self):
+        return len(self.clip_rows)
+
+    def clip_images(self, start, stop):
+        """Normalised clips [n, T + 1, H, W, 3] float32 of clips start..stop."""
+        crops = self.base.crops[self.clip_rows[start:stop]]
+        return normalize_images_np(crops)
+
+    def _score_heatmaps(self, heatmaps, rows):
+        codec = self.base.codec
+        kp_crop, scores = codec.decode(heatmaps)
+        kps = keypoints_crop_to_image(kp_crop, self.base.centers[rows], self.base.scales[rows], codec.input_size)
+        return self.base.score(kps, scores, rows=rows)
+
+    def evaluate(self, clip_predict_fn, batch_size=8):
+        """PoseTrack mAP (percent) on the non-key frames.
+
+        Args:
+          clip_predict_fn: clips float32 [n, T + 1, H, W, 3] -> non-key heatmaps
+            [n, T, h, w, K].
+        """
+        out = []
+        for start in range(0, self.num_clips, batch_size):
+            heat = _np(clip_predict_fn(self.clip_images(start, start + batch_size))).astype(np.float32)
+            if heat.shape[1] != self.num_frames:
+                raise ValueError(f"clip_predict_fn returned {heat.shape[1]} frames, expected T={self.num_frames}")
+            out.append(heat.reshape((-1,) + heat.shape[2:]))
+        return self._score_heatmaps(np.concatenate(out), self.nonkey_rows)
+
+    def evaluate_framewise(self, predict_fn, batch_size=32):
+        """The same non-key rows scored with a single-frame model
+        (images [n, H, W, 3] -> heatmaps)."""
+        rows = self.nonkey_rows
+        heat = predict_heatmaps(predict_fn, self.base.crops[rows], batch_size)
+        return self._score_heatmaps(heat, rows)

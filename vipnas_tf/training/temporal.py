@@ -1,0 +1,265 @@
+"""The temporal task: T-ViPNet propagation model trained over clips (paper Sec. 3.4.2).
+
+The key frame runs through the fixed S-ViPNet of `key_model_dir` (a stand-alone run);
+the T-ViPNet super-network starts from that run's weights, bounded by its
+architecture, and every non-key frame runs its own architecture (spatial choices +
+fusion op + fusion stage). Sandwich members: all-biggest and all-smallest (temporal
+choices random per frame), and N members where each frame samples its own choices.
+Loss: paper eq. 1, the target-weighted MSE of every non-key frame, summed over frames;
+in-place distillation from the all-biggest member.
+
+`fusion=False` trains the same per-frame architectures with the fusion module
+switched off (frame-wise networks, the ablation of paper Fig. 6(a)).
+
+`ScheduleEvaluator` scores a concrete per-frame schedule: each frame's BN statistics
+are re-calibrated for its own architecture (on clips propagated through the earlier
+frames' already calibrated networks), then the clips are propagated frame by frame
+with each frame's statistics, and the non-key frames are scored (PoseTrack mAP).
+"""
+import logging
+import os
+
+import numpy as np
+import tensorflow as tf
+
+from vipnas_tf.arch import get_space
+from vipnas_tf.arch.arch import parse_arch
+from vipnas_tf.training import bn as bn_lib
+from vipnas_tf.training.losses import distillation_mse, keypoint_mse
+
+log = logging.getLogger(__name__)
+
+TRAIN_KEYS = ("image", "heatmaps", "target_weight")
+
+
+class TemporalSandwichSampler:
+    """Per-frame architectures of the sandwich members, seeded by (seed, step): [M, T, L]."""
+
+    def __init__(self, temporal_space, num_frames, num_random=2, seed=0):
+        self.space = temporal_space
+        self.num_frames = int(num_frames)
+        self.num_random = int(num_random)
+        self.seed = int(seed)
+
+    @property
+    def member_names(self):
+        return ["max", "min"] + [f"rand{i + 1}" for i in range(self.num_random)]
+
+    @property
+    def num_members(self):
+        return 2 + self.num_random
+
+    def vectors(self, step):
+        from vipnas_tf.temporal.propagation import sample_frame_archs  # pylint: disable=import-outside-toplevel
+
+        rng = np.random.default_rng([self.seed, int(step), 13])
+        modes = ["max", "min"] + ["random"] * self.num_random
+        return np.stack([sample_frame_archs(self.space, rng, self.num_frames, m) for m in modes]).astype(np.int32)
+
+
+def _key_run(key_model_dir):
+    from vipnas_tf.training.checkpoint import read_run_config  # pylint: disable=import-outside-toplevel
+
+    cfg = read_run_config(key_model_dir)
+    if cfg.get("mode") != "standalone" or not cfg.get("arch"):
+        raise ValueError(f"key_model_dir {key_model_dir!r} must hold a trained S-ViPNet (a --mode=standalone run), "
+                         f"it holds a {cfg.get('mode')!r} run")
+    return cfg
+
+
+def build_propagation_model(space, input_size, key_arch, key_net=None, copy=True):
+    """PropagationModel(TemporalSuperNetwork, key S-ViPNet). With `key_net` (a trained
+    SuperNetwork holding the S-ViPNet), the T-ViPNet starts from its weights."""
+    from vipnas_tf.models import build_supernet  # pylint: disable=import-outside-toplevel
+    from vipnas_tf.temporal.propagation import PropagationModel  # pylint: disable=import-outside-toplevel
+    from vipnas_tf.temporal.supernet import TemporalSuperNetwork  # pylint: disable=import-outside-toplevel
+
+    if key_net is None:
+        key_net = build_supernet(space, input_size=tuple(input_size))
+        tnet = TemporalSuperNetwork(space, tuple(input_size), max_arch=key_arch)
+    else:
+        tnet = TemporalSuperNetwork.from_spatial(key_net, max_arch=key_arch, copy=copy)
+    return PropagationModel(tnet, key_model=key_net, key_arch=key_arch, unroll=False)
+
+
+def build_temporal_model(run_config):
+    """The model of a temporal run's config (weights restored by the caller)."""
+    return build_propagation_model(run_config["space"], run_config["input_size"],
+                                   parse_arch(run_config["key_arch"]))
+
+
+class TemporalTask:
+    def __init__(self, config):
+        from vipnas_tf.temporal.frame_arch import TemporalSpace  # pylint: disable=import-outside-toplevel
+
+        self.config = config
+        key_cfg = _key_run(config.key_model_dir)
+        self.key_arch = parse_arch(key_cfg["arch"])
+        if key_cfg["space"] != config.space:
+            raise ValueError(f"key_model_dir holds a {key_cfg['space']!r} S-ViPNet, space is {config.space!r}")
+        if tuple(key_cfg["input_size"]) != tuple(config.input_size):
+            raise ValueError(f"key_model_dir was trained at {key_cfg['input_size']}, input_size is "
+                             f"{list(config.input_size)}")
+        self.space = get_space(config.space)
+        self.input_size = tuple(config.input_size)
+        self.num_frames = int(config.num_frames)
+        self.fusion = bool(getattr(config, "fusion", True))
+        self.temporal_space = TemporalSpace(self.space, max_arch=self.key_arch)
+        self._clips = None
+        self._evaluator = None
+
+    def build_model(self):
+        from vipnas_tf.training.checkpoint import load_model  # pylint: disable=import-outside-toplevel
+
+        key_net, _ = load_model(self.config.key_model_dir, expect_mode="standalone")
+        return build_propagation_model(self.space.name, self.input_size, self.key_arch, key_net=key_net)
+
+    def sampler(self):
+        return TemporalSandwichSampler(self.temporal_space, self.num_frames, self.config.num_random,
+                                       self.config.seed)
+
+    def run_config_extra(self):
+        return {"arch": None, "key_arch": self.key_arch.to_string(),
+                "key_model_dir": os.path.abspath(self.config.key_model_dir), "fusion": self.fusion}
+
+    def forward(self, model):
+        t_count = self.num_frames
+        if self.fusion:
+            return lambda batch, arch, training: model(batch["image"], arch, training=training)
+        spatial = model.temporal.spatial
+
+        def frame_wise(batch, arch, training):
+            clips = batch["image"]
+            return tf.stack([spatial(clips[:, t + 1], arch=arch[t][:-2], training=training)
+                             for t in range(t_count)], axis=1)
+
+        return frame_wise
+
+    def loss_fn(self, pred, batch):
+        return tf.add_n([keypoint_mse(pred[:, t], batch["heatmaps"][:, t + 1], batch["target_weight"][:, t + 1])
+                         for t in range(self.num_frames)])
+
+    def distill_fn(self, student, teacher):
+        return tf.add_n([distillation_mse(student[:, t], teacher[:, t]) for t in range(self.num_frames)])
+
+    def teacher_shape(self, model):
+        h, w = self.input_size
+        k = self.space.num_keypoints
+        t = self.num_frames
+        return lambda batch: [tf.shape(batch["image"])[0], t, h // 4, w // 4, k]
+
+    # ---- data --------------------------------------------------------------------
+    def clips(self):
+        if self._clips is None:
+            from vipnas_tf.data import PoseTrackData  # pylint: disable=import-outside-toplevel
+
+            self._clips = PoseTrackData(self.config.train_ann, self.config.train_images).clips(self.num_frames + 1)
+            if len(self._clips) == 0:
+                raise ValueError(f"{self.config.train_ann}: no track with {self.num_frames + 1} consecutive frames")
+        return self._clips
+
+    def steps_per_epoch(self):
+        return max(1, len(self.clips()) // self.config.batch_size)
+
+    def train_dataset(self, seed, batch_size, stats=None):
+        from vipnas_tf.data.pipeline import make_clip_dataset  # pylint: disable=import-outside-toplevel
+
+        ds = make_clip_dataset(self.clips(), self.input_size, batch_size, training=True, seed=seed,
+                               num_frames=self.num_frames + 1, stats=stats)
+        stats = ds.pipeline_stats
+        ds = ds.map(lambda d: {k: d[k] for k in TRAIN_KEYS})
+        ds.pipeline_stats = stats
+        return ds
+
+    # ---- validation ------------------------------------------------------------------
+    def clip_evaluator(self):
+        if self._evaluator is None:
+            from vipnas_tf.evaluation.clips import ClipEvaluator  # pylint: disable=import-outside-toplevel
+
+            if not self.config.val_ann:
+                raise ValueError("temporal validation needs val_ann / val_images (PoseTrack format)")
+            self._evaluator = ClipEvaluator(self.config.val_ann, self.config.val_images, self.input_size,
+                                            self.num_frames)
+        return self._evaluator
+
+    def evaluate(self, model, calib_batches):
+        """PoseTrack mAP (non-key frames) of the all-biggest and all-smallest schedules
+        (fusion: add at the last stage), per-frame BN re-calibrated."""
+        from vipnas_tf.temporal.frame_arch import FrameArch  # pylint: disable=import-outside-toplevel
+
+        stage = len(self.temporal_space.fusion_stages)
+        out = {}
+        calib = [b["image"] for b in calib_batches()]
+        ev = ScheduleEvaluator(model, self.clip_evaluator(), calib, fusion=self.fusion)
+        for name, spatial in (("max", self.temporal_space.max_arch), ("min", self.space.min())):
+            frames = [FrameArch(spatial, "add", stage)] * self.num_frames
+            out[f"val_map_{name}"] = float(ev.evaluate(frames)["Total"])
+        return out
+
+
+class ScheduleEvaluator:
+    """PoseTrack mAP of concrete per-frame T-ViPNets on val clips (see module doc).
+
+    Args:
+      model: a PropagationModel (its `temporal` super-network and key model).
+      clip_evaluator: a ClipEvaluator with the same T.
+      calib_clips: list of clip batches [n, T + 1, H, W, 3] (normalised) for BN
+        re-calibration.
+      fusion: False runs the frames without the fusion module.
+    """
+
+    def __init__(self, model, clip_evaluator, calib_clips, fusion=True):
+        self.model = model
+        self.tnet = model.temporal
+        self.clip_evaluator = clip_evaluator
+        self.calib = [tf.convert_to_tensor(c, tf.float32) for c in calib_clips]
+        self.fusion = fusion
+        tnet, spatial = self.tnet, self.tnet.spatial
+        if fusion:
+            self._train = tf.function(lambda x, p, a: tnet(x, p, arch=a, training=True), reduce_retracing=True)
+            self._infer = tf.function(lambda x, p, a: tnet(x, p, arch=a, training=False), reduce_retracing=True)
+        else:
+            self._train = tf.function(lambda x, p, a: spatial(x, arch=a[:-2], training=True), reduce_retracing=True)
+            self._infer = tf.function(lambda x, p, a: spatial(x, arch=a[:-2], training=False), reduce_retracing=True)
+        self._key = tf.function(lambda x: model.key_heatmaps(x))
+        self._key_cache = {}
+
+    def _key_heatmaps(self, i, clips):
+        if i not in self._key_cache:
+            self._key_cache[i] = self._key(clips[:, 0])
+        return self._key_cache[i]
+
+    def calibrate(self, vectors):
+        """Per-frame BN states for encoded frame architectures [T, L]."""
+        states = []
+        prevs = [self._key_heatmaps(i, c) for i, c in enumerate(self.calib)]
+        for t, vec in enumerate(vectors):
+            vec = tf.constant(vec)
+            self.tnet.spatial.reset_bn_statistics()
+            for n, clips in enumerate(self.calib):
+                self.tnet.spatial.set_bn_momentum(n / (n + 1.0))
+                self._train(clips[:, t + 1], prevs[n], vec)
+            self.tnet.spatial.set_bn_momentum(0.9)
+            states.append(bn_lib.bn_state(self.tnet.spatial))
+            prevs = [self._infer(clips[:, t + 1], prevs[n], vec) for n, clips in enumerate(self.calib)]
+        return states
+
+    def evaluate(self, frame_archs, batch_size=8):
+        vectors = self.tnet.temporal_space.encode_many(frame_archs)
+        saved = bn_lib.bn_state(self.tnet.spatial)
+        try:
+            states = self.calibrate(vectors)
+
+            def clip_predict(clips):
+                clips = tf.convert_to_tensor(clips, tf.float32)
+                prev = self.model.key_heatmaps(clips[:, 0])
+                out = []
+                for t, vec in enumerate(vectors):
+                    bn_lib.set_bn_state(self.tnet.spatial, states[t])
+                    prev = self._infer(clips[:, t + 1], prev, tf.constant(vec))
+                    out.append(prev)
+                return tf.stack(out, axis=1)
+
+            return self.clip_evaluator.evaluate(clip_predict, batch_size)
+        finally:
+            bn_lib.set_bn_state(self.tnet.spatial, saved)
