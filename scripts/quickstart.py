@@ -2,9 +2,12 @@
 
   python scripts/quickstart.py --out=runs/quickstart
 
-Runs the pipeline's steps in order, each in its own folder under --out; a re-run skips
-completed steps. Today: synthetic data generation and the architecture table; the
-training, search, temporal, export and benchmark steps join as they land.
+Steps (each in its own folder under --out; a re-run skips completed steps and says
+what it resumes): synthetic data -> sandwich-trained super-network -> S-ViPNet search
+under a GFLOPs budget -> fine-tune -> T-ViPNet propagation model -> T = 3 video
+schedule -> SavedModel + TFLite (float32, int8) -> benchmark (schedule vs S-ViPNet vs
+baseline, one run) -> PoseTrack mAP of schedule vs per-frame S-ViPNet -> video
+inference with an overlay -> report.md / report.html.
 """
 import json
 import os
@@ -13,19 +16,24 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from absl import app, flags  # noqa: E402
 
-from vipnas_tf.pipeline import steps as steps_lib  # noqa: E402
-from vipnas_tf.utils import io as io_utils  # noqa: E402
-
 FLAGS = flags.FLAGS
 flags.DEFINE_string("out", "runs/quickstart", "Run directory.")
 flags.DEFINE_integer("images", 600, "Synthetic COCO-format images.")
 flags.DEFINE_integer("clips", 24, "Synthetic PoseTrack-format clips.")
 flags.DEFINE_integer("frames", 8, "Frames per clip.")
 flags.DEFINE_integer("seed", 0, "Seed.")
+flags.DEFINE_integer("supernet_steps", 150, "Super-network training steps.")
+flags.DEFINE_integer("finetune_steps", 60, "S-ViPNet fine-tuning steps.")
+flags.DEFINE_integer("temporal_steps", 60, "Temporal training steps.")
+flags.DEFINE_string("video", None, "Video for the inference step (default: the shared sample if present).")
 
 
 def main(argv):
     del argv
+    from vipnas_tf.pipeline import quickstart as qs
+    from vipnas_tf.pipeline import steps as steps_lib
+    from vipnas_tf.utils import io as io_utils
+
     try:
         probe = os.path.join(FLAGS.out, ".write_test")
         os.makedirs(FLAGS.out, exist_ok=True)
@@ -33,15 +41,16 @@ def main(argv):
         os.remove(probe)
     except OSError as e:
         raise app.UsageError(f"--out={FLAGS.out}: cannot write there ({e})")
-    summaries = steps_lib.run_steps(
-        FLAGS.out,
-        [
-            steps_lib.synthetic_data_step(FLAGS.images, FLAGS.clips, FLAGS.frames, FLAGS.seed),
-            steps_lib.architectures_step(),
-        ],
-    )
-    io_utils.write_json(os.path.join(FLAGS.out, "summary.json"), summaries)
-    print(json.dumps(summaries, indent=2))
+    settings = qs.QuickstartSettings(images=FLAGS.images, clips=FLAGS.clips, frames=FLAGS.frames, seed=FLAGS.seed,
+                                     supernet_steps=FLAGS.supernet_steps, finetune_steps=FLAGS.finetune_steps,
+                                     temporal_steps=FLAGS.temporal_steps)
+    if FLAGS.video is not None:
+        settings.video = FLAGS.video
+    summaries = steps_lib.run_steps(FLAGS.out, qs.build_steps(FLAGS.out, settings))
+    times = {name: s.get("seconds") for name, s in summaries.items()}
+    io_utils.write_json(os.path.join(FLAGS.out, "summary.json"), {"step_seconds": times, "steps": summaries})
+    print(json.dumps({"out": FLAGS.out, "step_seconds": times,
+                      "report": os.path.join(FLAGS.out, "report.md")}, indent=2))
 
 
 if __name__ == "__main__":

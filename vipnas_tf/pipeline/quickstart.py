@@ -1,0 +1,311 @@
+"""The main job: synthetic data -> super-network -> S-ViPNet -> T-ViPNets -> export ->
+benchmark -> video -> report, each step resumable (see `steps.run_steps`).
+
+Every step calls the same library code as the scripts (`Trainer`, `SpatialSearch`,
+`TemporalSearch`, `vipnas_tf.export`, the benchmark harness, the video runner); the
+settings are those of `configs/quickstart_*.flags`, sized to finish in minutes on a
+2-core CPU. `QuickstartSettings` holds them.
+"""
+import dataclasses
+import glob
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+from vipnas_tf.pipeline.steps import Step, synthetic_data_step
+from vipnas_tf.utils import io as io_utils
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+DEFAULT_VIDEO = os.path.join(ROOT, "..", "shared", "data", "tfjs_samples", "rendered_person.mp4")
+
+
+@dataclasses.dataclass
+class QuickstartSettings:
+    images: int = 600
+    clips: int = 24
+    frames: int = 8
+    seed: int = 0
+    space: str = "mobilenetv3"
+    input_size: tuple = (64, 64)
+    supernet_steps: int = 150
+    supernet_batch: int = 32
+    supernet_lr: float = 5e-3
+    num_random: int = 1
+    search_budget_fraction: float = 0.35  # of the way from the smallest to the biggest GFLOPs
+    search_samples: int = 8
+    finetune_steps: int = 60
+    temporal_steps: int = 60
+    temporal_batch: int = 8
+    num_frames: int = 3
+    temporal_samples: int = 4
+    bench_runs: int = 30
+    video: str = DEFAULT_VIDEO
+    max_video_frames: int = 120
+    eval_max_persons: int = 60
+
+
+def _data(root):
+    coco = os.path.join(root, "coco")
+    pt = os.path.join(root, "posetrack")
+    return {"coco": {"train_ann": os.path.join(coco, "annotations", "person_keypoints_train.json"),
+                     "train_images": os.path.join(coco, "images", "train"),
+                     "val_ann": os.path.join(coco, "annotations", "person_keypoints_val.json"),
+                     "val_images": os.path.join(coco, "images", "val")},
+            "posetrack": {"train_ann": os.path.join(pt, "annotations", "train"), "train_images": pt,
+                          "val_ann": os.path.join(pt, "annotations", "val"), "val_images": pt}}
+
+
+def _hw(s):
+    return f"{s.input_size[0]}x{s.input_size[1]}"
+
+
+def build_steps(out, s: QuickstartSettings):
+    """The ordered steps; folder i is OUT/NN_name."""
+    names = ["synthetic_data", "supernet", "spatial_search", "finetune", "temporal", "temporal_search",
+             "export", "benchmark", "evaluate", "video", "report"]
+    d = {n: os.path.join(out, f"{i + 1:02d}_{n}") for i, n in enumerate(names)}
+    data = _data(d["synthetic_data"])
+
+    def train(folder, **kw):
+        from vipnas_tf.training import TrainConfig, Trainer  # pylint: disable=import-outside-toplevel
+
+        cfg = TrainConfig(space=s.space, input_size=tuple(s.input_size), seed=s.seed, log_every=10,
+                          lr_schedule="cosine", eval_max_persons=s.eval_max_persons, bn_calib_batches=4, **kw)
+        return Trainer(cfg, os.path.join(folder, "model"), progress=True, log_fn=print).train()
+
+    def supernet(folder):
+        summary = train(folder, mode="supernet", batch_size=s.supernet_batch, train_steps=s.supernet_steps,
+                        learning_rate=s.supernet_lr, warmup_steps=10, num_random=s.num_random,
+                        checkpoint_every=50, eval_every=0, **data["coco"])
+        untrained = _untrained_ap(s, data["coco"])
+        return {"train": summary, "untrained_ap": untrained, "model_dir": os.path.join(folder, "model"),
+                "command": f"python scripts/train.py --flagfile=configs/quickstart_supernet.flags "
+                           f"--model_dir={folder}/model"}
+
+    def spatial_search(folder):
+        from vipnas_tf.arch import get_space  # pylint: disable=import-outside-toplevel
+        from vipnas_tf.search.spatial import Budget, CostOracle, SpatialSearch  # pylint: disable=import-outside-toplevel
+
+        space = get_space(s.space)
+        oracle = CostOracle(s.input_size)
+        lo, hi = oracle(space.min())["paper_gflops"], oracle(space.max())["paper_gflops"]
+        limit = round(lo + s.search_budget_fraction * (hi - lo), 4)
+        search = SpatialSearch(os.path.join(d["supernet"], "model"), folder, Budget("paper_gflops", limit),
+                               strategy="evolution", num_samples=s.search_samples, population=4, seed=s.seed,
+                               bn_calib_batches=4, eval_max_persons=s.eval_max_persons)
+        summary = search.run()
+        summary["command"] = (f"python scripts/search.py --model_dir={d['supernet']}/model --out={folder} "
+                              f"--max_gflops={limit} --strategy=evolution --num_samples={s.search_samples} --json")
+        return summary
+
+    def finetune(folder):
+        summary = train(folder, mode="standalone", arch=os.path.join(d["spatial_search"], "best_arch.json"),
+                        init_from=os.path.join(d["supernet"], "model"), batch_size=s.supernet_batch,
+                        train_steps=s.finetune_steps, learning_rate=s.supernet_lr / 4, checkpoint_every=30,
+                        eval_every=0, **data["coco"])
+        return {"train": summary, "model_dir": os.path.join(folder, "model")}
+
+    def temporal(folder):
+        summary = train(folder, mode="temporal", key_model_dir=os.path.join(d["finetune"], "model"),
+                        batch_size=s.temporal_batch, train_steps=s.temporal_steps, learning_rate=s.supernet_lr / 4,
+                        num_frames=s.num_frames, num_random=s.num_random, checkpoint_every=30, eval_every=-1,
+                        **data["posetrack"])
+        return {"train": summary, "model_dir": os.path.join(folder, "model")}
+
+    def temporal_search(folder):
+        from vipnas_tf.arch import arch_cost, load_arch  # pylint: disable=import-outside-toplevel
+        from vipnas_tf.search.temporal import TemporalSearch  # pylint: disable=import-outside-toplevel
+
+        key = load_arch(os.path.join(d["spatial_search"], "best_arch.json"))
+        half = round(0.5 * float(arch_cost(key, s.input_size).paper_gflops), 5)
+        search = TemporalSearch(os.path.join(d["temporal"], "model"), folder, frames=s.num_frames,
+                                max_avg_gflops=half, num_samples=s.temporal_samples, seed=s.seed)
+        summary = search.run()
+        summary["command"] = (f"python scripts/search.py --mode=temporal --model_dir={d['temporal']}/model "
+                              f"--frames={s.num_frames} --max_avg_gflops={half} --out={folder} --json")
+        return summary
+
+    def export(folder):
+        return export_all(d, folder, s, data)
+
+    def benchmark(folder):
+        return run_bench(d, folder, s)
+
+    def evaluate(folder):
+        return evaluate_schedule(d, folder, s, data)
+
+    def video(folder):
+        return run_video(d, folder, s)
+
+    def report(folder):
+        from vipnas_tf.pipeline.report import write_report  # pylint: disable=import-outside-toplevel
+
+        return write_report(out, d, folder, s)
+
+    fns = [synthetic_data_step(s.images, s.clips, s.frames, s.seed).run, supernet, spatial_search, finetune,
+           temporal, temporal_search, export, benchmark, evaluate, video, report]
+    descriptions = [
+        f"generating {s.images} images and {s.clips} clips of {s.frames} frames",
+        f"sandwich-training the {s.space} super-network ({s.supernet_steps} steps, {_hw(s)})",
+        f"searching an S-ViPNet under a GFLOPs budget ({s.search_samples} candidates, evolution)",
+        f"fine-tuning the searched S-ViPNet ({s.finetune_steps} steps)",
+        f"training the T-ViPNet propagation model over clips (T={s.num_frames}, {s.temporal_steps} steps)",
+        f"allocating computation over T={s.num_frames} frames ({s.temporal_samples} candidates)",
+        "exporting SavedModel and TFLite (float32, int8) models",
+        "benchmarking the schedule, the S-ViPNet and a baseline in one interleaved run",
+        "scoring the schedule and the per-frame S-ViPNet on the synthetic val clips",
+        "running online video inference with an overlay video",
+        "writing report.md / report.html",
+    ]
+    return [Step(n, f, desc) for n, f, desc in zip(names, fns, descriptions)]
+
+
+def _untrained_ap(s, coco):
+    """AP of an untrained super-network's biggest sub-network (the reference point)."""
+    from vipnas_tf.evaluation import CocoEvaluator  # pylint: disable=import-outside-toplevel
+    from vipnas_tf.models import build_supernet  # pylint: disable=import-outside-toplevel
+    from vipnas_tf.training import bn as bn_lib  # pylint: disable=import-outside-toplevel
+
+    net = build_supernet(s.space, tuple(s.input_size))
+    ev = CocoEvaluator.subset(coco["val_ann"], coco["val_images"], s.eval_max_persons, tuple(s.input_size))
+    return float(ev.evaluate(bn_lib.predict_fn(net, net.space.max()))["AP"])
+
+
+def _load_keras(path):
+    import keras  # pylint: disable=import-outside-toplevel
+
+    import vipnas_tf.models  # noqa: F401  pylint: disable=import-outside-toplevel,unused-import  (registers layers)
+
+    return keras.saving.load_model(path, compile=False)
+
+
+def _val_crops(s, coco, n=64):
+    from vipnas_tf.data import load_coco  # pylint: disable=import-outside-toplevel
+    from vipnas_tf.data.transforms import normalize_images_np  # pylint: disable=import-outside-toplevel
+    from vipnas_tf.evaluation.topdown import load_eval_crops  # pylint: disable=import-outside-toplevel
+
+    samples = load_coco(coco["val_ann"], coco["val_images"])
+    samples = samples.select(np.arange(min(n, len(samples))))
+    crops, _, _ = load_eval_crops(samples, tuple(s.input_size))
+    return normalize_images_np(crops).astype(np.float32)
+
+
+def export_all(d, folder, s, data):
+    """SavedModel of the S-ViPNet; TFLite float32 + int8 of the S-ViPNet, the schedule
+    (key + T frame models, with manifest) and the SimpleBaseline-MobileNetV3 baseline."""
+    from vipnas_tf.arch import resolve_arch  # pylint: disable=import-outside-toplevel
+    from vipnas_tf.export import deploy  # pylint: disable=import-outside-toplevel
+    from vipnas_tf.export.savedmodel import export_savedmodel  # pylint: disable=import-outside-toplevel
+    from vipnas_tf.models.static_builders import build_static  # pylint: disable=import-outside-toplevel
+    from vipnas_tf.testing.weights import randomize_weights  # pylint: disable=import-outside-toplevel
+
+    sched_dir = d["temporal_search"]
+    schedule = io_utils.read_json(os.path.join(sched_dir, "schedule.json"))
+    key = _load_keras(os.path.join(sched_dir, schedule["keras_models"]["key"]))
+    frames = [_load_keras(os.path.join(sched_dir, f)) for f in schedule["keras_models"]["frames"]]
+    calib = _val_crops(s, data["coco"], 64)
+    out = {"savedmodel": export_savedmodel(key, os.path.join(folder, "s_vipnet_savedmodel"),
+                                           metadata={"arch": schedule["key"]["arch"]})["path"]}
+    reports = {}
+    for mode in ("float32", "int8"):
+        kw = {"calibration_inputs": [calib]} if mode == "int8" else {}
+        path = os.path.join(folder, f"s_vipnet_{mode}.tflite")
+        _, rep = deploy.convert(key, mode, path, eval_inputs=[calib[:16]], **kw)
+        reports[f"s_vipnet_{mode}"] = _short(rep)
+        sched_out = os.path.join(folder, f"schedule_{mode}")
+        rep = deploy.convert_schedule(schedule, key, lambda i: frames[i], sched_out, mode,
+                                      calibration_images=calib if mode == "int8" else None,
+                                      eval_images=calib[:8], name=f"t_vipnas_T{s.num_frames}_{mode}", progress=False)
+        reports[f"schedule_{mode}"] = {k: v for k, v in rep.items() if k in ("out_dir", "files", "name")}
+    baseline = build_static(resolve_arch("sbl_mbv3"), tuple(s.input_size), name="sbl_mbv3")
+    randomize_weights(baseline, 0)
+    _, rep = deploy.convert(baseline, "float32", os.path.join(folder, "sbl_mbv3_float32.tflite"),
+                            eval_inputs=[calib[:8]])
+    reports["sbl_mbv3_float32"] = _short(rep)
+    out["reports"] = reports
+    out["note"] = "sbl_mbv3 baseline: architecture only (random weights), measured for speed"
+    return out
+
+
+def _short(rep):
+    return {k: v for k, v in rep.items() if not isinstance(v, (list, dict)) or k in ("parity",)}
+
+
+def run_bench(d, folder, s):
+    from vipnas_tf.export.benchmark import BenchmarkSpec, run_benchmark  # pylint: disable=import-outside-toplevel
+
+    e = d["export"]
+    models = [os.path.join(e, f) for f in ("s_vipnet_float32.tflite", "s_vipnet_int8.tflite",
+                                           "sbl_mbv3_float32.tflite")]
+    scheds = [os.path.join(e, "schedule_float32"), os.path.join(e, "schedule_int8")]
+    result = run_benchmark(BenchmarkSpec(models=models, schedule_dirs=scheds, threads=1, runs=s.bench_runs,
+                                         warmup=3, measure_memory=False))
+    io_utils.write_json(os.path.join(folder, "benchmark.json"), result)
+    result["command"] = (f"python tflite/benchmark.py --models={','.join(models)} "
+                         f"--schedule_dir={','.join(scheds)} --threads=1 --runs={s.bench_runs} --json")
+    return result
+
+
+def evaluate_schedule(d, folder, s, data):
+    """PoseTrack mAP on the non-key frames of the synthetic val clips: the schedule
+    (key S-ViPNet + T-ViPNets, as exported: static Keras models with their own BN
+    statistics) against the S-ViPNet run on every frame."""
+    import tensorflow as tf  # pylint: disable=import-outside-toplevel
+
+    from vipnas_tf.evaluation.clips import ClipEvaluator  # pylint: disable=import-outside-toplevel
+
+    sched_dir = d["temporal_search"]
+    schedule = io_utils.read_json(os.path.join(sched_dir, "schedule.json"))
+    key = _load_keras(os.path.join(sched_dir, schedule["keras_models"]["key"]))
+    frames = [_load_keras(os.path.join(sched_dir, f)) for f in schedule["keras_models"]["frames"]]
+    pt = data["posetrack"]
+    ev = ClipEvaluator(pt["val_ann"], pt["val_images"], tuple(s.input_size), s.num_frames)
+    key_fn = tf.function(lambda x: key(x, training=False))
+    frame_fns = [tf.function(lambda x, p, m=m: m([x, p], training=False)) for m in frames]
+
+    def clip_predict(clips):
+        clips = tf.convert_to_tensor(clips, tf.float32)
+        prev = key_fn(clips[:, 0])
+        out = []
+        for t, fn in enumerate(frame_fns):
+            prev = fn(clips[:, t + 1], prev)
+            out.append(prev)
+        return tf.stack(out, axis=1)
+
+    sched = ev.evaluate(clip_predict)
+    per_frame = ev.evaluate_framewise(lambda x: key_fn(tf.convert_to_tensor(x, tf.float32)))
+    result = {"schedule_map_nonkey": round(float(sched["Total"]), 2),
+              "s_vipnet_per_frame_map_nonkey": round(float(per_frame["Total"]), 2),
+              "num_clips": ev.num_clips, "num_frames": s.num_frames,
+              "schedule_avg_gflops": schedule["avg_gflops"], "s_vipnet_gflops": schedule["key"]["paper_gflops"]}
+    io_utils.write_json(os.path.join(folder, "evaluation.json"), result)
+    return result
+
+
+def run_video(d, folder, s):
+    """scripts/infer_video.py on the shared sample video (else a synthetic clip)."""
+    video = os.path.abspath(s.video) if s.video and os.path.exists(s.video) else None
+    if video is None:
+        frames = sorted(glob.glob(os.path.join(d["synthetic_data"], "posetrack", "images", "val", "*")))
+        source = ["--images=" + frames[0]] if frames else []
+    else:
+        source = ["--video=" + video]
+    if not source:
+        return {"skipped": "no video and no synthetic clip found"}
+    script = os.path.join(ROOT, "scripts", "infer_video.py")
+    cmd = [sys.executable, script, *source, "--schedule=" + os.path.join(d["temporal_search"], "schedule.json"),
+           "--output_json=" + os.path.join(folder, "poses.json"),
+           "--output_video=" + os.path.join(folder, "overlay.mp4"), f"--max_frames={s.max_video_frames}", "--json"]
+    t0 = time.time()
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"infer_video.py failed ({' '.join(cmd)}):\n{proc.stderr[-3000:]}")
+    summary = json.loads(proc.stdout[proc.stdout.index("{"):])
+    summary["command"] = " ".join(cmd)
+    summary["wall_seconds"] = round(time.time() - t0, 1)
+    return summary
