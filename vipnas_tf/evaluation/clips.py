@@ -14,6 +14,7 @@ from vipnas_tf.codecs.affine import keypoints_crop_to_image
 from vipnas_tf.data.transforms import normalize_images_np
 from vipnas_tf.evaluation.posetrack import PoseTrackEvaluator
 from vipnas_tf.evaluation.topdown import predict_heatmaps
+from vipnas_tf.metrics.posetrack_eval import posetrack_map, predictions_from_annotations
 
 
 def _np(x):
@@ -44,6 +45,15 @@ class ClipEvaluator:
             raise ValueError(f"{ann_path}: no track has {num_frames + 1} consecutive annotated frames")
         self.clip_rows = rows  # [C, T + 1] sample rows
         self.nonkey_rows = rows[:, 1:].reshape(-1)
+        # Frames scored: those whose every labelled person is a non-key row (so a
+        # person of a key frame or of a track too short for a clip is never a miss).
+        image_ids = self.base.samples.image_ids
+        chosen = set(self.nonkey_rows.tolist())
+        self.image_ids = sorted(
+            i for i in set(image_ids[self.nonkey_rows].tolist())
+            if set(np.flatnonzero(image_ids == i).tolist()) <= chosen)
+        if not self.image_ids:
+            raise ValueError(f"{ann_path}: no frame has all its persons on non-key clip frames")
 
     @property
     def num_clips(self):
@@ -58,7 +68,11 @@ class ClipEvaluator:
         codec = self.base.codec
         kp_crop, scores = codec.decode(heatmaps)
         kps = keypoints_crop_to_image(kp_crop, self.base.centers[rows], self.base.scales[rows], codec.input_size)
-        return self.base.score(kps, scores, rows=rows)
+        anns = self.base.annotations(kps, scores, rows)
+        preds = predictions_from_annotations(anns, self.base.gt.keypoint_names)
+        out = posetrack_map(self.base.gt, preds, image_ids=self.image_ids)
+        out["num_scored_frames"] = len(self.image_ids)
+        return out
 
     def evaluate(self, clip_predict_fn, batch_size=8):
         """PoseTrack mAP (percent) on the non-key frames.
