@@ -43,6 +43,7 @@ flags.DEFINE_string("space", "", "Expected space of the super-network (error if 
 flags.DEFINE_integer("frames", 3, "Temporal: T non-key frames per key frame.")
 flags.DEFINE_float("max_avg_gflops", None, "Temporal: budget on the average GFLOPs per non-key frame.")
 flags.DEFINE_float("max_total_gflops", None, "Temporal: budget on the summed GFLOPs of the T frames.")
+flags.DEFINE_bool("shared_arch", False, "Temporal: one architecture for all T frames (Fig. 6(b) baseline).")
 flags.DEFINE_bool("progress", True, "Progress bar.")
 flags.DEFINE_bool("json", False, "Print the summary as JSON.")
 

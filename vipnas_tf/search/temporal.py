@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 class TemporalSearch:
     def __init__(self, model_dir, out_dir, frames=3, max_total_gflops=None, max_avg_gflops=None,
                  strategy="random", num_samples=20, population=None, seed=0, bn_calib_batches=4,
-                 calib_batch_size=8, max_clips=0, progress=True):
+                 calib_batch_size=8, max_clips=0, progress=True, shared=False):
         from vipnas_tf.training.checkpoint import ModelDirError, read_run_config  # pylint: disable=import-outside-toplevel
 
         if frames < 1:
@@ -56,6 +56,7 @@ class TemporalSearch:
         self.calib_batch_size = int(calib_batch_size)
         self.max_clips = int(max_clips)
         self.progress = progress
+        self.shared = bool(shared)  # one architecture for every frame (paper Fig. 6(b) baseline)
         self.input_size = tuple(self.run_config["input_size"])
         from vipnas_tf.arch.arch import parse_arch  # pylint: disable=import-outside-toplevel
         from vipnas_tf.temporal.frame_arch import TemporalSpace, frame_cost  # pylint: disable=import-outside-toplevel
@@ -134,7 +135,10 @@ class TemporalSearch:
 
     def _sample(self, rng, tries=20000):
         for _ in range(tries):
-            frames = tuple(self.tspace.sample(rng, self.frames))
+            if self.shared:
+                frames = (self.tspace.sample(rng),) * self.frames
+            else:
+                frames = tuple(self.tspace.sample(rng, self.frames))
             if self.total(frames) <= self.limit:
                 return frames
         raise SearchError(f"no schedule within total GFLOPs <= {self.limit:g} in {tries} samples; raise the budget")
@@ -152,6 +156,8 @@ class TemporalSearch:
                 child = list(a)
             t = int(rng.integers(self.frames))
             child[t] = self.tspace.mutate(child[t], rng, 0.3)
+            if self.shared:
+                child = [child[t]] * self.frames
             child = tuple(FrameArch.from_dict(c.to_dict()) for c in child)
             if self.total(child) <= self.limit:
                 return child
@@ -220,7 +226,7 @@ class TemporalSearch:
             "avg_gflops": round((self.total(frames) + float(key_cost.paper_gflops)) / (self.frames + 1), 5),
             "key_paper_gflops": round(float(key_cost.paper_gflops), 5),
             "budget": {"max_total_gflops": self.limit, "max_avg_gflops": self.limit / self.frames},
-            "map_nonkey": best["map"], "strategy": self.strategy, "seed": self.seed,
+            "map_nonkey": best["map"], "strategy": self.strategy, "seed": self.seed, "shared": self.shared,
             "num_candidates": len(self.rows), "new_evaluations": self.new_evaluations,
             "resumed_candidates": resumed, "seconds": round(elapsed, 1),
             "candidates_per_minute": round(60 * len(self.rows) / evaluated, 2) if evaluated else None,
@@ -271,7 +277,8 @@ def run_temporal_search(flags_obj):
         search = TemporalSearch(F.model_dir, F.out, frames=F.frames, max_total_gflops=F.max_total_gflops,
                                 max_avg_gflops=F.max_avg_gflops, strategy=F.strategy, num_samples=F.num_samples,
                                 population=F.population or None, seed=F.seed,
-                                bn_calib_batches=F.bn_calib_batches, progress=F.progress)
+                                bn_calib_batches=F.bn_calib_batches, progress=F.progress,
+                                shared=F.shared_arch)
     except SearchError as e:
         raise SystemExit(f"search.py: {e}") from None
     return search.run()
