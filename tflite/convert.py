@@ -119,30 +119,36 @@ def _frame_factory(schedule, size):
 
 
 def _temporal_frame_factory(schedule, size):
-    """Frame models from vipnas_tf.temporal: the schedule's temporal model_dir (latest
-    checkpoint) or a randomly initialised temporal super-network."""
+    """Frame models from vipnas_tf.temporal: `TemporalSuperNetwork.extract(FrameArch)`
+    of the schedule's temporal model_dir (latest checkpoint; a PropagationModel's
+    `.temporal`), or of a randomly initialised TemporalSuperNetwork bounded by the key
+    architecture."""
+    from vipnas_tf.arch import parse_arch  # pylint: disable=import-outside-toplevel
     from vipnas_tf.export import deploy  # pylint: disable=import-outside-toplevel
 
     try:
-        temporal = importlib.import_module("vipnas_tf.temporal")
+        from vipnas_tf.temporal.frame_arch import FrameArch  # pylint: disable=import-outside-toplevel
+        from vipnas_tf.temporal.supernet import TemporalSuperNetwork  # pylint: disable=import-outside-toplevel
     except ImportError as e:
-        raise ValueError(f"schedule frame models need vipnas_tf.temporal: {e}") from e
+        raise ValueError(f"schedule frame models need vipnas_tf.temporal: {e}; or pass "
+                         "--frame_factory=module:function") from e
     model_dir = deploy.schedule_path(schedule, schedule.get("model_dir"))
     if model_dir:
         net, _ = deploy.load_model_dir(model_dir)
+        net = getattr(net, "temporal", net)
+        if not isinstance(net, TemporalSuperNetwork):
+            raise ValueError(f"{model_dir}: holds a {type(net).__name__}, not a temporal "
+                             "(T-ViPNet) model")
     else:
-        build = next((getattr(temporal, n) for n in ("build_temporal_supernet", "build_supernet")
-                      if hasattr(temporal, n)), None)
-        if build is None:
-            raise ValueError("schedule frame models need a temporal super-network: the schedule has "
-                             "no 'model_dir' and vipnas_tf.temporal provides no "
-                             "build_temporal_supernet() in this checkout; pass "
-                             "--frame_factory=module:function")
         from vipnas_tf.testing.weights import randomize_weights  # pylint: disable=import-outside-toplevel
-        net = randomize_weights(build(schedule["space"], input_size=size), seed=FLAGS.seed)
-    if not hasattr(net, "extract"):
-        raise ValueError(f"the temporal model ({type(net).__name__}) has no extract()")
-    return lambda i: net.extract(schedule["frames"][i], size)
+        net = TemporalSuperNetwork(schedule["space"], tuple(size),
+                                   max_arch=parse_arch(schedule["key"]["arch"]))
+        randomize_weights(net, seed=FLAGS.seed + 1)
+
+    def build(i):
+        frame = FrameArch.from_dict(schedule["frames"][i], source=f"schedule frames[{i}]")
+        return net.extract(frame, tuple(size))
+    return build
 
 
 def _convert_single(mode):

@@ -87,3 +87,11 @@ def build_tiny_pose_model(k=K, size=(32, 24), seed=0, with_prev_heatmaps=False):
 def sample_inputs(model, n=1, seed=0):
     rng = np.random.default_rng(seed)
     return [rng.normal(0, 1, (n,) + tuple(i.shape[1:])).astype(np.float32) for i in model.inputs]
+
+
+def tiny_frame_factory(schedule, index, input_size):
+    """`--frame_factory` for tflite/convert.py tests: frame model `index` of a schedule
+    as a tiny two-input model (image crop, previous heatmaps) of the schedule's size."""
+    from vipnas_tf.arch import get_space  # pylint: disable=import-outside-toplevel
+    k = get_space(schedule["space"]).num_keypoints
+    return build_tiny_pose_model(k=k, size=tuple(input_size), seed=10 + index, with_prev_heatmaps=True)

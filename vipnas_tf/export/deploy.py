@@ -356,11 +356,14 @@ def convert(model: keras.Model, mode: str, path: Optional[str] = None, *,
         from vipnas_tf.export import qat as qat_lib  # pylint: disable=import-outside-toplevel
 
         qat = qat or QatOptions()
-        qmodel = qat_lib.quantize_model(qat_lib.to_tf_keras(deploy, split_activations=True))
+        tfk = qat_lib.to_tf_keras(deploy, split_activations=True)
+        qmodel = qat_lib.quantize_model(tfk)
+        ranges = qat_lib.calibrate_ranges(qmodel, tfk, [b[0] for b in list(qat_batches)[:8]])
         history = qat_lib.fine_tune(qmodel, list(qat_batches), steps=qat.steps,
                                     learning_rate=qat.learning_rate)
         losses = history.history.get("loss", [])
         summary["qat"] = {"steps": qat.steps, "learning_rate": qat.learning_rate,
+                          "calibrated_ranges": ranges,
                           "target": qat.target, "batches": len(qat_batches),
                           "final_loss": float(losses[-1]) if losses else None}
         flatbuffer = qat_lib.export_qat_tflite(qmodel, decode_fn=decode_fn)
@@ -533,7 +536,8 @@ def convert_schedule(schedule: Dict, key_model: keras.Model,
             summaries.append(s)
         write_manifest(tmp, schedule, files, name=name or os.path.basename(os.path.normpath(out_dir)),
                        image_input=key_model.inputs[0].name.split(":")[0],
-                       heatmap_input=_heatmap_input_name(models[1]), quantization=mode)
+                       heatmap_input=_heatmap_input_name(models[1]), quantization=mode,
+                       input_size=[int(d) for d in key_model.inputs[0].shape[1:3]])
 
     write_dir_atomic(out_dir, fill)
     from vipnas_tf.utils.io import read_json  # pylint: disable=import-outside-toplevel
@@ -557,15 +561,36 @@ def _batches(inputs, targets, batch_size):
     return out
 
 
+def _recompute_costs(key, frames, input_size):
+    """MACs / paper GFLOPs of the key and frame models at `input_size` (the schedule's
+    figures are for its own input size); None where they cannot be computed."""
+    from vipnas_tf.arch import arch_cost, parse_arch  # pylint: disable=import-outside-toplevel
+    size = tuple(int(v) for v in input_size)
+    try:
+        c = arch_cost(parse_arch(key["arch"]), size)
+        key.update(macs=int(c.macs), paper_gflops=float(c.paper_gflops))
+    except (ValueError, KeyError):
+        key.update(macs=None, paper_gflops=None)
+    for i, f in enumerate(frames):
+        try:
+            from vipnas_tf.temporal.frame_arch import FrameArch, frame_cost  # pylint: disable=import-outside-toplevel
+            c = frame_cost(FrameArch.from_dict(f, source=f"frames[{i}]"), size)
+            f.update(macs=int(c.macs), paper_gflops=float(c.paper_gflops))
+        except (ImportError, ValueError, KeyError):
+            f.update(macs=None, paper_gflops=None)
+
+
 def write_manifest(folder, schedule: Dict, files: Sequence[str], *, name: str,
                    image_input: str = "image", heatmap_input: Optional[str] = None,
-                   quantization: str = "float32"):
+                   quantization: str = "float32", input_size=None):
     """Writes folder/manifest.json in the benchmark's format (vipnas_tf/export/benchmark.py)."""
     from vipnas_tf.export.benchmark import MANIFEST  # pylint: disable=import-outside-toplevel
     from vipnas_tf.utils.io import write_json  # pylint: disable=import-outside-toplevel
 
-    key = schedule["key"]
-    frames = schedule["frames"]
+    key = dict(schedule["key"])
+    frames = [dict(f) for f in schedule["frames"]]
+    if input_size is not None and list(input_size) != list(schedule.get("input_size", [])):
+        _recompute_costs(key, frames, input_size)
     manifest = {
         "name": name, "key_model": files[0],
         "key_gflops": key.get("paper_gflops"), "key_macs": key.get("macs"),
@@ -578,9 +603,12 @@ def write_manifest(folder, schedule: Dict, files: Sequence[str], *, name: str,
         "quantization": quantization,
         "key_arch": key.get("arch"),
         "space": schedule.get("space"),
-        "input_size": schedule.get("input_size"),
-        "avg_gflops": schedule.get("avg_gflops"),
+        "input_size": list(input_size) if input_size is not None else schedule.get("input_size"),
     }
+    gflops = [manifest["key_gflops"]] + [f["gflops"] for f in manifest["frame_models"]]
+    if all(g is not None for g in gflops):
+        manifest["avg_gflops"] = float(np.mean(gflops))
+        manifest["avg_gflops_nonkey"] = float(np.mean(gflops[1:]))
     if heatmap_input:
         manifest["heatmap_input"] = heatmap_input
     write_json(os.path.join(folder, MANIFEST), manifest)
