@@ -39,7 +39,8 @@ class PropagationModel(keras.Model):
     Call arguments:
       clips: [N, T + 1, H, W, 3] normalised crops; frame 0 is the key frame.
       frame_archs: int32 [T, L] one encoded `FrameArch` per non-key frame (a list
-        of T `FrameArch` values gives the specialised graph).
+        of T `FrameArch` values, passed as `frame_archs=`, gives the specialised
+        graph; Keras takes only tensors positionally).
       training: BN mode of the T-ViPNets.
       key_heatmaps: optional precomputed [N, h, w, K] key-frame heatmaps (then the
         key model is not run).
