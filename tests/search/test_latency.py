@@ -146,3 +146,13 @@ def test_predicted_vs_measured_tiny_archs(table, tmp_path):
     for p, m in zip(predicted, measured):
         assert m > 0
         assert abs(p - m) / m < 0.35, (predicted, measured)
+
+
+def test_measure_arch_ms_with_given_static_model():
+    static = build_static(TINY_A, SIZE)
+    ms = lat.measure_arch_ms(TINY_A, SIZE, "int8", weights=static, runs=5, warmup=1)
+    assert ms > 0
+    with pytest.raises(ValueError, match="takes 64x64 inputs"):
+        lat.measure_arch_ms(TINY_A, (96, 64), "float32", weights=static)
+    with pytest.raises(ValueError, match="quantization must be one of"):
+        lat.measure_arch_ms(TINY_A, SIZE, "float16")
