@@ -12,7 +12,8 @@ Person boxes:
   previous heatmaps), an unmatched track ends;
 - without one, from each track's previous pose: the box of its confident keypoints
   (score >= `keypoint_threshold`, at least `min_keypoints`), enlarged by
-  `box_enlarge`; when the pose is not confident the box stays where it was, and after
+  `box_enlarge`, its size changing by at most `max_scale_change` per frame; when the
+  pose is not confident the box stays where it was, and after
   `reset_after` such frames in a row the track restarts from its initial box with a
   key frame. The tracks start from the given first boxes, else the whole frame.
 
@@ -66,6 +67,9 @@ class RunnerConfig:
       iou_threshold: box-to-track association threshold (boxes file).
       reset_after: keypoint tracking: frames without a confident pose before the
         track restarts from its initial box (None: 2 (T + 1)).
+      max_scale_change: keypoint tracking: a new box's width and height stay within
+        this factor of the previous box's (one wrong pose cannot collapse the box).
+      min_box_size: keypoint tracking: smallest box side in pixels.
       keypoint_format: "posetrack18" or "coco": keypoint names of the results.
     """
 
@@ -75,6 +79,8 @@ class RunnerConfig:
     padding: float = 1.25
     iou_threshold: float = 0.3
     reset_after: Optional[int] = None
+    max_scale_change: float = 1.5
+    min_box_size: float = 16.0
     keypoint_format: str = "posetrack18"
 
     def __post_init__(self):
@@ -163,12 +169,23 @@ class VideoPoseRunner:
             box = tracking.box_from_pose(t.keypoints, t.scores, self.config.keypoint_threshold,
                                          self.config.min_keypoints, self.config.box_enlarge, frame_size)
             if box is not None:
-                t.box, t.missed = box, 0
+                t.box, t.missed = self._limit_change(t.box, box, frame_size), 0
                 continue
             t.missed += 1
             if t.missed >= self.reset_after:  # lost: start again from the initial box
                 t.box, t.missed, t.heatmaps, t.position = init.copy(), 0, None, 0
         return tracks
+
+    def _limit_change(self, old, new, frame_size):
+        """`new` with its size kept within max_scale_change of `old` and above
+        min_box_size, about its own centre, clipped to the frame."""
+        f = self.config.max_scale_change
+        centre = new[:2] + new[2:] / 2
+        size = np.clip(new[2:], old[2:] / f, old[2:] * f)
+        size = np.maximum(size, self.config.min_box_size)
+        box = np.concatenate([centre - size / 2, size]).astype(np.float32)
+        clipped = tracking.clip_box(box, frame_size)
+        return clipped if clipped[2] > 1 and clipped[3] > 1 else old
 
     # ---- the whole video -----------------------------------------------------------------------
     def warmup(self):
