@@ -123,3 +123,23 @@ def test_config_round_trip_and_active_arch():
     fa = tnet.sample(np.random.default_rng(0))
     tnet.set_active(fa)
     assert tnet.get_active() == fa
+
+
+@pytest.mark.slow
+def test_hrnet_extraction_parity(monkeypatch):
+    """HRNet: fusion on branch 1 at the end of a stage; one frame architecture (the
+    HRNet super-network takes ~1 min to build and run here)."""
+    net = TemporalSuperNetwork("hrnet_w32", INPUT)
+    randomize_weights(net, seed=7)
+    fused = []
+    fuse = net.fusion.fuse
+    monkeypatch.setattr(net.fusion, "fuse", lambda *a, **k: fused.append(fuse(*a, **k)) or fused[-1])
+    x, prev = _inputs(1)
+    fa = FrameArch(net.temporal_space.sample(np.random.default_rng(0)).spatial, "cat", 2)
+    want = net(x, prev, arch=net.encode(fa))
+    static = net.extract(fa)
+    got = static({"image": x, "prev_heatmaps": prev})
+    probe = keras.Model(static.inputs, static.get_layer("fusion__s2_conv2").output)
+    assert len(fused) == 1
+    np.testing.assert_allclose(probe({"image": x, "prev_heatmaps": prev}), fused[0], atol=1e-5)
+    np.testing.assert_allclose(got, want, atol=1e-5 * max(1.0, float(tf.reduce_max(tf.abs(want)))))
