@@ -168,10 +168,6 @@ def test_load_static_model_from_model_dir(tmp_path):
     del net
 
 
-@pytest.mark.xfail(strict=True, reason="tf.train.Checkpoint(model=supernet) saves only the "
-                   "top-level layers' variables (11 entries: stem, head_final_conv); the blocks "
-                   "and head deconvs, held in lists, are not in the checkpoint, so a restored "
-                   "super-network keeps its initial block weights (vipnas_tf/training/checkpoint.py)")
 def test_model_dir_round_trips_the_trained_weights(tmp_path):
     from vipnas_tf.arch import resolve_arch
     from vipnas_tf.testing.model_dirs import make_supernet_dir

@@ -143,3 +143,17 @@ def test_bn_recalibration_is_a_cumulative_average():
     assert float(model.bn.momentum_var) == pytest.approx(0.9)
     with pytest.raises(ValueError, match="no batches"):
         recalibrate_bn(model, arch, [])
+
+
+def test_model_dir_checkpoint_holds_every_variable(tmp_path):
+    """Blocks live in nested lists that tf.train.Checkpoint(model=...) does not reach;
+    the model directory's checkpoint must still restore every weight and BN statistic."""
+    from vipnas_tf.testing.model_dirs import make_supernet_dir
+    from vipnas_tf.training.checkpoint import load_model
+
+    net = make_supernet_dir(str(tmp_path / "run"), "mobilenetv3", (64, 64), randomize=True, seed=5)
+    loaded, config = load_model(str(tmp_path / "run"), expect_mode="supernet")
+    assert config["space"] == "mobilenetv3"
+    assert len(loaded.weights) == len(net.weights)
+    for a, b in zip(net.weights, loaded.weights):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b), err_msg=a.path)

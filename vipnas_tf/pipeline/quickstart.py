@@ -34,7 +34,8 @@ class QuickstartSettings:
     input_size: tuple = (64, 64)
     supernet_steps: int = 150
     supernet_batch: int = 32
-    supernet_lr: float = 5e-3
+    supernet_lr: float = 2e-3
+    augment: bool = False  # the synthetic set is learned in minutes without it; full recipes use it
     num_random: int = 1
     search_budget_fraction: float = 0.35  # of the way from the smallest to the biggest GFLOPs
     search_samples: int = 8
@@ -75,7 +76,8 @@ def build_steps(out, s: QuickstartSettings):
         from vipnas_tf.training import TrainConfig, Trainer  # pylint: disable=import-outside-toplevel
 
         cfg = TrainConfig(space=s.space, input_size=tuple(s.input_size), seed=s.seed, log_every=10,
-                          lr_schedule="cosine", eval_max_persons=s.eval_max_persons, bn_calib_batches=4, **kw)
+                          lr_schedule="cosine", eval_max_persons=s.eval_max_persons, bn_calib_batches=4,
+                          augment=s.augment, **kw)
         return Trainer(cfg, os.path.join(folder, "model"), progress=True, log_fn=print).train()
 
     def supernet(folder):

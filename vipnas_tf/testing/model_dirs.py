@@ -25,6 +25,8 @@ def make_supernet_dir(model_dir, space="mobilenetv3", input_size=(64, 64), data=
               "arch": arch.to_string() if arch is not None else None, "eval_max_persons": 0}
     config.update(data or {})
     io_utils.write_json(os.path.join(model_dir, "run_config.json"), config)
-    manager = tf.train.CheckpointManager(tf.train.Checkpoint(model=net), os.path.join(model_dir, "ckpt"), 1)
+    from vipnas_tf.training.checkpoint import model_checkpoint  # pylint: disable=import-outside-toplevel
+
+    manager = tf.train.CheckpointManager(model_checkpoint(net), os.path.join(model_dir, "ckpt"), 1)
     manager.save(checkpoint_number=1)
     return net

@@ -24,6 +24,41 @@ class ModelDirError(ValueError):
     """A model directory that is missing, incomplete or of the wrong kind."""
 
 
+class ModelState(tf.Module):
+    """Every variable of a Keras model, keyed by its path, as one checkpointable object.
+
+    `tf.train.Checkpoint(model=keras_model)` only reaches variables through tracked
+    attributes, and the super-networks hold their blocks in nested lists that Keras
+    does not track for checkpoints: their weights and BN statistics would silently be
+    missing. Keying by variable path also makes restoring independent of the order in
+    which layers were created. Repeated paths (two networks with the same layer names,
+    e.g. a propagation model's key and temporal networks) get "#2", "#3"... in order.
+    """
+
+    def __init__(self, model):
+        super().__init__(name="model_state")
+        # Model names are made unique per process ("..._net_1"): key them by class and
+        # position instead, so that a fresh process finds the same keys.
+        import keras  # pylint: disable=import-outside-toplevel
+
+        canonical = {}
+        for i, m in enumerate(l for l in model._flatten_layers(include_self=True, recursive=True)  # pylint: disable=protected-access
+                              if isinstance(l, keras.Model)):
+            canonical.setdefault(m.name, f"{type(m).__name__}{i}")
+        counts, table = {}, {}
+        for v in model.weights:
+            key = ".".join(canonical.get(part, part) for part in v.path.split("/"))
+            counts[key] = counts.get(key, 0) + 1
+            table[key if counts[key] == 1 else f"{key}#{counts[key]}"] = v
+        self.variables_by_path = table
+        self.num_variables = len(table)
+
+
+def model_checkpoint(model, **others):
+    """A tf.train.Checkpoint holding all of `model`'s variables (see ModelState)."""
+    return tf.train.Checkpoint(model=ModelState(model), **others)
+
+
 def read_run_config(model_dir):
     path = os.path.join(os.fspath(model_dir), RUN_CONFIG)
     if not os.path.isdir(model_dir):
@@ -47,7 +82,13 @@ def restore_weights(model, model_dir, require=True):
         if require:
             raise ModelDirError(f"{model_dir!r} has no checkpoint under {CKPT_SUBDIR}/ (was it trained?)")
         return None
-    tf.train.Checkpoint(model=model).restore(path).expect_partial().assert_existing_objects_matched()
+    state = ModelState(model)
+    status = tf.train.Checkpoint(model=state).restore(path).expect_partial()
+    try:
+        status.assert_existing_objects_matched()
+    except AssertionError as e:
+        raise ModelDirError(f"{path}: the checkpoint does not hold all {state.num_variables} variables of "
+                            f"this model (different architecture or space?): {str(e)[:300]}") from None
     return path
 
 

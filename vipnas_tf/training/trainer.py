@@ -105,7 +105,7 @@ class Trainer:
                                               config.lr_decay_at, config.lr_decay_factor, config.warmup_steps)
             self.optimizer = keras.optimizers.Adam(learning_rate=self.lr_schedule)
             self.optimizer.build(self.model.trainable_variables)
-        self.checkpoint = tf.train.Checkpoint(model=self.model, optimizer=self.optimizer)
+        self.checkpoint = ckpt_lib.model_checkpoint(self.model, optimizer=self.optimizer)
         ckpt_dir = os.path.join(self.model_dir, ckpt_lib.CKPT_SUBDIR)
         if not self.chief:  # MultiWorkerMirroredStrategy: every worker saves; only the chief's count
             ckpt_dir = os.path.join(tempfile.mkdtemp(prefix="vipnas_worker_ckpt_"))
