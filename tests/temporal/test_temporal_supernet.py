@@ -80,6 +80,8 @@ def test_previous_heatmaps_and_choices_matter(net):
 
 
 def test_no_retrace_across_frame_architectures(net):
+    if net.space_name != "mobilenetv3":
+        pytest.skip("same hook machinery for every family; one trace test keeps the suite short")
     traces = []
 
     @tf.function
