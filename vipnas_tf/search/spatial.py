@@ -25,7 +25,7 @@ from typing import Dict, List, Optional
 
 import numpy as np
 
-from vipnas_tf.arch import arch_cost, get_space, list_presets
+from vipnas_tf.arch import arch_cost, get_preset, get_space, list_presets
 from vipnas_tf.arch.arch import parse_arch, save_arch
 from vipnas_tf.utils import io as io_utils
 
@@ -313,7 +313,8 @@ class SpatialSearch:
     def _presets(self):
         """Presets of this space, scored like candidates (reference points of the plot)."""
         out = []
-        for preset in list_presets():
+        for name in list_presets():
+            preset = get_preset(name)
             if not preset.in_space or preset.arch.space != self.space.name:
                 continue
             key = "preset:" + preset.name
