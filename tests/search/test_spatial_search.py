@@ -74,8 +74,10 @@ def test_search_respects_budget_writes_outputs_and_resumes(tmp_path, supernet_di
     assert describe(best, (64, 64))["paper_gflops"] <= budget.limit
     assert best.to_string() == first["arch"]
     # resume: the same seed replays the same proposals; only the new ones are evaluated
-    second = SpatialSearch(supernet_dir, out, budget, num_samples=4, **kw).run()
+    second = SpatialSearch(supernet_dir, out, budget, num_samples=4, **dict(kw, evaluate_presets=True)).run()
     assert second["resumed_candidates"] == 3 and second["new_evaluations"] == 1
+    # the space's published model is scored and plotted for reference
+    assert [p["name"] for p in second["presets"]] == ["s_vipnas_mbv3"]
     with open(os.path.join(out, "candidates.csv")) as f:
         rows2 = list(csv.DictReader(f))
     assert [r["arch"] for r in rows2[:3]] == [r["arch"] for r in rows]
