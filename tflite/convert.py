@@ -37,6 +37,7 @@ import os
 import sys
 import time
 
+import numpy as np
 from absl import app, flags
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -147,7 +148,13 @@ def _temporal_frame_factory(schedule, size):
 
     def build(i):
         frame = FrameArch.from_dict(schedule["frames"][i], source=f"schedule frames[{i}]")
-        return net.extract(frame, tuple(size))
+        model = net.extract(frame, tuple(size))
+        if not model_dir:  # random init: BN statistics from N(0,1) images, small heatmaps
+            rng = np.random.default_rng(FLAGS.seed + i)
+            images = rng.standard_normal((4,) + tuple(size) + (3,)).astype(np.float32)
+            prev = rng.uniform(0, 0.3, (4,) + tuple(model.inputs[1].shape[1:])).astype(np.float32)
+            deploy.calibrate_batch_norm(model, [images, prev])
+        return model
     return build
 
 
@@ -160,10 +167,18 @@ def _convert_single(mode):
         return _fail(deploy.INT8_NEEDS_DATA.format(
             mode="int8 quantization" if mode == "int8" else "QAT"))
     t0 = time.time()
-    loaded = deploy.load_static_model(FLAGS.arch, FLAGS.model_dir, FLAGS.input_size, FLAGS.seed)
+    if FLAGS.model_dir:
+        loaded = deploy.load_static_model(FLAGS.arch, FLAGS.model_dir, FLAGS.input_size, FLAGS.seed)
+        train_ds, eval_images = _data(loaded.input_size)
+    else:
+        # Random initialisation: BN statistics from real crops when there are any.
+        size = deploy.parse_input_size(FLAGS.input_size or (256, 192))
+        train_ds, eval_images = _data(size)
+        bn_images = deploy.take_images(train_ds, 8) if train_ds is not None else None
+        loaded = deploy.load_static_model(FLAGS.arch, None, size, FLAGS.seed,
+                                          calibration_images=bn_images)
     _log(f"model: {loaded.arch.to_string() if loaded.arch else loaded.model.name} at "
          f"{loaded.input_size[0]}x{loaded.input_size[1]}; {loaded.weights}")
-    train_ds, eval_images = _data(loaded.input_size)
     kwargs = {}
     if mode == "int8":
         kwargs["calibration_inputs"] = [deploy.take_images(train_ds, FLAGS.calibration_samples)]
