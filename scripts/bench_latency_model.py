@@ -143,6 +143,10 @@ def main(argv):
     if FLAGS.fresh:
         report["fresh_median_abs_rel_err"] = med_abs("fresh_rel_err")
         report["fresh_wall_median_abs_rel_err"] = med_abs("fresh_wall_rel_err")
+        # How much faster (<1) or slower the same units ran now than when the table was
+        # built: the machine's drift between the two sessions, part of the table's error.
+        report["drift_fresh_over_table"] = round(float(np.median(
+            [r["fresh_predicted_ms"] / r["predicted_ms"] for r in rows])), 4)
         report["fresh_units"] = len(unit_keys)
     report.update({
         "table_units_measured_lazily": lazily_measured,
@@ -162,7 +166,8 @@ def main(argv):
               f"({report['within_10pct']} within 10%), clock {clock}; against wall time "
               f"{100 * report['wall_median_abs_rel_err']:.1f}% (load {report['loadavg_after'][0]})")
         if FLAGS.fresh:
-            print(f"fresh (units re-measured in the same run): {100 * report['fresh_median_abs_rel_err']:.1f}%")
+            print(f"fresh (units re-measured in the same run): {100 * report['fresh_median_abs_rel_err']:.1f}%; "
+                  f"units now / units in the table: {report['drift_fresh_over_table']:.3f}")
 
 
 if __name__ == "__main__":
