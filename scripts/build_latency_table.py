@@ -3,8 +3,10 @@
 Every unit the space can produce at the input size (stem, each block choice, head
 deconvs, final conv) is converted to a one-unit .tflite (lowered like the deployed
 network) and timed with the LiteRT interpreter, interleaved in chunks with a
-near-empty model whose time is subtracted. The table is saved after every chunk; a
-re-run with the same --out resumes (--noresume starts over).
+near-empty model whose time is subtracted; then --calibration_archs whole networks
+fit the table's scale (see LatencyModel.calibrate). The table is saved after every
+chunk; a re-run with the same --out resumes (--noresume starts over; --recalibrate
+re-fits the scale of a finished table).
 
 Usage:
   python scripts/build_latency_table.py --space=mobilenetv3 --input_size=128x96 \
@@ -30,6 +32,8 @@ flags.DEFINE_integer("chunk_size", 24, "Units timed together (interleaved) per c
 flags.DEFINE_integer("threads", 1, "Interpreter threads.")
 flags.DEFINE_enum("clock", "cpu", ["cpu", "wall"],
                   "cpu: the invoke's thread CPU time (robust on the shared machine); wall: wall time.")
+flags.DEFINE_integer("calibration_archs", 8, "Whole networks measured to fit the table's scale (0: none).")
+flags.DEFINE_bool("recalibrate", False, "Re-fit the scale of an existing table.")
 flags.DEFINE_bool("resume", True, "Keep the entries of an existing table at --out.")
 flags.DEFINE_bool("json", False, "Print a JSON summary.")
 flags.mark_flag_as_required("out")
@@ -51,12 +55,13 @@ def main(argv):
     t0 = time.time()
     model = LatencyModel.build(space, input_size, FLAGS.quantization, FLAGS.out, progress=True,
                                runs=FLAGS.runs, warmup=FLAGS.warmup, threads=FLAGS.threads,
-                               chunk_size=FLAGS.chunk_size, resume=FLAGS.resume, clock=FLAGS.clock)
+                               chunk_size=FLAGS.chunk_size, resume=FLAGS.resume, clock=FLAGS.clock,
+                               calibration_archs=FLAGS.calibration_archs, recalibrate=FLAGS.recalibrate)
     summary = {
         "out": os.path.abspath(FLAGS.out), "space": space.name, "input_size": list(input_size),
         "quantization": FLAGS.quantization, "clock": model.meta.get("clock"), "entries": len(model.entries),
         "space_units": model.meta.get("space_units"), "complete": model.meta.get("complete"),
-        "overhead_ms": round(model.overhead_ms, 4),
+        "overhead_ms": round(model.overhead_ms, 4), "scale": model.scale,
         "build_seconds_total": model.meta.get("build_seconds"),
         "seconds_this_run": round(time.time() - t0, 1),
         "max_arch_ms": round(model.predict_ms(space.max()), 3),

@@ -96,8 +96,10 @@ def test_build_load_round_trip(table):
 def test_prediction_is_sum_of_entries_plus_overhead(table):
     model, _ = table
     keys = [u.key for u in units_lib.arch_units(TINY_A, SIZE, "float32")]
+    assert model.scale == 1.0  # built from `units`: not calibrated
     expected = model.overhead_ms + sum(model.entries[k]["ms"] for k in keys)
     assert model.predict_ms(TINY_A) == pytest.approx(expected)
+    assert model.raw_predict_ms(TINY_A) == pytest.approx(expected)
     bd = model.breakdown(TINY_A)
     assert bd[0][0] == "overhead" and [k for k, _ in bd[1:]] == keys
     assert sum(ms for _, ms in bd) == pytest.approx(model.predict_ms(TINY_A))
@@ -134,18 +136,27 @@ def test_bad_table_files(tmp_path):
         lat.LatencyModel.load(bad)
 
 
-def test_predicted_vs_measured_tiny_archs(table, tmp_path):
-    """Both tiny archs, measured whole (interleaved, median), within a loose bound."""
+def test_predicted_vs_measured_tiny_archs_and_calibration(table, tmp_path):
+    """Both tiny archs measured whole (interleaved, median) are within a loose bound of
+    the uncalibrated prediction; calibrate() on them fits scale = median(measured /
+    raw prediction), which predict_ms and breakdown apply and the file keeps."""
     _, path = table
     copy = tmp_path / "lazy.json"
     copy.write_text(path.read_text())
     model = lat.LatencyModel.load(copy, lazy=True)
     archs = [TINY_A, TINY_B]
-    predicted = [model.predict_ms(a) for a in archs]
-    measured = lat.measure_archs_ms(archs, SIZE, "float32", runs=30)
-    for p, m in zip(predicted, measured):
+    raw = [model.raw_predict_ms(a) for a in archs]  # lazily measures TINY_B's units
+    scale = model.calibrate(archs=archs, runs=20)
+    cal = lat.LatencyModel.load(copy).meta["calibration"]
+    assert cal["raw_predicted_ms"] == pytest.approx(raw, abs=1e-3)
+    for p, m in zip(raw, cal["measured_ms"]):
         assert m > 0
-        assert abs(p - m) / m < 0.35, (predicted, measured)
+        assert abs(p - m) / m < 0.35, (raw, cal["measured_ms"])
+    assert scale == pytest.approx(float(np.median(np.divide(cal["measured_ms"], cal["raw_predicted_ms"]))), rel=1e-3)
+    loaded = lat.LatencyModel.load(copy)
+    assert loaded.scale == pytest.approx(scale)
+    assert loaded.predict_ms(TINY_B) == pytest.approx(scale * raw[1], rel=1e-3)
+    assert sum(ms for _, ms in loaded.breakdown(TINY_B)) == pytest.approx(loaded.predict_ms(TINY_B))
 
 
 def test_measure_arch_ms_with_given_static_model():
