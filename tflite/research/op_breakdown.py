@@ -7,7 +7,8 @@ QUANTIZE/DEQUANTIZE is timed), and all of them plus the whole model are timed
 interleaved (round-robin) on one thread with XNNPACK. Per layer p50s are summed by
 category; the sum is compared with the whole model's p50 in the same run (layers
 timed alone miss cross-layer cache reuse and the converter's cross-layer fusions, so
-the sum is an approximation: the report shows both).
+the sum is an approximation: the report shows both). A ReLU after an Add is timed with
+the Add, as the converter fuses it.
 
   python tflite/research/op_breakdown.py --arch=s_vipnas_mbv3 --input_size=256x192 \\
       --precisions=float32,int8 --runs=30 --out=tflite/research/breakdown_mbv3.json
@@ -71,7 +72,7 @@ def category(layer) -> str:
     if isinstance(layer, keras.layers.Multiply):
         return "hard-swish, int8 form (MUL)"
     if isinstance(layer, keras.layers.Add):
-        return "band sum (ADD)" if name.endswith("_sum") else "residual ADD"
+        return "band sum (ADD, ReLU fused)" if name.endswith("_sum") else "residual ADD"
     if isinstance(layer, (keras.layers.ZeroPadding2D, keras.layers.Cropping2D)):
         return "pad / crop (bands, deconv phases)"
     if isinstance(layer, (keras.layers.Concatenate, keras.layers.Reshape, keras.layers.Permute)):
@@ -90,27 +91,55 @@ def layer_macs(layer) -> int:
     return 0
 
 
+def _fused_activations(nodes):
+    """{id(Add node): ReLU Activation node} for activations the converter fuses into the
+    preceding ADD (their single-layer timing would be a standalone RELU, which in int8
+    is off XNNPACK's fast path and does not exist in the converted model)."""
+    producer = {id(t): n for n in nodes for t in n.outputs}
+    users = {}
+    for n in nodes:
+        for t in n.input_tensors:
+            users.setdefault(id(t), []).append(n)
+    fused = {}
+    for n in nodes:
+        op = n.operation
+        if (isinstance(op, keras.layers.Activation)
+                and op.get_config()["activation"] in ("relu", "relu6") and len(n.input_tensors) == 1):
+            t = n.input_tensors[0]
+            p = producer.get(id(t))
+            if p is not None and isinstance(p.operation, keras.layers.Add) and len(users[id(t)]) == 1:
+                fused[id(p)] = n
+    return fused
+
+
 def single_layer_models(model):
-    """(layer name, category, MACs, one-layer Keras model) for every layer with work."""
+    """(layer name, category, MACs, one-layer Keras model) for every layer with work.
+
+    A ReLU after an Add is timed together with the Add (the converter fuses it)."""
     out = []
     by_depth = model._nodes_by_depth  # pylint: disable=protected-access
-    for d in sorted(by_depth, reverse=True):
-        for node in by_depth[d]:
-            op = node.operation
-            if isinstance(op, keras.layers.InputLayer):
-                continue
-            if isinstance(op, keras.layers.Activation) and op.get_config()["activation"] == "linear":
-                continue
-            inputs = [keras.Input(tuple(t.shape[1:]), batch_size=1) for t in node.input_tensors]
-            it = iter(inputs)
-            args = keras.tree.map_structure(
-                lambda v: next(it) if isinstance(v, keras.KerasTensor) else v, list(node.arguments.args))
-            layer = type(op).from_config(op.get_config())
-            y = layer(*args)
-            if op.weights:
-                layer.set_weights(op.get_weights())
-            out.append((op.name, category(op), layer_macs(op),
-                        keras.Model(inputs if len(inputs) > 1 else inputs[0], y)))
+    nodes = [n for d in sorted(by_depth, reverse=True) for n in by_depth[d]]
+    fused = _fused_activations(nodes)
+    fused_ids = {id(n) for n in fused.values()}
+    for node in nodes:
+        op = node.operation
+        if isinstance(op, keras.layers.InputLayer) or id(node) in fused_ids:
+            continue
+        if isinstance(op, keras.layers.Activation) and op.get_config()["activation"] == "linear":
+            continue
+        inputs = [keras.Input(tuple(t.shape[1:]), batch_size=1) for t in node.input_tensors]
+        it = iter(inputs)
+        args = keras.tree.map_structure(
+            lambda v: next(it) if isinstance(v, keras.KerasTensor) else v, list(node.arguments.args))
+        layer = type(op).from_config(op.get_config())
+        y = layer(*args)
+        if op.weights:
+            layer.set_weights(op.get_weights())
+        if id(node) in fused:
+            act = fused[id(node)].operation
+            y = type(act).from_config(act.get_config())(y)
+        out.append((op.name, category(op), layer_macs(op),
+                    keras.Model(inputs if len(inputs) > 1 else inputs[0], y)))
     return out
 
 
