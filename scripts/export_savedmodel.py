@@ -62,11 +62,7 @@ def main(argv):
                 factory = getattr(importlib.import_module(module), fn)
                 frame_fn = lambda i: factory(schedule, i, size)  # noqa: E731
             else:
-                sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                                                "tflite"))
-                import convert as tflite_convert  # pylint: disable=import-outside-toplevel
-                tflite_convert.FLAGS.seed = FLAGS.seed
-                frame_fn = tflite_convert._temporal_frame_factory(schedule, size)  # pylint: disable=protected-access
+                frame_fn = deploy.temporal_frame_factory(schedule, size, seed=FLAGS.seed)
             exports = {"key": _export_one(key.model, os.path.join(FLAGS.output, "key"),
                                           {"role": "key", "arch": schedule["key"]["arch"],
                                            "weights": key.weights})}

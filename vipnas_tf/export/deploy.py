@@ -619,6 +619,44 @@ def convert_schedule(schedule: Dict, key_model: keras.Model,
     return {"out_dir": os.path.abspath(out_dir), "manifest": manifest, "models": summaries}
 
 
+def temporal_frame_factory(schedule: Dict, size, seed: int = 0) -> Callable[[int], keras.Model]:
+    """Frame models from vipnas_tf.temporal: `TemporalSuperNetwork.extract(FrameArch)`
+    of the schedule's temporal model_dir (latest checkpoint; a PropagationModel's
+    `.temporal`), or of a randomly initialised TemporalSuperNetwork bounded by the key
+    architecture."""
+    from vipnas_tf.arch import parse_arch  # pylint: disable=import-outside-toplevel
+
+    try:
+        from vipnas_tf.temporal.frame_arch import FrameArch  # pylint: disable=import-outside-toplevel
+        from vipnas_tf.temporal.supernet import TemporalSuperNetwork  # pylint: disable=import-outside-toplevel
+    except ImportError as e:
+        raise ValueError(f"schedule frame models need vipnas_tf.temporal: {e}; or pass "
+                         "--frame_factory=module:function") from e
+    model_dir = schedule_path(schedule, schedule.get("model_dir"))
+    if model_dir:
+        net, _ = load_model_dir(model_dir)
+        net = getattr(net, "temporal", net)
+        if not isinstance(net, TemporalSuperNetwork):
+            raise ValueError(f"{model_dir}: holds a {type(net).__name__}, not a temporal "
+                             "(T-ViPNet) model")
+    else:
+        from vipnas_tf.testing.weights import randomize_weights  # pylint: disable=import-outside-toplevel
+        net = TemporalSuperNetwork(schedule["space"], tuple(size),
+                                   max_arch=parse_arch(schedule["key"]["arch"]))
+        randomize_weights(net, seed=seed + 1)
+
+    def build(i):
+        frame = FrameArch.from_dict(schedule["frames"][i], source=f"schedule frames[{i}]")
+        model = net.extract(frame, tuple(size))
+        if not model_dir:  # random init: BN statistics from N(0,1) images, small heatmaps
+            rng = np.random.default_rng(seed + i)
+            images = rng.standard_normal((4,) + tuple(size) + (3,)).astype(np.float32)
+            prev = rng.uniform(0, 0.3, (4,) + tuple(model.inputs[1].shape[1:])).astype(np.float32)
+            calibrate_batch_norm(model, [images, prev])
+        return model
+    return build
+
+
 def _heatmap_input_name(frame_model):
     out_shape = tuple(frame_model.outputs[0].shape[1:])
     for inp in frame_model.inputs:
