@@ -35,7 +35,7 @@ Tables are built once per (space, input size, quantization) and saved as JSON
     {"format": "vipnas-tf/latency-table/v1", "space", "family", "input_size": [H, W],
      "quantization", "threads": 1, "clock": "cpu", "statistic": "p50", "lowering", "overhead_ms",
      "machine": {...}, "runs", "build_seconds", "complete": bool,
-     "calibration": {"scale", "seed", "archs", "raw_predicted_ms", "measured_ms", ...},
+     "calibration": {"scale", "seed", "archs", "measured_ms", "session_units_ms", ...},
      "entries": {key: {"ms", "p50_ms", "min_ms", "overhead_ms", "wall_p50_ms"}},
      "chunks": [{"overhead_ms", "wall_overhead_ms", "time", "units", "loadavg"}]}
 
@@ -300,14 +300,18 @@ class LatencyModel:
         """Fits the table's scale on `num_archs` random whole networks and saves it.
 
         A unit timed alone is slower than inside a network when its activations are
-        large (fp32 at 256x192: the sum of units over-predicts by 7-12%, measured;
-        within 3% at 128x96 and in int8): its input is read cold and its output
-        written to an external buffer, where inside a network the previous layer's
-        output is still in cache. The correction is one factor per table,
-        scale = median(measured / sum of entries + overhead) over networks sampled
-        with `seed` (not the seeds that scripts/bench_latency_model.py checks with),
-        measured interleaved like any network (`measure_archs_ms`). `archs` replaces the
-        sampled networks (then `num_archs` and `seed` are unused).
+        large (float32 at 256x192: the sum of units over-predicts by 4-12%; within a
+        few % at 128x96 and in int8): its input is read cold and its output written
+        to an external buffer, where inside a network the previous layer's output is
+        still in cache. The correction is one factor per table:
+
+            scale = median over networks of measured / (overhead + sum of its units)
+
+        with the networks' units re-timed (chunked, exactly as for the table) in the
+        same session as the networks, alternating chunk and network rounds, so that
+        the machine's speed on the day (it drifts by several % on this shared VM)
+        cancels out of the ratio. Networks are sampled with `seed`, not the seeds
+        scripts/bench_latency_model.py checks with; `archs` replaces them.
         """
         if archs is None:
             archs = get_space(self.space).sample(np.random.default_rng(seed), num_archs)
@@ -315,15 +319,53 @@ class LatencyModel:
             archs, seed, num_archs = list(archs), None, len(archs)
         self.ensure(archs, progress=progress)
         raw = [self.raw_predict_ms(a) for a in archs]
-        measured = measure_archs_ms(archs, self.input_size, self.quantization, runs=runs, warmup=warmup,
-                                    threads=int(self.meta.get("threads", 1)), progress=progress,
-                                    clock=self.meta.get("clock", "cpu"))
-        ratios = [m / r for m, r in zip(measured, raw)]
+        threads = int(self.meta.get("threads", 1))
+        clock = self.meta.get("clock", "cpu")
+        unit_runs = int(self.meta.get("runs", DEFAULT_RUNS))
+        chunk_size = int(self.meta.get("chunk_size", DEFAULT_CHUNK))
+        units = {}
+        for a in archs:
+            for u in self.units(a):
+                units.setdefault(u.key, u)
+        keys = list(units)
+        bar = _progress(len(archs) + len(keys), "calibration (convert)", progress)
+        whole = []
+        for a in archs:
+            whole.append(_runner(convert_arch(a, self.input_size, self.quantization), threads))
+            if bar is not None:
+                bar.update(1)
+        unit_fbs = []
+        for k in keys:
+            unit_fbs.append(_convert_unit(units[k], self.quantization))
+            if bar is not None:
+                bar.update(1)
+        if bar is not None:
+            bar.close()
+        overhead_fb = _overhead_flatbuffer(self.quantization)
+        starts = list(range(0, len(keys), chunk_size))
+        rounds = max(1, -(-runs // len(starts)))
+        fresh, overs = {}, []
+        whole_ms = [[] for _ in archs]
+        for start in starts:
+            stats = time_flatbuffers([overhead_fb, *unit_fbs[start:start + chunk_size]], unit_runs, warmup,
+                                     threads, clock)
+            overs.append(stats[0]["p50_ms"])
+            for k, st in zip(keys[start:start + chunk_size], stats[1:]):
+                fresh[k] = st["p50_ms"] - stats[0]["p50_ms"]
+            for acc, (cpu, wall) in zip(whole_ms, interleaved_times(whole, rounds, warmup=1)):
+                acc.extend(((cpu if clock == "cpu" else wall) * 1e3).tolist())
+        over = float(np.median(overs))
+        fresh_raw = [over + sum(fresh[u.key] for u in self.units(a)) for a in archs]
+        measured = [float(np.median(t)) for t in whole_ms]
+        ratios = [m / f for m, f in zip(measured, fresh_raw)]
         self.meta["calibration"] = {
-            "scale": round(float(np.median(ratios)), 5), "seed": seed, "num_archs": num_archs, "runs": runs,
-            "archs": [a.to_string() for a in archs], "raw_predicted_ms": [round(r, 4) for r in raw],
-            "measured_ms": [round(m, 4) for m in measured], "time": round(time.time(), 1),
-            "loadavg": round(os.getloadavg()[0], 2)}
+            "scale": round(float(np.median(ratios)), 5), "seed": seed, "num_archs": num_archs,
+            "runs": rounds * len(starts), "archs": [a.to_string() for a in archs],
+            "measured_ms": [round(m, 4) for m in measured],
+            "session_units_ms": [round(f, 4) for f in fresh_raw],
+            "raw_predicted_ms": [round(r, 4) for r in raw],
+            "session_over_table": round(float(np.median([f / r for f, r in zip(fresh_raw, raw)])), 4),
+            "time": round(time.time(), 1), "loadavg": round(os.getloadavg()[0], 2)}
         if self.path:
             self.save()
         return self.scale
