@@ -86,18 +86,6 @@ def synthetic_paths(root, mode):
             "val_images": os.path.join(coco, "images", "val")}
 
 
-def ensure_synthetic(root, images, clips, frames):
-    marker = os.path.join(root, "synthetic_summary.json")
-    if os.path.exists(marker):
-        return
-    from vipnas_tf.data.synthetic import generate
-    from vipnas_tf.utils.io import write_json
-
-    logging.info("generating synthetic data in %s", root)
-    summary = generate(root, images=images, clips=clips, frames=frames, workers=1)
-    write_json(marker, summary)
-
-
 def config_from_flags():
     from vipnas_tf.arch.cost import parse_input_size
     from vipnas_tf.training import TrainConfig
@@ -132,6 +120,8 @@ def main(argv):
 
     check_writable(F.model_dir)
     if F.synthetic_data:
+        from vipnas_tf.data.synthetic import ensure as ensure_synthetic
+
         ensure_synthetic(F.synthetic_data, F.synthetic_images, F.synthetic_clips, F.synthetic_frames)
     config = config_from_flags()
     try:

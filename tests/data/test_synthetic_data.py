@@ -92,3 +92,21 @@ def test_person_skeleton_plausible():
         # facing front: the person's left shoulder is on the image's right
         side = np.sign(pts[5, 0] - pts[6, 0])
         assert side == (1 if style.facing_front else -1)
+
+
+def test_ensure_generates_once_and_reuses_a_finished_set(tmp_path):
+    from vipnas_tf.data.synthetic import SUMMARY_FILE, ensure
+
+    root = tmp_path / "syn"
+    first = ensure(root, images=4, clips=2, frames=2, progress=False)
+    marker = root / SUMMARY_FILE
+    assert marker.exists() and first["coco_train_images"] + first["coco_val_images"] == 4
+    ann = root / "coco" / "annotations" / "person_keypoints_train.json"
+    stamp = ann.stat().st_mtime_ns
+    # A second call (even asking for another size) reuses the finished set untouched.
+    assert ensure(root, images=40, clips=2, frames=2, progress=False) == first
+    assert ann.stat().st_mtime_ns == stamp
+    # A set whose summary is missing (an interrupted generation) is generated again.
+    marker.unlink()
+    ensure(root, images=4, clips=2, frames=2, progress=False)
+    assert marker.exists()

@@ -26,6 +26,7 @@ Deterministic: every image and video is drawn from a generator seeded with
 worker processes.
 """
 import dataclasses
+import json
 import logging
 import multiprocessing
 import os
@@ -460,6 +461,28 @@ def generate(out_dir, images=2000, clips=100, frames=8, seed=0, val_fraction=0.1
         summary[f"posetrack_{split}_frames"] = int(sum(r[0] for r in sel))
         summary[f"posetrack_{split}_persons"] = int(sum(r[1] for r in sel))
     summary["seconds"] = round(time.time() - start, 2)
+    return summary
+
+
+SUMMARY_FILE = "synthetic_summary.json"
+
+
+def ensure(out_dir, images=2000, clips=100, frames=8, seed=0, workers=1, progress=True):
+    """`generate` unless `out_dir` already holds a finished synthetic set; its summary.
+
+    A set is finished when its summary file is there (`SUMMARY_FILE`, written last and
+    atomically, or the quickstart's step marker `DONE.json`), so an interrupted
+    generation is redone rather than half-used.
+    """
+    for name in (SUMMARY_FILE, "DONE.json"):
+        marker = os.path.join(out_dir, name)
+        if os.path.exists(marker):
+            with open(marker, encoding="utf-8") as f:
+                return json.load(f)
+    log.info("generating synthetic data in %s", out_dir)
+    summary = generate(out_dir, images=images, clips=clips, frames=frames, seed=seed,
+                       workers=workers, progress=progress)
+    write_json(os.path.join(out_dir, SUMMARY_FILE), summary)
     return summary
 
 
