@@ -35,6 +35,8 @@ flags.DEFINE_integer("num_samples", 50, "Candidates evaluated (paper: 500).")
 flags.DEFINE_integer("population", 0, "Evolution: candidates per generation (0: num_samples / 5).")
 flags.DEFINE_integer("parents", 0, "Evolution: best candidates that breed (0: population / 2).")
 flags.DEFINE_float("mutation_prob", 0.2, "Evolution: per-choice mutation probability.")
+flags.DEFINE_bool("seed_smallest", True, "Evolution: start the first generation with the space's smallest "
+                  "architecture (the sandwich rule trains it every step); --noseed_smallest: all random.")
 flags.DEFINE_integer("seed", 0, "Seed (same seed, same result).")
 flags.DEFINE_integer("bn_calib_batches", 8, "BN re-calibration batches per candidate.")
 flags.DEFINE_integer("eval_max_persons", 0, "Validation subset (0: the run's setting).")
@@ -83,7 +85,8 @@ def run_spatial():
             raise SearchError("--max_latency_ms needs --latency_table (an existing table, or a path to build one)")
         search = SpatialSearch(F.model_dir, F.out, budget, strategy=F.strategy, num_samples=F.num_samples,
                                population=F.population or None, parents=F.parents or None,
-                               mutation_prob=F.mutation_prob, seed=F.seed, bn_calib_batches=F.bn_calib_batches,
+                               mutation_prob=F.mutation_prob, seed_smallest=F.seed_smallest, seed=F.seed,
+                               bn_calib_batches=F.bn_calib_batches,
                                eval_max_persons=F.eval_max_persons, latency_model=lat,
                                expect_space=F.space or None, progress=F.progress)
     except (SearchError, ModelDirError) as e:

@@ -69,6 +69,9 @@ def test_search_respects_budget_writes_outputs_and_resumes(tmp_path, supernet_di
         rows = list(csv.DictReader(f))
     assert len(rows) == 3 and all(float(r["paper_gflops"]) <= budget.limit for r in rows)
     assert all(0.0 <= float(r["ap"]) <= 1.0 for r in rows)
+    # evolution's first generation starts from the smallest architecture (seed_smallest)
+    assert rows[0]["arch"] == space.min().to_string() and rows[0]["source"] == "evolution:init:smallest"
+    assert all(r["arch"] != space.min().to_string() for r in rows[1:])
     # the reported architecture satisfies the budget, re-checked by describe
     best = load_arch(os.path.join(out, "best_arch.json"))
     assert describe(best, (64, 64))["paper_gflops"] <= budget.limit

@@ -128,6 +128,11 @@ class SpatialSearch:
       parents: evolution: how many best candidates breed (default population // 2).
       mutation_prob: per-choice resampling probability of a mutation.
       crossover_prob: share of children made by crossover (rest by mutation).
+      seed_smallest: evolution: put the space's smallest architecture in the first
+        generation (it meets any feasible budget). Sandwich training updates the
+        smallest sub-network at every step, so it is the best-trained point of the cheap
+        end of the space and a good parent; random sampling (the paper's search) almost
+        never draws it. False: a purely random first generation.
       seed: seeds proposals (same seed, same result).
       bn_calib_batches, calib_batch_size: BN re-calibration data (training batches).
       eval_max_persons: validation subset (0: the whole val set of the run).
@@ -138,7 +143,7 @@ class SpatialSearch:
     """
 
     def __init__(self, model_dir, out_dir, budget: Budget, strategy="random", num_samples=50, population=None,
-                 parents=None, mutation_prob=0.2, crossover_prob=0.5, seed=0, bn_calib_batches=8,
+                 parents=None, mutation_prob=0.2, crossover_prob=0.5, seed_smallest=True, seed=0, bn_calib_batches=8,
                  calib_batch_size=16, eval_max_persons=0, latency_model=None, expect_space=None, data=None,
                  progress=True, evaluate_presets=True):
         from vipnas_tf.training.checkpoint import ModelDirError, read_run_config  # pylint: disable=import-outside-toplevel
@@ -166,6 +171,7 @@ class SpatialSearch:
         self.parents = int(parents or max(2, self.population // 2))
         self.mutation_prob = mutation_prob
         self.crossover_prob = crossover_prob
+        self.seed_smallest = bool(seed_smallest)
         self.seed = int(seed)
         self.bn_calib_batches = int(bn_calib_batches)
         self.calib_batch_size = int(calib_batch_size)
@@ -268,6 +274,10 @@ class SpatialSearch:
     def _evolution(self, rng, bar):
         seen = set()
         first = min(self.population, self.num_samples)
+        smallest = self.space.min()
+        if self.seed_smallest and self.oracle.value(smallest, self.budget.kind) <= self.budget.limit:
+            seen.add(smallest.to_string())
+            self._score(smallest, "evolution:init:smallest", bar)
         while len(self.rows) < first:
             arch = sample_within(self.space, rng, self.oracle, self.budget)
             if arch.to_string() not in seen:
