@@ -21,12 +21,13 @@ import io
 import logging
 import os
 import time
-from typing import Dict, List, Optional
+from typing import Dict
 
 import numpy as np
 
 from vipnas_tf.arch import arch_cost, get_preset, get_space, list_presets
 from vipnas_tf.arch.arch import parse_arch, save_arch
+from vipnas_tf.search.records import ResumableCandidates
 from vipnas_tf.utils import io as io_utils
 
 log = logging.getLogger(__name__)
@@ -115,7 +116,12 @@ def pareto_front(points):
     return front
 
 
-class SpatialSearch:
+def _candidate_key(row):
+    source = str(row.get("source", ""))
+    return source if source.startswith("preset:") else row["arch"]
+
+
+class SpatialSearch(ResumableCandidates):
     """Random or evolutionary search over a trained super-network.
 
     Args:
@@ -193,14 +199,7 @@ class SpatialSearch:
         self._model = None
         self._evaluator = None
         self._calib = None
-        os.makedirs(self.out_dir, exist_ok=True)
-        self.jsonl = os.path.join(self.out_dir, "candidates.jsonl")
-        self.done = {}  # arch string -> row
-        for row in io_utils.read_jsonl(self.jsonl) if os.path.exists(self.jsonl) else []:
-            source = str(row.get("source", ""))
-            self.done[source if source.startswith("preset:") else row["arch"]] = row
-        self.rows: List[Dict] = []
-        self.new_evaluations = 0
+        self._open_candidates(self.out_dir, _candidate_key)
 
     # ---- evaluation -------------------------------------------------------------
     def _setup(self):
@@ -230,23 +229,8 @@ class SpatialSearch:
         return float(self._evaluator.evaluate(bn_lib.predict_fn(self._model, arch))["AP"])
 
     def _score(self, arch, source, bar=None):
-        key = arch.to_string()
-        if key in self.done:
-            row = dict(self.done[key])
-        else:
-            t0 = time.time()
-            ap = self.evaluate_ap(arch)
-            row = dict(arch=key, **self.oracle(arch), ap=round(ap, 6), seconds=round(time.time() - t0, 2),
-                       source=source)
-            io_utils.append_jsonl(self.jsonl, row)
-            self.done[key] = row
-            self.new_evaluations += 1
-        row["index"] = len(self.rows)
-        self.rows.append(row)
-        if bar is not None:
-            bar.update(1)
-            bar.set_postfix(best_ap=f"{max(r['ap'] for r in self.rows):.3f}")
-        return row
+        return self._record(arch.to_string(), lambda: dict(arch=arch.to_string(), **self.oracle(arch),
+                                                           ap=round(self.evaluate_ap(arch), 6)), source, bar)
 
     # ---- strategies ---------------------------------------------------------------
     def _random(self, rng, bar):

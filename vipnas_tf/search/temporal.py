@@ -21,13 +21,14 @@ import time
 import numpy as np
 
 from vipnas_tf.arch import arch_cost
+from vipnas_tf.search.records import ResumableCandidates
 from vipnas_tf.search.spatial import SearchError
 from vipnas_tf.utils import io as io_utils
 
 log = logging.getLogger(__name__)
 
 
-class TemporalSearch:
+class TemporalSearch(ResumableCandidates):
     def __init__(self, model_dir, out_dir, frames=3, max_total_gflops=None, max_avg_gflops=None,
                  strategy="random", num_samples=20, population=None, seed=0, bn_calib_batches=4,
                  calib_batch_size=8, max_clips=0, progress=True, shared=False):
@@ -74,14 +75,7 @@ class TemporalSearch:
         for k in ("val_ann", "val_images", "train_ann", "train_images"):
             if not self.run_config.get(k) or not os.path.exists(self.run_config[k]):
                 raise SearchError(f"{k}: {self.run_config.get(k)!r} of the temporal run does not exist")
-        os.makedirs(self.out_dir, exist_ok=True)
-        self.jsonl = os.path.join(self.out_dir, "candidates.jsonl")
-        self.done = {}
-        if os.path.exists(self.jsonl):
-            for row in io_utils.read_jsonl(self.jsonl):
-                self.done[row["key"]] = row
-        self.rows = []
-        self.new_evaluations = 0
+        self._open_candidates(self.out_dir, lambda row: row["key"])
         self._evaluator = None
 
     def gflops(self, frame_arch):
@@ -114,24 +108,14 @@ class TemporalSearch:
 
     def _score(self, frames, source, bar):
         key = " || ".join(f.to_string() for f in frames)
-        if key in self.done:
-            row = dict(self.done[key])
-        else:
+
+        def evaluate():
             self._setup()
-            t0 = time.time()
             stats = self._evaluator.evaluate(list(frames))
-            row = {"key": key, "frames": [f.to_dict() for f in frames], "map": round(float(stats["Total"]), 4),
-                   "total_gflops": round(self.total(frames), 5), "seconds": round(time.time() - t0, 2),
-                   "source": source}
-            io_utils.append_jsonl(self.jsonl, row)
-            self.done[key] = row
-            self.new_evaluations += 1
-        row["index"] = len(self.rows)
-        self.rows.append(row)
-        if bar is not None:
-            bar.update(1)
-            bar.set_postfix(best_map=f"{max(r['map'] for r in self.rows):.1f}")
-        return row
+            return {"key": key, "frames": [f.to_dict() for f in frames], "map": round(float(stats["Total"]), 4),
+                    "total_gflops": round(self.total(frames), 5)}
+
+        return self._record(key, evaluate, source, bar, metric="map", fmt=".1f")
 
     def _sample(self, rng, tries=20000):
         for _ in range(tries):
@@ -144,7 +128,6 @@ class TemporalSearch:
         raise SearchError(f"no schedule within total GFLOPs <= {self.limit:g} in {tries} samples; raise the budget")
 
     def _child(self, rng, parents):
-        from vipnas_tf.arch.arch import parse_arch  # noqa: F401  pylint: disable=import-outside-toplevel
         from vipnas_tf.temporal.frame_arch import FrameArch  # pylint: disable=import-outside-toplevel
 
         for _ in range(1000):
