@@ -121,10 +121,14 @@ def build_steps(out, s: QuickstartSettings):
 
     def temporal_search(folder):
         from vipnas_tf.arch import arch_cost, load_arch  # pylint: disable=import-outside-toplevel
-        from vipnas_tf.search.temporal import TemporalSearch  # pylint: disable=import-outside-toplevel
+        from vipnas_tf.search.temporal import TemporalSearch, min_frame_gflops  # pylint: disable=import-outside-toplevel
 
         key = load_arch(os.path.join(d["spatial_search"], "best_arch.json"))
-        half = round(0.5 * float(arch_cost(key, s.input_size).paper_gflops), 5)
+        # Half the S-ViPNet's GFLOPs per non-key frame, but never below what the temporal
+        # space admits (a searched S-ViPNet at the bottom of its space leaves no room for
+        # lighter frame networks: they still carry the fusion module).
+        floor = min_frame_gflops(s.space, key, s.input_size)
+        half = round(max(0.5 * float(arch_cost(key, s.input_size).paper_gflops), 1.2 * floor), 5)
         search = TemporalSearch(os.path.join(d["temporal"], "model"), folder, frames=s.num_frames,
                                 max_avg_gflops=half, num_samples=s.temporal_samples, seed=s.seed)
         summary = search.run()

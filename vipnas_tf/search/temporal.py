@@ -28,6 +28,18 @@ from vipnas_tf.utils import io as io_utils
 log = logging.getLogger(__name__)
 
 
+def min_frame_gflops(space, key_arch, input_size) -> float:
+    """Paper GFLOPs of the cheapest non-key frame network (fusion included) that the
+    temporal space under key-frame architecture `key_arch` admits: no per-frame budget
+    below it can be met."""
+    from vipnas_tf.arch import get_space  # pylint: disable=import-outside-toplevel
+    from vipnas_tf.temporal.frame_arch import TemporalSpace, frame_cost  # pylint: disable=import-outside-toplevel
+
+    space = get_space(space) if isinstance(space, str) else space
+    tspace = TemporalSpace(space, max_arch=key_arch)
+    return float(frame_cost(tspace.min(), tuple(input_size)).paper_gflops)
+
+
 class TemporalSearch(ResumableCandidates):
     def __init__(self, model_dir, out_dir, frames=3, max_total_gflops=None, max_avg_gflops=None,
                  strategy="random", num_samples=20, population=None, seed=0, bn_calib_batches=4,
