@@ -65,6 +65,18 @@ def _hw(s):
     return f"{s.input_size[0]}x{s.input_size[1]}"
 
 
+def schedule_budget(key_arch, space, input_size):
+    """The quickstart's per-non-key-frame GFLOPs budget: half the S-ViPNet's, but never
+    below 1.2x the cheapest frame network the temporal space admits (an S-ViPNet at the
+    bottom of its space leaves no room for lighter frame networks, which also carry the
+    fusion module)."""
+    from vipnas_tf.arch import arch_cost  # pylint: disable=import-outside-toplevel
+    from vipnas_tf.search.temporal import min_frame_gflops  # pylint: disable=import-outside-toplevel
+
+    half = 0.5 * float(arch_cost(key_arch, tuple(input_size)).paper_gflops)
+    return round(max(half, 1.2 * min_frame_gflops(space, key_arch, input_size)), 5)
+
+
 def build_steps(out, s: QuickstartSettings):
     """The ordered steps; folder i is OUT/NN_name."""
     names = ["synthetic_data", "supernet", "spatial_search", "finetune", "temporal", "temporal_search",
@@ -120,15 +132,11 @@ def build_steps(out, s: QuickstartSettings):
         return {"train": summary, "model_dir": os.path.join(folder, "model")}
 
     def temporal_search(folder):
-        from vipnas_tf.arch import arch_cost, load_arch  # pylint: disable=import-outside-toplevel
-        from vipnas_tf.search.temporal import TemporalSearch, min_frame_gflops  # pylint: disable=import-outside-toplevel
+        from vipnas_tf.arch import load_arch  # pylint: disable=import-outside-toplevel
+        from vipnas_tf.search.temporal import TemporalSearch  # pylint: disable=import-outside-toplevel
 
         key = load_arch(os.path.join(d["spatial_search"], "best_arch.json"))
-        # Half the S-ViPNet's GFLOPs per non-key frame, but never below what the temporal
-        # space admits (a searched S-ViPNet at the bottom of its space leaves no room for
-        # lighter frame networks: they still carry the fusion module).
-        floor = min_frame_gflops(s.space, key, s.input_size)
-        half = round(max(0.5 * float(arch_cost(key, s.input_size).paper_gflops), 1.2 * floor), 5)
+        half = schedule_budget(key, s.space, s.input_size)
         search = TemporalSearch(os.path.join(d["temporal"], "model"), folder, frames=s.num_frames,
                                 max_avg_gflops=half, num_samples=s.temporal_samples, seed=s.seed)
         summary = search.run()
