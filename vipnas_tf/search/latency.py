@@ -323,44 +323,35 @@ class LatencyModel:
         clock = self.meta.get("clock", "cpu")
         unit_runs = int(self.meta.get("runs", DEFAULT_RUNS))
         chunk_size = int(self.meta.get("chunk_size", DEFAULT_CHUNK))
-        units = {}
-        for a in archs:
-            for u in self.units(a):
-                units.setdefault(u.key, u)
-        keys = list(units)
-        bar = _progress(len(archs) + len(keys), "calibration (convert)", progress)
+        units = [u for a in archs for u in self.units(a)]
+        bar = _progress(len(archs), "calibration (convert networks)", progress)
         whole = []
         for a in archs:
             whole.append(_runner(convert_arch(a, self.input_size, self.quantization), threads))
             if bar is not None:
                 bar.update(1)
-        unit_fbs = []
-        for k in keys:
-            unit_fbs.append(_convert_unit(units[k], self.quantization))
-            if bar is not None:
-                bar.update(1)
         if bar is not None:
             bar.close()
-        overhead_fb = _overhead_flatbuffer(self.quantization)
-        starts = list(range(0, len(keys), chunk_size))
-        rounds = max(1, -(-runs // len(starts)))
-        fresh, overs = {}, []
+        num_chunks = -(-len({u.key for u in units}) // chunk_size)
+        rounds = max(1, -(-runs // num_chunks))
+        overs = []
         whole_ms = [[] for _ in archs]
-        for start in starts:
-            stats = time_flatbuffers([overhead_fb, *unit_fbs[start:start + chunk_size]], unit_runs, warmup,
-                                     threads, clock)
-            overs.append(stats[0]["p50_ms"])
-            for k, st in zip(keys[start:start + chunk_size], stats[1:]):
-                fresh[k] = st["p50_ms"] - stats[0]["p50_ms"]
+
+        def time_networks(entries, info):  # after each unit chunk: a round of the networks
+            del entries
+            overs.append(info["overhead_ms"])
             for acc, (cpu, wall) in zip(whole_ms, interleaved_times(whole, rounds, warmup=1)):
                 acc.extend(((cpu if clock == "cpu" else wall) * 1e3).tolist())
+
+        fresh = {k: e["ms"] for k, e in measure_units(units, self.quantization, unit_runs, warmup, threads,
+                                                      chunk_size, progress, time_networks, clock).items()}
         over = float(np.median(overs))
         fresh_raw = [over + sum(fresh[u.key] for u in self.units(a)) for a in archs]
         measured = [float(np.median(t)) for t in whole_ms]
         ratios = [m / f for m, f in zip(measured, fresh_raw)]
         self.meta["calibration"] = {
             "scale": round(float(np.median(ratios)), 5), "seed": seed, "num_archs": num_archs,
-            "runs": rounds * len(starts), "archs": [a.to_string() for a in archs],
+            "runs": rounds * num_chunks, "archs": [a.to_string() for a in archs],
             "measured_ms": [round(m, 4) for m in measured],
             "session_units_ms": [round(f, 4) for f in fresh_raw],
             "raw_predicted_ms": [round(r, 4) for r in raw],
