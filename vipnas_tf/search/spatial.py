@@ -258,8 +258,8 @@ class SpatialSearch(ResumableCandidates):
     def _evolution(self, rng, bar):
         seen = set()
         first = min(self.population, self.num_samples)
-        smallest = self.space.min()
-        if self.seed_smallest and self.oracle.value(smallest, self.budget.kind) <= self.budget.limit:
+        if self.seed_smallest:  # check_feasible made sure the smallest meets the budget
+            smallest = self.space.min()
             seen.add(smallest.to_string())
             self._score(smallest, "evolution:init:smallest", bar)
         while len(self.rows) < first:
