@@ -182,18 +182,18 @@ def write_report(out, d, folder, settings):
     last = (sn.get("train") or {}).get("last", {})
     hw = f"{settings.input_size[0]}x{settings.input_size[1]}"
     times = "\n".join(f"| {n} | {v.get('seconds', '')} |" for n, v in done.items() if v)
+    plateau = ""
+    if max(float(last.get("val_ap_max") or 0), float(last.get("val_ap_min") or 0)) < 0.05:
+        plateau = (" APs this close to 0 mean the networks are still on the mean-pose plateau that training "
+                   "from scratch starts on (~1000 updates; see the README's \"What the quickstart's accuracy "
+                   "numbers mean\"): the accuracy comparisons below are noise-level.")
     md = ["# vipnas-tf quickstart report\n",
           f"Synthetic data, {settings.space} space, input {hw}, T = {settings.num_frames}. "
           "Everything below was measured in this run on this machine.\n",
           "## Step times (seconds)\n", "| step | seconds |", "|---|---|", times, "",
           "## Training curves\n", "![training curves](IMG:curves)\n",
           f"Super-network validation AP (COCO metric, synthetic val): biggest {_ap(last.get('val_ap_max'))}, "
-          f"smallest {_ap(last.get('val_ap_min'))}; untrained biggest {_ap(sn.get('untrained_ap'))}."
-          + (" APs this close to 0 mean the networks are still on the mean-pose plateau that training "
-             "from scratch starts on (~1000 updates; see the README's \"What the quickstart's accuracy "
-             "numbers mean\"): the accuracy comparisons below are noise-level."
-             if max(float(last.get('val_ap_max') or 0), float(last.get('val_ap_min') or 0)) < 0.05 else "")
-          + "\n",
+          f"smallest {_ap(last.get('val_ap_min'))}; untrained biggest {_ap(sn.get('untrained_ap'))}.{plateau}\n",
           f"Reproduce: `{sn.get('command', '')}`\n",
           "## Spatial search: Pareto front\n", "![pareto](IMG:pareto)\n",
           f"Best S-ViPNet `{done.get('spatial_search', {}).get('arch')}`: AP {_ap(done.get('spatial_search', {}).get('ap'))}, "
