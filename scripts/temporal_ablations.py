@@ -28,7 +28,8 @@ flags.DEFINE_integer("frames", 3, "T.")
 flags.DEFINE_integer("train_steps", 60, "Temporal training steps (both models).")
 flags.DEFINE_integer("batch_size", 8, "Clips per batch.")
 flags.DEFINE_float("learning_rate", 1.25e-3, "Learning rate.")
-flags.DEFINE_float("budget_fraction", 0.5, "Average non-key budget as a fraction of the S-ViPNet's GFLOPs.")
+flags.DEFINE_float("budget_fraction", 0.5, "Average non-key budget as a fraction of the S-ViPNet's GFLOPs "
+                   "(raised to 1.2x the cheapest frame network when that is more).")
 flags.DEFINE_integer("num_samples", 6, "Candidates per allocation search.")
 flags.DEFINE_integer("seed", 0, "Seed.")
 flags.DEFINE_bool("json", False, "Print JSON.")
@@ -38,11 +39,11 @@ def main(argv):
     del argv
     from vipnas_tf.arch import arch_cost
     from vipnas_tf.arch.arch import parse_arch
+    from vipnas_tf.pipeline.quickstart import schedule_budget
     from vipnas_tf.search.temporal import TemporalSearch
     from vipnas_tf.temporal.frame_arch import FrameArch
     from vipnas_tf.training import TrainConfig, Trainer
     from vipnas_tf.training.checkpoint import load_model, read_run_config
-    from vipnas_tf.training.temporal import ScheduleEvaluator
     from vipnas_tf.utils.io import write_json, write_text
 
     key_cfg = read_run_config(F.key_model_dir)
@@ -61,7 +62,7 @@ def main(argv):
     key_arch = parse_arch(key_cfg["arch"])
     input_size = tuple(key_cfg["input_size"])
     key_gflops = float(arch_cost(key_arch, input_size).paper_gflops)
-    budget = round(F.budget_fraction * key_gflops, 5)
+    budget = schedule_budget(key_arch, key_cfg["space"], input_size, F.budget_fraction)
     searches = {}
     for name, shared in (("per_frame", False), ("shared", True)):
         s = TemporalSearch(dirs["fusion"], os.path.join(F.out, f"search_{name}"), frames=F.frames,

@@ -10,7 +10,6 @@ import dataclasses
 import glob
 import json
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -65,16 +64,16 @@ def _hw(s):
     return f"{s.input_size[0]}x{s.input_size[1]}"
 
 
-def schedule_budget(key_arch, space, input_size):
-    """The quickstart's per-non-key-frame GFLOPs budget: half the S-ViPNet's, but never
+def schedule_budget(key_arch, space, input_size, fraction=0.5):
+    """The quickstart's per-non-key-frame GFLOPs budget: `fraction` (half) of the S-ViPNet's, but never
     below 1.2x the cheapest frame network the temporal space admits (an S-ViPNet at the
     bottom of its space leaves no room for lighter frame networks, which also carry the
     fusion module)."""
     from vipnas_tf.arch import arch_cost  # pylint: disable=import-outside-toplevel
     from vipnas_tf.search.temporal import min_frame_gflops  # pylint: disable=import-outside-toplevel
 
-    half = 0.5 * float(arch_cost(key_arch, tuple(input_size)).paper_gflops)
-    return round(max(half, 1.2 * min_frame_gflops(space, key_arch, input_size)), 5)
+    share = fraction * float(arch_cost(key_arch, tuple(input_size)).paper_gflops)
+    return round(max(share, 1.2 * min_frame_gflops(space, key_arch, input_size)), 5)
 
 
 def build_steps(out, s: QuickstartSettings):
