@@ -3,7 +3,7 @@ kernel, groups and SE attention."""
 import keras
 import tensorflow as tf
 
-from vipnas_tf.blocks.elastic_inverted_residual import maybe
+from vipnas_tf.blocks.elastic_inverted_residual import maybe, residual_gamma_init
 from vipnas_tf.layers import ElasticBatchNorm, ElasticConv2D, ElasticSE
 
 
@@ -34,12 +34,14 @@ class ElasticBasicBlock(keras.layers.Layer):
       >>> y = block(x, width=24, kernel=3, groups=4, attention=1)  # x: [N, H, W, 24]
     """
 
-    def __init__(self, max_width, max_kernel_size=3, max_in_per_group=None, has_se=True, **kwargs):
+    def __init__(self, max_width, max_kernel_size=3, max_in_per_group=None, has_se=True, zero_init_residual=True,
+                 **kwargs):
         super().__init__(**kwargs)
         self.max_width = int(max_width)
         self.max_kernel_size = int(max_kernel_size)
         self.max_in_per_group = int(max_in_per_group or max_width)
         self.has_se = bool(has_se)
+        self.zero_init_residual = bool(zero_init_residual)
         n = self.name
         conv = lambda i: ElasticConv2D(  # noqa: E731
             self.max_width, self.max_width, self.max_kernel_size,
@@ -47,7 +49,8 @@ class ElasticBasicBlock(keras.layers.Layer):
         )
         self.conv1, self.conv2 = conv(1), conv(2)
         self.bn1 = ElasticBatchNorm(self.max_width, name=f"{n}_bn1")
-        self.bn2 = ElasticBatchNorm(self.max_width, name=f"{n}_bn2")
+        self.bn2 = ElasticBatchNorm(self.max_width, name=f"{n}_bn2",
+                                   gamma_initializer=residual_gamma_init(self.zero_init_residual))
         self.se = ElasticSE(self.max_width, name=f"{n}_se") if self.has_se else None
 
     def build(self, input_shape=None):
@@ -70,6 +73,7 @@ class ElasticBasicBlock(keras.layers.Layer):
             {
                 "max_width": self.max_width, "max_kernel_size": self.max_kernel_size,
                 "max_in_per_group": self.max_in_per_group, "has_se": self.has_se,
+                "zero_init_residual": self.zero_init_residual,
             }
         )
         return config

@@ -2,7 +2,7 @@
 import keras
 import tensorflow as tf
 
-from vipnas_tf.blocks.elastic_inverted_residual import maybe
+from vipnas_tf.blocks.elastic_inverted_residual import maybe, residual_gamma_init
 from vipnas_tf.layers import ElasticBatchNorm, ElasticContextBlock, ElasticConv2D
 
 
@@ -28,7 +28,7 @@ class ElasticBottleneck(keras.layers.Layer):
 
     def __init__(
         self, max_in_channels, max_width, max_mid_channels, max_kernel_size, max_in_per_group,
-        strides=1, has_downsample=False, has_gc=True, **kwargs,
+        strides=1, has_downsample=False, has_gc=True, zero_init_residual=True, **kwargs,
     ):
         super().__init__(**kwargs)
         self.max_in_channels = int(max_in_channels)
@@ -39,6 +39,7 @@ class ElasticBottleneck(keras.layers.Layer):
         self.strides = int(strides)
         self.has_downsample = bool(has_downsample)
         self.has_gc = bool(has_gc)
+        self.zero_init_residual = bool(zero_init_residual)
         n = self.name
         self.conv1 = ElasticConv2D(self.max_in_channels, self.max_mid_channels, 1, name=f"{n}_conv1")
         self.bn1 = ElasticBatchNorm(self.max_mid_channels, name=f"{n}_bn1")
@@ -48,7 +49,8 @@ class ElasticBottleneck(keras.layers.Layer):
         )
         self.bn2 = ElasticBatchNorm(self.max_mid_channels, name=f"{n}_bn2")
         self.conv3 = ElasticConv2D(self.max_mid_channels, self.max_width, 1, name=f"{n}_conv3")
-        self.bn3 = ElasticBatchNorm(self.max_width, name=f"{n}_bn3")
+        self.bn3 = ElasticBatchNorm(self.max_width, name=f"{n}_bn3",
+                                   gamma_initializer=residual_gamma_init(self.zero_init_residual))
         self.gc = ElasticContextBlock(self.max_width, name=f"{n}_gc") if self.has_gc else None
         if self.has_downsample:
             self.downsample = ElasticConv2D(self.max_in_channels, self.max_width, 1, self.strides, name=f"{n}_downsample")
@@ -84,6 +86,7 @@ class ElasticBottleneck(keras.layers.Layer):
                 "max_mid_channels": self.max_mid_channels, "max_kernel_size": self.max_kernel_size,
                 "max_in_per_group": self.max_in_per_group, "strides": self.strides,
                 "has_downsample": self.has_downsample, "has_gc": self.has_gc,
+                "zero_init_residual": self.zero_init_residual,
             }
         )
         return config

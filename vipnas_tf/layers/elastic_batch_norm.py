@@ -19,21 +19,24 @@ class ElasticBatchNorm(keras.layers.Layer):
       max_channels: largest channel count.
       momentum: moving-average momentum (Keras convention: new = m * old + (1-m) * batch).
       epsilon: variance epsilon (1e-5 as in PyTorch, which the published models used).
+      gamma_initializer: "ones", or "zeros" for the last BN of a residual branch (the
+        block starts as the identity; see `ZERO_INIT_RESIDUAL_DOC` in the blocks).
 
     Call arguments:
       inputs: [N, H, W, C] with C <= max_channels.
       training: use batch statistics and update the moving ones.
     """
 
-    def __init__(self, max_channels, momentum=0.9, epsilon=1e-5, **kwargs):
+    def __init__(self, max_channels, momentum=0.9, epsilon=1e-5, gamma_initializer="ones", **kwargs):
         super().__init__(**kwargs)
         self.max_channels = int(max_channels)
         self.momentum = float(momentum)
         self.epsilon = float(epsilon)
+        self.gamma_initializer = gamma_initializer
 
     def build(self, input_shape=None):
         c = (self.max_channels,)
-        self.gamma = self.add_weight(name="gamma", shape=c, initializer="ones")
+        self.gamma = self.add_weight(name="gamma", shape=c, initializer=self.gamma_initializer)
         self.beta = self.add_weight(name="beta", shape=c, initializer="zeros")
         self.moving_mean = self._statistic("moving_mean", c, "zeros")
         self.moving_variance = self._statistic("moving_variance", c, "ones")
@@ -94,5 +97,6 @@ class ElasticBatchNorm(keras.layers.Layer):
 
     def get_config(self):
         config = super().get_config()
-        config.update({"max_channels": self.max_channels, "momentum": self.momentum, "epsilon": self.epsilon})
+        config.update({"max_channels": self.max_channels, "momentum": self.momentum, "epsilon": self.epsilon,
+                       "gamma_initializer": self.gamma_initializer})
         return config
