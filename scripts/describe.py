@@ -4,6 +4,10 @@ Usage:
   python scripts/describe.py --arch=s_vipnas_mbv3 --json
   python scripts/describe.py --arch=runs/search/best_arch.json --input_size=256x192 --json
   python scripts/describe.py --all            # every preset, and each space's max/min
+  python scripts/describe.py --schedule=runs/temporal_search/schedule.json --json
+      # a video schedule: the key S-ViPNet and every non-key frame network (spatial +
+      # fusion module) re-described, the averages, and the check against the budget the
+      # search was given (exit 1 when over it)
 """
 import json
 import sys
@@ -11,7 +15,7 @@ import sys
 from absl import app, flags
 
 from vipnas_tf.arch import cost as cost_lib
-from vipnas_tf.arch.describe import describe
+from vipnas_tf.arch.describe import arch_cost, describe
 from vipnas_tf.arch.presets import list_presets
 from vipnas_tf.arch.space import get_space, list_spaces
 
@@ -20,6 +24,7 @@ flags.DEFINE_string("arch", None, "Preset name, architecture JSON file, or compa
 flags.DEFINE_string("space", None, "Describe this space's biggest and smallest networks.")
 flags.DEFINE_string("input_size", "256x192", "Input HEIGHTxWIDTH (multiples of 32).")
 flags.DEFINE_bool("all", False, "Describe every preset and every space's max/min.")
+flags.DEFINE_string("schedule", None, "Describe a video schedule.json frame by frame and check its budget.")
 flags.DEFINE_bool("json", False, "Print JSON (one object, or a list with --all/--space).")
 
 
@@ -43,10 +48,55 @@ def _table(rows):
     return "\n".join(lines)
 
 
+def describe_schedule(path):
+    """Per-frame costs of a schedule recomputed from its architectures (not copied from
+    the file), their averages, and `within_budget` against `budget_total_gflops`."""
+    from vipnas_tf.temporal.frame_arch import describe_frame, frame_cost  # pylint: disable=import-outside-toplevel
+    from vipnas_tf.temporal.schedule import Schedule  # pylint: disable=import-outside-toplevel
+
+    sched = Schedule.load(path)
+    size = sched.input_size
+    key = describe(sched.key_arch, size)
+    frames = [describe_frame(f, size) for f in sched.frames]
+    nonkey = sum(frame_cost(f, size).paper_gflops for f in sched.frames)  # unrounded
+    key_gflops = arch_cost(sched.key_arch, size).paper_gflops
+    out = {
+        "schedule": path, "input_size": list(size), "num_frames": len(frames),
+        "key": {k: key[k] for k in ("arch", "paper_gflops", "macs", "params")},
+        "frames": [{k: f[k] for k in ("arch", "fusion_op", "fusion_stage", "paper_gflops", "macs", "params",
+                                      "fusion_paper_gflops")} for f in frames],
+        "avg_gflops_nonkey": round(nonkey / len(frames), 6),
+        "avg_gflops": round((key_gflops + nonkey) / (len(frames) + 1), 6),
+        "total_gflops_nonkey": round(nonkey, 6),
+    }
+    budget = sched.extra.get("budget_total_gflops")
+    if budget is not None:
+        out["budget_total_gflops"] = float(budget)
+        out["within_budget"] = bool(nonkey <= float(budget) + 1e-9)
+    return out
+
+
+def _schedule_table(d):
+    lines = [f"{'frame':<6} {'fusion':<10} {'paper GFLOPs':>12} {'of which fusion':>15}  arch",
+             f"{'key':<6} {'-':<10} {d['key']['paper_gflops']:>12.4f} {'-':>15}  {d['key']['arch']}"]
+    for i, f in enumerate(d["frames"], 1):
+        lines.append(f"{i:<6} {f['fusion_op'] + '@' + str(f['fusion_stage']):<10} {f['paper_gflops']:>12.4f} "
+                     f"{f['fusion_paper_gflops']:>15.4f}  {f['arch']}")
+    lines.append(f"average per frame {d['avg_gflops']:.4f}, per non-key frame {d['avg_gflops_nonkey']:.4f}")
+    if "budget_total_gflops" in d:
+        verdict = "within" if d["within_budget"] else "OVER"
+        lines.append(f"non-key total {d['total_gflops_nonkey']:.4f} vs budget {d['budget_total_gflops']:.4f}: {verdict}")
+    return "\n".join(lines)
+
+
 def main(argv):
     del argv
     try:
         input_size = cost_lib.parse_input_size(FLAGS.input_size)
+        if FLAGS.schedule:
+            d = describe_schedule(FLAGS.schedule)
+            print(json.dumps(d) if FLAGS.json else _schedule_table(d))
+            return 0 if d.get("within_budget", True) else 1
         if FLAGS.all:
             rows = [describe(p, input_size) for p in list_presets()]
             for s in list_spaces():
@@ -64,7 +114,7 @@ def main(argv):
                     print(f"outside the search space: {result['outside_space']}")
             return 0
         else:
-            raise ValueError("give --arch=NAME_OR_JSON, --space=NAME or --all")
+            raise ValueError("give --arch=NAME_OR_JSON, --space=NAME, --schedule=schedule.json or --all")
     except (ValueError, FileNotFoundError) as e:
         print(f"describe.py: error: {e}", file=sys.stderr)
         return 2

@@ -60,3 +60,32 @@ def test_steps_skip_completed_and_redo_interrupted(tmp_path):
     assert calls == ["ok", "boom", "ok"]
     assert summaries["a"]["x"] == 1
     assert any("already complete" in l for l in logs) and any("resuming an interrupted step" in l for l in logs)
+
+
+def test_describe_schedule_recomputes_frames_and_checks_budget(tmp_path):
+    from vipnas_tf.arch import get_space, resolve_arch
+    from vipnas_tf.temporal.frame_arch import FrameArch, frame_cost
+    from vipnas_tf.temporal.schedule import Schedule
+
+    space = get_space("mobilenetv3")
+    frames = [FrameArch(space.min(), "add", 6), FrameArch(space.min(), "cat", 2)]
+    size = (64, 64)
+    costs = [frame_cost(f, size) for f in frames]
+    total = sum(c.paper_gflops for c in costs)
+    paths = {}
+    for name, budget in (("ok", total * 1.01), ("over", total * 0.9)):
+        sched = Schedule.from_archs(resolve_arch("s_vipnas_mbv3"), frames, size,
+                                    extra={"budget_total_gflops": budget})
+        paths[name] = str(tmp_path / f"{name}.json")
+        sched.save(paths[name])
+    out = _run("scripts/describe.py", f"--schedule={paths['ok']}", "--json")
+    assert out.returncode == 0, out.stderr
+    d = json.loads(out.stdout)
+    assert [f["fusion_op"] for f in d["frames"]] == ["add", "cat"]
+    for f, c in zip(d["frames"], costs):
+        assert f["macs"] == c.macs and 0 < f["fusion_paper_gflops"] < f["paper_gflops"]
+    assert d["within_budget"] is True and abs(d["total_gflops_nonkey"] - total) < 1e-6
+    over = _run("scripts/describe.py", f"--schedule={paths['over']}")
+    assert over.returncode == 1 and "OVER" in over.stdout
+    missing = _run("scripts/describe.py", f"--schedule={tmp_path / 'nope.json'}")
+    assert missing.returncode == 2 and "nope.json" in missing.stderr
