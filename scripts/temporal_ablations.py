@@ -4,14 +4,17 @@ r"""The paper's temporal ablations at small scale on the synthetic video data.
       --synthetic_data=runs/quickstart/01_synthetic_data --out=runs/ablations --json
 
 - Fig. 6(a): the same per-frame architectures with and without the fusion module: two
-  temporal models trained identically (configs/quickstart_temporal.flags and
-  configs/quickstart_temporal_nofusion.flags), scored on the same frame architectures.
+  temporal models trained identically except for the fusion module (this script's
+  --train_steps, --batch_size, --learning_rate, --seed; the train.py equivalents are
+  configs/quickstart_temporal.flags and configs/quickstart_temporal_nofusion.flags),
+  scored on the same frame architectures.
 - Fig. 6(b): per-frame architectures against one shared architecture for all frames,
   same budget and number of evaluated candidates (allocation search on the fusion model).
 - Table 3 (in spirit): the T-ViPNAS schedule against the S-ViPNet run on every frame,
   with their average GFLOPs per frame.
 Every number is PoseTrack mAP on the non-key frames of the synthetic val clips.
-Resumable: trainings and searches continue where they stopped.
+Resumable: trainings and searches continue where they stopped. Results: OUT/results.json
+and OUT/results.md (measured tables in the README, "Temporal ablations at small scale").
 """
 import json
 import os
