@@ -15,7 +15,7 @@ import sys
 from absl import app, flags
 
 from vipnas_tf.arch import cost as cost_lib
-from vipnas_tf.arch.describe import arch_cost, describe
+from vipnas_tf.arch.describe import describe
 from vipnas_tf.arch.presets import list_presets
 from vipnas_tf.arch.space import get_space, list_spaces
 
@@ -49,31 +49,14 @@ def _table(rows):
 
 
 def describe_schedule(path):
-    """Per-frame costs of a schedule recomputed from its architectures (not copied from
-    the file), their averages, and `within_budget` against `budget_total_gflops`."""
-    from vipnas_tf.temporal.frame_arch import describe_frame, frame_cost  # pylint: disable=import-outside-toplevel
+    """Per-frame costs of a schedule recomputed from its architectures by the cost model
+    (`Schedule.describe`, not copied from the file), their averages, and `within_budget`
+    against the search's `budget_total_gflops`."""
     from vipnas_tf.temporal.schedule import Schedule  # pylint: disable=import-outside-toplevel
 
     sched = Schedule.load(path)
-    size = sched.input_size
-    key = describe(sched.key_arch, size)
-    frames = [describe_frame(f, size) for f in sched.frames]
-    nonkey = sum(frame_cost(f, size).paper_gflops for f in sched.frames)  # unrounded
-    key_gflops = arch_cost(sched.key_arch, size).paper_gflops
-    out = {
-        "schedule": path, "input_size": list(size), "num_frames": len(frames),
-        "key": {k: key[k] for k in ("arch", "paper_gflops", "macs", "params")},
-        "frames": [{k: f[k] for k in ("arch", "fusion_op", "fusion_stage", "paper_gflops", "macs", "params",
-                                      "fusion_paper_gflops")} for f in frames],
-        "avg_gflops_nonkey": round(nonkey / len(frames), 6),
-        "avg_gflops": round((key_gflops + nonkey) / (len(frames) + 1), 6),
-        "total_gflops_nonkey": round(nonkey, 6),
-    }
-    budget = sched.extra.get("budget_total_gflops")
-    if budget is not None:
-        out["budget_total_gflops"] = float(budget)
-        out["within_budget"] = bool(nonkey <= float(budget) + 1e-9)
-    return out
+    return {"schedule": path, "input_size": list(sched.input_size), "num_frames": sched.num_frames,
+            **sched.describe()}
 
 
 def _schedule_table(d):

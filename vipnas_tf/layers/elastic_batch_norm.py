@@ -20,7 +20,7 @@ class ElasticBatchNorm(keras.layers.Layer):
       momentum: moving-average momentum (Keras convention: new = m * old + (1-m) * batch).
       epsilon: variance epsilon (1e-5 as in PyTorch, which the published models used).
       gamma_initializer: "ones", or "zeros" for the last BN of a residual branch (the
-        block starts as the identity; see `ZERO_INIT_RESIDUAL_DOC` in the blocks).
+        block starts as the identity; see `blocks.elastic_inverted_residual.residual_gamma_init`).
 
     Call arguments:
       inputs: [N, H, W, C] with C <= max_channels.

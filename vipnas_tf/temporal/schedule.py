@@ -26,7 +26,7 @@ from vipnas_tf.arch import cost as cost_lib
 from vipnas_tf.arch.arch import Arch, parse_arch
 from vipnas_tf.arch.describe import arch_cost
 from vipnas_tf.arch.space import get_space
-from vipnas_tf.temporal.frame_arch import FUSION_OPS, FrameArch, TemporalSpace, frame_cost
+from vipnas_tf.temporal.frame_arch import FUSION_OPS, FrameArch, TemporalSpace, frame_cost, fusion_conv_costs
 from vipnas_tf.utils import io as io_utils
 
 SCHEDULE_FORMAT = "vipnas-tf/schedule/v1"
@@ -97,18 +97,28 @@ class Schedule:
         return os.path.normpath(os.path.join(self.base_dir, path))
 
     def describe(self):
-        """Costs recomputed by the cost model: {"key": {...}, "frames": [{...}] * T,
-        "avg_gflops", "avg_gflops_nonkey", "avg_macs"}."""
+        """Costs recomputed by the cost model: {"key": {...}, "frames": [{...}] * T (each
+        with its `fusion_paper_gflops` share), "avg_gflops", "avg_gflops_nonkey",
+        "avg_macs", "total_gflops_nonkey"}; with a `budget_total_gflops` in `extra` (the
+        search's budget), also that and `within_budget` (unrounded non-key total <= it)."""
         key = arch_cost(self.key_arch, self.input_size)
         frames = [frame_cost(f, self.input_size) for f in self.frames]
-        total = key.paper_gflops + sum(c.paper_gflops for c in frames)
-        return {
+        fusion = [cost_lib.total_cost(fusion_conv_costs(f, self.input_size)).paper_gflops for f in self.frames]
+        nonkey = sum(c.paper_gflops for c in frames)
+        d = {
             "key": {"arch": self.key_arch.to_string(), **key.to_dict()},
-            "frames": [{**f.to_dict(), **c.to_dict()} for f, c in zip(self.frames, frames)],
-            "avg_gflops": round(total / self.key_frame_interval, 4),
-            "avg_gflops_nonkey": round(sum(c.paper_gflops for c in frames) / self.num_frames, 4),
+            "frames": [{**f.to_dict(), **c.to_dict(), "fusion_paper_gflops": round(g, 6)}
+                       for f, c, g in zip(self.frames, frames, fusion)],
+            "avg_gflops": round((key.paper_gflops + nonkey) / self.key_frame_interval, 4),
+            "avg_gflops_nonkey": round(nonkey / self.num_frames, 4),
             "avg_macs": int(round((key.macs + sum(c.macs for c in frames)) / self.key_frame_interval)),
+            "total_gflops_nonkey": round(nonkey, 6),
         }
+        budget = self.extra.get("budget_total_gflops")
+        if budget is not None:
+            d["budget_total_gflops"] = float(budget)
+            d["within_budget"] = bool(nonkey <= float(budget) + 1e-9)
+        return d
 
     @property
     def avg_gflops(self):
