@@ -43,6 +43,8 @@ flags.DEFINE_float("sigma", 2.0, "Heatmap Gaussian sigma (heatmap pixels).")
 flags.DEFINE_integer("eval_every", 100, "Steps between validation APs.")
 flags.DEFINE_integer("eval_persons", 200, "Validation subset size (persons).")
 flags.DEFINE_integer("seed", 0, "Seed.")
+flags.DEFINE_enum("init", "paper", ["paper", "he"], "Kernel initialisation of a space network: the paper's "
+                  "N(0, 0.001), or He normal (std sqrt(2 / fan_in)) applied after building.")
 
 
 def control_cnn(kind, input_size, num_keypoints):
@@ -82,6 +84,11 @@ def space_network(space_name, spec, input_size):
     vector = tf.constant(space.encode(arch).astype("int32"))
     model = build_supernet(space, input_size=input_size)
     model(tf.zeros((1,) + tuple(input_size) + (3,)), arch=vector, training=False)
+    if FLAGS.init == "he":
+        for v in model.trainable_variables:
+            if v.shape.rank == 4:  # [k, k, in_per_group, out]
+                fan_in = int(v.shape[0] * v.shape[1] * v.shape[2])
+                v.assign(tf.random.normal(v.shape, stddev=(2.0 / fan_in) ** 0.5, seed=FLAGS.seed))
     return (lambda images, training: model(images, arch=vector, training=training)), model.trainable_variables
 
 

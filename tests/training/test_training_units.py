@@ -73,6 +73,8 @@ def test_config_errors_name_the_setting(tmp_path):
         _config(tmp_path, mode="standalone").validate()
     with pytest.raises(ValueError, match="strategy"):
         _config(tmp_path, strategy="horovod").validate()
+    with pytest.raises(ValueError, match="distill_start"):
+        _config(tmp_path, distill_start=-1).validate()
     with pytest.raises(ValueError, match="unknown TrainConfig fields"):
         TrainConfig.from_dict({"bogus": 1})
     cfg = _config(tmp_path, input_size=(128, 96))
@@ -86,13 +88,13 @@ def test_unwritable_model_dir_fails_early(tmp_path):
         check_writable(str(blocker / "run"))
 
 
-def _toy_step(strategy, model, optimizer, members, distill=True):
+def _toy_step(strategy, model, optimizer, members, distill=True, distill_start=0):
     return TrainStep(
         strategy, model, optimizer,
         forward=lambda b, a, t: model(b["image"], arch=a, training=t),
         loss_fn=lambda p, b: keypoint_mse(p, b["heatmaps"], b["target_weight"]),
         teacher_shape=lambda b: tf.concat([tf.shape(b["image"])[:3], [K]], 0),
-        global_batch_size=4, num_members=len(members), distill=distill)
+        global_batch_size=4, num_members=len(members), distill=distill, distill_start=distill_start)
 
 
 def test_sandwich_step_sums_member_gradients_with_distillation():
@@ -126,6 +128,41 @@ def test_sandwich_step_sums_member_gradients_with_distillation():
         np.testing.assert_allclose(np.array(w), w_old - 0.5 * g, rtol=1e-4, atol=1e-6)
     step(batch, members[::-1].copy())
     assert step.trace_count == 1  # new members, no re-trace
+
+
+def _updates(members, batch, distill, distill_start, steps):
+    """Weights after each of `steps` SGD sandwich steps from the same fresh ToyNet."""
+    keras.utils.set_random_seed(0)
+    model = ToyNet()
+    sgd = keras.optimizers.SGD(0.5)
+    sgd.build(model.trainable_variables)
+    step = _toy_step(tf.distribute.get_strategy(), model, sgd, members, distill, distill_start)
+    out = []
+    for _ in range(steps):
+        gt, kd = step(batch, members)
+        out.append(([np.array(w) for w in model.trainable_variables], kd.numpy()))
+    return out, step.trace_count
+
+
+def test_distill_start_trains_on_ground_truth_only_before_it():
+    members = np.array([[8], [2], [5]], np.int32)
+    batch = {k: tf.constant(v) for k, v in toy_batch().items()}
+    late, traces = _updates(members, batch, True, 2, 3)
+    plain, _ = _updates(members, batch, False, 0, 2)
+    distilled, _ = _updates(members, batch, True, 0, 1)
+    # steps 0 and 1: exactly the no-distillation update (the distillation loss is logged)
+    for (w_late, kd), (w_plain, _) in zip(late[:2], plain):
+        for a, b in zip(w_late, w_plain):
+            np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+        assert np.all(kd[1:] > 0)
+    # the very first step of a run with distill_start=0 differs (the distillation pulls)
+    assert any(not np.allclose(a, b, rtol=1e-6, atol=1e-7) for a, b in zip(distilled[0][0], plain[0][0]))
+    # step 2 distils: its update differs from a third no-distillation step, without a re-trace
+    plain3, _ = _updates(members, batch, False, 0, 3)
+    assert any(not np.allclose(a, b, rtol=1e-6, atol=1e-7) for a, b in zip(late[2][0], plain3[2][0]))
+    assert traces == 1
+    with pytest.raises(ValueError, match="distill_start"):
+        _toy_step(tf.distribute.get_strategy(), ToyNet(), keras.optimizers.SGD(0.1), members, True, -1)
 
 
 def test_bn_recalibration_is_a_cumulative_average():

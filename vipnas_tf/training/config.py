@@ -29,6 +29,8 @@ class TrainConfig:
       warmup_steps: linear warm-up.
       num_random: N random sandwich members (paper: 2).
       distill: in-place distillation from the biggest.
+      distill_start: step at which in-place distillation starts (0 = from the start,
+        the paper's recipe); before it, every member learns from the ground truth only.
       seed: seeds data order, augmentation and sampling.
       strategy: "default", "mirrored", "multi_worker" (TF_CONFIG), "tpu".
       tpu: TPU address for strategy "tpu".
@@ -62,6 +64,7 @@ class TrainConfig:
     warmup_steps: int = 0
     num_random: int = 2
     distill: bool = True
+    distill_start: int = 0
     seed: int = 0
     strategy: str = "default"
     tpu: str = ""
@@ -102,6 +105,8 @@ class TrainConfig:
             raise ValueError("mode 'temporal' needs key_model_dir (a trained S-ViPNet model_dir)")
         if self.mode == "temporal" and self.num_frames < 1:
             raise ValueError(f"num_frames (T) must be >= 1, got {self.num_frames}")
+        if self.distill_start < 0:
+            raise ValueError(f"distill_start must be >= 0, got {self.distill_start}")
         if self.checkpoint_every <= 0 or self.log_every <= 0:
             raise ValueError("checkpoint_every and log_every must be positive")
         for name in ("train_ann", "train_images"):

@@ -45,6 +45,11 @@ class TrainStep:
       global_batch_size: the global batch size (loss scaling).
       num_members: M, rows of the member tensor.
       distill: in-place distillation from member 0.
+      distill_start: optimizer step at which in-place distillation starts (0: from the
+        first step, the paper's recipe). Before it every member learns from the ground
+        truth only; the distillation loss is still computed and logged. A short budget
+        from scratch benefits: the biggest's heatmaps are the mean pose for the first
+        few hundred steps, and distilling them holds the other members there.
       fixed_arch: stand-alone training of one architecture (a Python `Arch`: the graph
         is specialised to it; no loop, no distillation).
 
@@ -55,7 +60,8 @@ class TrainStep:
 
     def __init__(self, strategy, model, optimizer, forward: Callable, loss_fn: Callable,
                  teacher_shape: Callable, global_batch_size: int, num_members: int,
-                 distill: bool = True, fixed_arch=None, distill_fn: Optional[Callable] = None):
+                 distill: bool = True, fixed_arch=None, distill_fn: Optional[Callable] = None,
+                 distill_start: int = 0):
         self.strategy = strategy
         self.model = model
         self.optimizer = optimizer
@@ -65,6 +71,9 @@ class TrainStep:
         self.global_batch_size = int(global_batch_size)
         self.num_members = int(num_members)
         self.distill = bool(distill)
+        if int(distill_start) < 0:
+            raise ValueError(f"distill_start must be >= 0, got {distill_start}")
+        self.distill_start = int(distill_start)
         self.fixed_arch = fixed_arch
         self.distill_fn = distill_fn or distillation_mse
         self.trace_count = 0
@@ -85,6 +94,9 @@ class TrainStep:
     def _replica_sandwich(self, batch, members):
         variables = self.model.trainable_variables
         m = self.num_members
+        # 0/1 weight of the distillation term; a tensor (the step is a variable), so
+        # crossing distill_start does not re-trace the step.
+        kd_weight = tf.cast(self.optimizer.iterations >= self.distill_start, tf.float32)
 
         def body(i, teacher, grads, gt_losses, kd_losses):
             with tf.GradientTape() as tape:
@@ -93,7 +105,7 @@ class TrainStep:
                 per_example = gt
                 if self.distill:
                     kd = self.distill_fn(pred, teacher)
-                    per_example = gt + tf.where(i > 0, kd, tf.zeros_like(kd))
+                    per_example = gt + kd_weight * tf.where(i > 0, kd, tf.zeros_like(kd))
                 loss = self._average(per_example)
             g = _gradients(tape, loss, variables)
             grads = [a + tf.cast(b, a.dtype) for a, b in zip(grads, g)]

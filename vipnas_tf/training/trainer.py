@@ -120,6 +120,7 @@ class Trainer:
             distill=config.distill and config.mode != "standalone",
             fixed_arch=getattr(self.sampler, "arch", None),
             distill_fn=getattr(self.task, "distill_fn", None),
+            distill_start=config.distill_start,
         )
         if self.chief:
             run_config = dict(config.to_dict(), **self.task.run_config_extra(),
