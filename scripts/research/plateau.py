@@ -43,8 +43,9 @@ flags.DEFINE_float("sigma", 2.0, "Heatmap Gaussian sigma (heatmap pixels).")
 flags.DEFINE_integer("eval_every", 100, "Steps between validation APs.")
 flags.DEFINE_integer("eval_persons", 200, "Validation subset size (persons).")
 flags.DEFINE_integer("seed", 0, "Seed.")
-flags.DEFINE_enum("init", "paper", ["paper", "he"], "Kernel initialisation of a space network: the paper's "
-                  "N(0, 0.001), or He normal (std sqrt(2 / fan_in)) applied after building.")
+flags.DEFINE_float("epsilon", 1e-7, "Adam epsilon (Keras default 1e-7).")
+flags.DEFINE_enum("init", "paper", ["paper", "he"], "Kernel initialisation of a space network "
+                  "(vipnas_tf.training.init): the paper's N(0, 0.001), or He normal except the output conv.")
 
 
 def control_cnn(kind, input_size, num_keypoints):
@@ -84,11 +85,9 @@ def space_network(space_name, spec, input_size):
     vector = tf.constant(space.encode(arch).astype("int32"))
     model = build_supernet(space, input_size=input_size)
     model(tf.zeros((1,) + tuple(input_size) + (3,)), arch=vector, training=False)
-    if FLAGS.init == "he":
-        for v in model.trainable_variables:
-            if v.shape.rank == 4:  # [k, k, in_per_group, out]
-                fan_in = int(v.shape[0] * v.shape[1] * v.shape[2])
-                v.assign(tf.random.normal(v.shape, stddev=(2.0 / fan_in) ** 0.5, seed=FLAGS.seed))
+    from vipnas_tf.training.init import initialize_kernels  # pylint: disable=import-outside-toplevel
+
+    initialize_kernels(model, FLAGS.init, FLAGS.seed)
     return (lambda images, training: model(images, arch=vector, training=training)), model.trainable_variables
 
 
@@ -119,7 +118,7 @@ def main(argv):
     else:
         forward, variables = space_network(FLAGS.space, FLAGS.arch, size)
     evaluator = CocoEvaluator.subset(ann("val"), images("val"), FLAGS.eval_persons, input_size=size)
-    optimizer = keras.optimizers.Adam(FLAGS.learning_rate)
+    optimizer = keras.optimizers.Adam(FLAGS.learning_rate, epsilon=FLAGS.epsilon)
 
     @tf.function
     def step(batch):

@@ -3,6 +3,8 @@ import dataclasses
 import os
 from typing import Optional, Tuple
 
+from vipnas_tf.training.init import KERNEL_INITS
+
 MODES = ("supernet", "standalone", "temporal")
 SCHEDULES = ("step", "cosine", "constant")
 STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")
@@ -31,7 +33,11 @@ class TrainConfig:
       distill: in-place distillation from the biggest.
       distill_start: step at which in-place distillation starts (0 = from the start,
         the paper's recipe); before it, every member learns from the ground truth only.
-      seed: seeds data order, augmentation and sampling.
+      seed: seeds data order, augmentation, sampling and kernel initialisation.
+      kernel_init: "paper" (N(0, 0.001), Sec. 4.2) or "he" (He normal except the heatmap
+        output conv and the fusion module; for short budgets: see
+        `vipnas_tf.training.init`). Applies to a fresh run only, not to a resumed or
+        `init_from` one.
       strategy: "default", "mirrored", "multi_worker" (TF_CONFIG), "tpu".
       tpu: TPU address for strategy "tpu".
       checkpoint_every: steps between checkpoints (and at the end).
@@ -66,6 +72,7 @@ class TrainConfig:
     distill: bool = True
     distill_start: int = 0
     seed: int = 0
+    kernel_init: str = "paper"
     strategy: str = "default"
     tpu: str = ""
     checkpoint_every: int = 1000
@@ -105,6 +112,8 @@ class TrainConfig:
             raise ValueError("mode 'temporal' needs key_model_dir (a trained S-ViPNet model_dir)")
         if self.mode == "temporal" and self.num_frames < 1:
             raise ValueError(f"num_frames (T) must be >= 1, got {self.num_frames}")
+        if self.kernel_init not in KERNEL_INITS:
+            raise ValueError(f"kernel_init must be one of {KERNEL_INITS}, got {self.kernel_init!r}")
         if self.distill_start < 0:
             raise ValueError(f"distill_start must be >= 0, got {self.distill_start}")
         if self.checkpoint_every <= 0 or self.log_every <= 0:

@@ -26,6 +26,7 @@ import numpy as np
 import tensorflow as tf
 
 from vipnas_tf.training import checkpoint as ckpt_lib
+from vipnas_tf.training import init as init_lib
 from vipnas_tf.training.config import TrainConfig
 from vipnas_tf.training.schedules import PoseLRSchedule
 from vipnas_tf.training.step import TrainStep
@@ -150,6 +151,10 @@ class Trainer:
         if self.config.init_from:
             path = ckpt_lib.restore_weights(self.model, self.config.init_from)
             self.log(f"initialised weights from {path}")
+        elif self.config.kernel_init != "paper":
+            drawn = init_lib.initialize_kernels(self.model, self.config.kernel_init, self.config.seed)
+            self.log(f"kernel_init={self.config.kernel_init}: {len(drawn)} kernels re-drawn "
+                     f"(heatmap output conv and fusion module keep N(0, 0.001))")
         return None
 
     @property
