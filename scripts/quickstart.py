@@ -18,11 +18,11 @@ from absl import app, flags  # noqa: E402
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("out", "runs/quickstart", "Run directory.")
-flags.DEFINE_integer("images", 600, "Synthetic COCO-format images.")
+flags.DEFINE_integer("images", 2000, "Synthetic COCO-format images.")
 flags.DEFINE_integer("clips", 24, "Synthetic PoseTrack-format clips.")
 flags.DEFINE_integer("frames", 8, "Frames per clip.")
 flags.DEFINE_integer("seed", 0, "Seed.")
-flags.DEFINE_integer("supernet_steps", 150, "Super-network training steps.")
+flags.DEFINE_integer("supernet_steps", 500, "Super-network training steps.")
 flags.DEFINE_integer("finetune_steps", 60, "S-ViPNet fine-tuning steps.")
 flags.DEFINE_integer("temporal_steps", 60, "Temporal training steps.")
 flags.DEFINE_string("video", None, "Video for the inference step (default: the shared sample if present).")
