@@ -15,10 +15,10 @@ trains), or a plain control CNN (3x3 conv-BN-ReLU, no attention, no grouped conv
       --input_size=64x64 --steps=600
   python scripts/research/plateau.py --arch=cnn32 --data=runs/syn4k/coco --steps=1200
 
-It answers "is the quickstart's near-zero AP a bug or a budget?" (README, "What the
-quickstart's accuracy numbers mean"): the loss stays flat at the mean-pose value and
-AP ~0 until the network starts to localise, after a number of steps that depends on
-the architecture.
+It answers "is a near-zero AP a bug or a budget?" (README, "Training from scratch in
+minutes"): the loss stays flat at the mean-pose value and AP ~0 until the network starts
+to localise, after a number of steps that depends on the architecture and on the kernel
+initialisation (`--init`).
 """
 import json
 import os

@@ -17,8 +17,8 @@ def residual_gamma_init(zero):
     difference between leaving the mean-pose plateau or not on the quickstart's budget:
     S-ViPNAS-MobileNetV3 at 64x64 (`scripts/research/plateau.py`) stayed at AP 0.0003
     after 600 Adam steps with gamma 1 and reached AP 0.014-0.023 with gamma 0 (see README,
-    "What the quickstart's accuracy numbers mean"). The paper's N(0, 0.001) conv
-    initialisation is unchanged.
+    "Training from scratch in minutes"). The kernels' initialisation is a separate choice
+    (`vipnas_tf.training.init`).
     """
     return "zeros" if zero else "ones"
 
