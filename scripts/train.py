@@ -1,7 +1,7 @@
 r"""Trains a ViPNAS super-network (sandwich rule), a fixed architecture, or a T-ViPNet model.
 
 Examples:
-  # quickstart: synthetic data (generated on first use), 128x96, a few minutes on 2 cores
+  # quickstart: synthetic data (generated on first use), 64x64, about 7 minutes on 2 cores
   python scripts/train.py --flagfile=configs/quickstart_supernet.flags --model_dir=runs/supernet
 
   # the paper's recipe on COCO2017 (paths as flags)
