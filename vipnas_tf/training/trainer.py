@@ -151,10 +151,11 @@ class Trainer:
         if self.config.init_from:
             path = ckpt_lib.restore_weights(self.model, self.config.init_from)
             self.log(f"initialised weights from {path}")
-        elif self.config.kernel_init != "paper":
+        else:
             drawn = init_lib.initialize_kernels(self.model, self.config.kernel_init, self.config.seed)
-            self.log(f"kernel_init={self.config.kernel_init}: {len(drawn)} kernels re-drawn "
-                     f"(heatmap output conv and fusion module keep N(0, 0.001))")
+            if drawn:  # "paper" is the layers' own initialisation: nothing to re-draw
+                self.log(f"kernel_init={self.config.kernel_init}: {len(drawn)} kernels re-drawn "
+                         f"(heatmap output conv and fusion module keep N(0, 0.001))")
         return None
 
     @property
