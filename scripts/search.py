@@ -27,6 +27,8 @@ flags.DEFINE_string("out", None, "Output folder.", required=True)
 flags.DEFINE_float("max_gflops", None, "Budget: paper GFLOPs (MACs / 2^30) at the model's input size.")
 flags.DEFINE_float("max_macs", None, "Budget: multiply-accumulates.")
 flags.DEFINE_float("max_latency_ms", None, "Budget: predicted TFLite latency (1 thread, XNNPACK), ms.")
+flags.DEFINE_float("budget_floor", 0.0, "Search the band [budget_floor x budget, budget] (a fraction in [0, 1); "
+                   "0: the paper's plain upper bound).")
 flags.DEFINE_string("latency_table", "", "Latency lookup table JSON (scripts/build_latency_table.py); "
                     "built lazily at this path when missing. Needed for --max_latency_ms.")
 flags.DEFINE_enum("latency_quantization", "float32", ["float32", "int8"], "Latency table precision.")
@@ -57,7 +59,7 @@ def spatial_budget():
                                  ("latency_ms", F.max_latency_ms)) if v is not None]
     if len(given) != 1:
         raise app.UsageError("give exactly one of --max_gflops, --max_macs, --max_latency_ms")
-    return Budget(*given[0])
+    return Budget(*given[0], floor=F.budget_floor)
 
 
 def latency_model(input_size):

@@ -41,6 +41,26 @@ def test_infeasible_budget_names_smallest_achievable():
         Budget("watts", 1.0)
 
 
+def test_budget_band_samples_only_inside_it():
+    import numpy as np
+
+    from vipnas_tf.search.spatial import sample_within
+
+    space = get_space("mobilenetv3")
+    oracle = CostOracle((64, 64))
+    lo, hi = oracle(space.min())["paper_gflops"], oracle(space.max())["paper_gflops"]
+    budget = Budget("paper_gflops", lo + 0.4 * (hi - lo), floor=0.6)
+    assert not budget.admits(lo) and budget.admits(budget.limit) and not budget.admits(budget.limit * 1.01)
+    rng = np.random.default_rng(0)
+    costs = [oracle(sample_within(space, rng, oracle, budget))["paper_gflops"] for _ in range(20)]
+    assert all(budget.lower <= c <= budget.limit for c in costs)
+    assert budget.to_dict()["lower"] == pytest.approx(0.6 * budget.limit, rel=1e-5)
+    with pytest.raises(SearchError, match="biggest is"):
+        check_feasible(space, oracle, Budget("paper_gflops", hi * 3, floor=0.5))
+    with pytest.raises(SearchError, match="fraction"):
+        Budget("paper_gflops", 1.0, floor=1.0)
+
+
 def test_model_dir_errors(tmp_path, supernet_dir):
     with pytest.raises(SearchError, match="does not exist"):
         SpatialSearch(str(tmp_path / "none"), str(tmp_path / "out"), Budget("paper_gflops", 1.0))

@@ -42,20 +42,40 @@ class SearchError(ValueError):
 
 @dataclasses.dataclass(frozen=True)
 class Budget:
-    """A constraint on a sub-network: `kind` <= `limit`.
+    """A constraint on a sub-network: `floor` x `limit` <= `kind` <= `limit`.
 
     kind: "paper_gflops" (the paper's GFLOPs: MACs / 2^30), "macs", or "latency_ms"
     (TFLite latency predicted by a LatencyModel on this machine).
+    floor: the lower end of the band as a fraction of `limit` (0: no lower end, the
+    paper's constraint). A band keeps a search from settling on networks far below
+    the budget, e.g. `floor=0.5` searches among networks that use at least half of it.
     """
 
     kind: str
     limit: float
+    floor: float = 0.0
 
     def __post_init__(self):
         if self.kind not in BUDGET_KINDS:
             raise SearchError(f"budget kind must be one of {BUDGET_KINDS}, got {self.kind!r}")
         if not self.limit > 0:
             raise SearchError(f"budget {self.kind} must be positive, got {self.limit}")
+        if not 0.0 <= self.floor < 1.0:
+            raise SearchError(f"budget floor is a fraction of the limit in [0, 1), got {self.floor}")
+
+    @property
+    def lower(self) -> float:
+        return self.floor * self.limit
+
+    def admits(self, value) -> bool:
+        return self.lower <= value <= self.limit
+
+    def describe(self) -> str:
+        band = f"{self.lower:g} <= " if self.floor else ""
+        return f"{band}{self.kind} <= {self.limit:g}"
+
+    def to_dict(self) -> Dict:
+        return {"kind": self.kind, "limit": self.limit, "floor": self.floor, "lower": round(self.lower, 6)}
 
 
 class CostOracle:
@@ -88,20 +108,26 @@ def sample_within(space, rng, oracle, budget, max_tries=20000):
     """A uniformly sampled architecture that satisfies `budget` (rejection sampling)."""
     for _ in range(max_tries):
         arch = space.sample(rng)
-        if oracle.value(arch, budget.kind) <= budget.limit:
+        if budget.admits(oracle.value(arch, budget.kind)):
             return arch
-    raise SearchError(f"no architecture within {budget.kind} <= {budget.limit} found in {max_tries} samples; "
-                      f"raise the budget")
+    raise SearchError(f"no architecture within {budget.describe()} found in {max_tries} samples; "
+                      f"widen the budget")
 
 
 def check_feasible(space, oracle, budget):
-    """Fails at once when even the space's smallest network exceeds the budget."""
+    """Fails at once when even the space's smallest network exceeds the budget, or the
+    biggest stays below the band's lower end; returns the smallest's cost."""
     smallest = space.min()
     value = oracle.value(smallest, budget.kind)
+    where = f"space {space.name!r} at {oracle.input_size[0]}x{oracle.input_size[1]}"
     if value > budget.limit:
         raise SearchError(
-            f"no architecture of space {space.name!r} at {oracle.input_size[0]}x{oracle.input_size[1]} meets "
-            f"{budget.kind} <= {budget.limit}: the smallest achievable is {value:g} ({smallest.to_string()})")
+            f"no architecture of {where} meets {budget.kind} <= {budget.limit}: the smallest achievable is "
+            f"{value:g} ({smallest.to_string()})")
+    biggest = oracle.value(space.max(), budget.kind)
+    if biggest < budget.lower:
+        raise SearchError(f"no architecture of {where} reaches the band's lower end {budget.kind} >= "
+                          f"{budget.lower:g}: the biggest is {biggest:g}")
     return value
 
 
@@ -251,15 +277,16 @@ class SpatialSearch(ResumableCandidates):
             else:
                 child = self.space.mutate(ranked[int(rng.integers(len(ranked)))], rng, self.mutation_prob)
             child = self.space.repair(child, rng)
-            if self.oracle.value(child, self.budget.kind) <= self.budget.limit:
+            if self.budget.admits(self.oracle.value(child, self.budget.kind)):
                 return child
         return sample_within(self.space, rng, self.oracle, self.budget)
 
     def _evolution(self, rng, bar):
         seen = set()
         first = min(self.population, self.num_samples)
-        if self.seed_smallest:  # check_feasible made sure the smallest meets the budget
-            smallest = self.space.min()
+        smallest = self.space.min()
+        # check_feasible made sure the smallest meets the limit; a band may exclude it
+        if self.seed_smallest and self.budget.admits(self.smallest_value):
             seen.add(smallest.to_string())
             self._score(smallest, "evolution:init:smallest", bar)
         while len(self.rows) < first:
@@ -328,10 +355,10 @@ class SpatialSearch(ResumableCandidates):
         best_arch = parse_arch(best["arch"])
         # re-check: what is reported satisfies the budget
         value = self.oracle.value(best_arch, self.budget.kind)
-        if value > self.budget.limit:
-            raise AssertionError(f"best architecture violates the budget: {value} > {self.budget.limit}")
+        if not self.budget.admits(value):
+            raise AssertionError(f"best architecture violates the budget: {value} outside {self.budget.describe()}")
         extra = {k: best[k] for k in ("ap", "paper_gflops", "macs", "params", "latency_ms")}
-        extra.update(input_size=list(self.input_size), budget={"kind": self.budget.kind, "limit": self.budget.limit},
+        extra.update(input_size=list(self.input_size), budget=self.budget.to_dict(),
                      supernet=os.path.abspath(self.model_dir))
         save_arch(best_arch, os.path.join(self.out_dir, "best_arch.json"), extra=extra)
         buf = io.StringIO()
@@ -344,8 +371,8 @@ class SpatialSearch(ResumableCandidates):
         summary = {
             "arch": best["arch"], "ap": best["ap"], "paper_gflops": best["paper_gflops"], "macs": best["macs"],
             "params": best["params"], "latency_ms": best["latency_ms"],
-            "budget": {"kind": self.budget.kind, "limit": self.budget.limit,
-                       "smallest_achievable": self.smallest_value},
+            "budget": dict(self.budget.to_dict(), smallest_achievable=self.smallest_value,
+                           used_fraction=round(float(value) / self.budget.limit, 4)),
             "space": self.space.name, "input_size": list(self.input_size), "strategy": self.strategy,
             "seed": self.seed, "num_candidates": len(rows), "new_evaluations": self.new_evaluations,
             "resumed_candidates": resumed, "seconds": round(elapsed, 1),
@@ -357,7 +384,7 @@ class SpatialSearch(ResumableCandidates):
         }
         plot_pareto(rows, presets, self.budget, os.path.join(self.out_dir, "pareto.png"),
                     title=f"{self.space.name} {self.input_size[0]}x{self.input_size[1]}, {self.strategy}, "
-                          f"{self.budget.kind} <= {self.budget.limit:g}")
+                          f"{self.budget.describe()}")
         io_utils.write_json(os.path.join(self.out_dir, "summary.json"), summary)
         return summary
 
@@ -388,6 +415,8 @@ def plot_pareto(rows, presets, budget, path, title=""):
                 ax.scatter([p[key]], [p["ap"]], marker="*", s=160, label=f"preset {p.get('name', '')}")
         if budget.kind == key:
             ax.axvline(budget.limit, ls="--", c="gray", label="budget")
+            if budget.floor:
+                ax.axvline(budget.lower, ls=":", c="gray", label="band's lower end")
         ax.set_xlabel(label)
         ax.set_ylabel("validation AP (BN re-calibrated)")
         ax.grid(alpha=0.3)
