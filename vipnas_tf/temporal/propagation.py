@@ -8,10 +8,11 @@
 `propagate_clips` runs the same recurrence with concrete per-frame networks (exported
 frame models, the evaluators' BN-calibrated frames). Both move the previous heatmaps
 into the current frame's crop before fusion (`vipnas_tf.temporal.warp`) when given the
-clips' per-frame crop affines, as the video runner does; `multi_frame_loss` the objective (target-weighted MSE summed over the T non-key
-frames); `sample_frame_archs` draws the per-frame architectures of the sandwich rule.
-This module holds the model and the loss only: the training step, distillation and
-distribution live in `vipnas_tf.training`.
+clips' per-frame crop affines, as the video runner does. `multi_frame_loss` is the
+objective (target-weighted MSE summed over the T non-key frames); `sample_frame_archs`
+draws the per-frame architectures of the sandwich rule. This module holds the model and
+the loss only: the training step, distillation and distribution live in
+`vipnas_tf.training`.
 
 Shape letters: N batch, T non-key frames, H/W input size, h/w heatmap size, K
 keypoints, L frame-architecture encoding length.

@@ -227,7 +227,6 @@ class ScheduleEvaluator:
             matrices = c.get("crop_matrix") if isinstance(c, dict) else None
             self.calib.append(tf.convert_to_tensor(c["image"] if isinstance(c, dict) else c, tf.float32))
             self.calib_matrices.append(None if matrices is None else tf.convert_to_tensor(matrices, tf.float32))
-        self.input_size = tuple(self.calib[0].shape[2:4]) if self.calib else None
         self.fusion = fusion
         tnet, spatial = self.tnet, self.tnet.spatial
         if fusion:
