@@ -122,8 +122,9 @@ class VideoPoseRunner:
             raise ValueError(f"the schedule's networks predict {k} keypoints, keypoint_format="
                              f"{config.keypoint_format!r} has {self.info.num_keypoints}")
         input_size = self.input_size
+        # One trace (batch = tracks at a cycle position); no Python control flow to convert.
         self._warp = tf.function(lambda hm, prev_m, cur_m: warp_previous_heatmaps(hm, prev_m, cur_m, input_size),
-                                 reduce_retracing=True)
+                                 reduce_retracing=True, autograph=False)
 
     # ---- one frame -------------------------------------------------------------------------
     def _crop(self, frame, box):
