@@ -49,7 +49,15 @@ flags.DEFINE_integer("distill_start", 0, "Step at which in-place distillation st
 flags.DEFINE_enum("kernel_init", "paper", ["paper", "he"], "Kernel initialisation of a fresh run: the "
                   "paper's N(0, 0.001), or He normal (except the heatmap output conv and the fusion "
                   "module), which leaves the mean-pose plateau far sooner on short budgets.")
-flags.DEFINE_bool("augment", True, "Training augmentation (flip, scale, rotation, half body).")
+flags.DEFINE_bool("augment", True, "Training augmentation (rotation, flip, scale, half body; the four flags "
+                  "below). Temporal clips: one transform per clip, for all T + 1 frames.")
+flags.DEFINE_float("rotation_deg", 40.0, "Random rotation uniform in [-r, r] degrees (paper Sec. 4.2: 40).")
+flags.DEFINE_float("rotation_prob", 0.6, "Probability of rotating a sample (the paper states none; 0.6 as mmpose).")
+flags.DEFINE_float("flip_prob", 0.5, "Probability of a horizontal flip (paper Sec. 4.2: random flip).")
+flags.DEFINE_list("scale_range", ["0.75", "1.25"], "Random box-size factor lo,hi (beyond the paper, which "
+                  "states rotation and flip only).")
+flags.DEFINE_float("half_body_prob", 0.3, "Probability of a half-body crop (beyond the paper; mmpose's 0.3). "
+                   "Clips: the same half on every frame, or none.")
 flags.DEFINE_integer("seed", 0, "Seed of data order, augmentation and sampling.")
 flags.DEFINE_enum("strategy", "default", ["default", "mirrored", "multi_worker", "tpu"],
                   "tf.distribute strategy (multi_worker reads TF_CONFIG).")
@@ -110,7 +118,19 @@ def config_from_flags():
         keep_checkpoints=F.keep_checkpoints, log_every=F.log_every, eval_every=F.eval_every,
         eval_max_persons=F.eval_max_persons, bn_calib_batches=F.bn_calib_batches,
         init_from=F.init_from, key_model_dir=F.key_model_dir, num_frames=F.num_frames, fusion=F.fusion,
-        augment=F.augment, **paths)
+        augment=F.augment, rotation_deg=F.rotation_deg, rotation_prob=F.rotation_prob, flip_prob=F.flip_prob,
+        scale_range=_float_pair("scale_range", F.scale_range), half_body_prob=F.half_body_prob, **paths)
+
+
+def _float_pair(name, values):
+    """A flag 'lo,hi' -> (lo, hi); exits naming the flag otherwise."""
+    try:
+        pair = tuple(float(v) for v in values)
+    except ValueError:
+        pair = ()
+    if len(pair) != 2:
+        sys.exit(f"train.py: --{name} must be two numbers lo,hi, got {','.join(values)!r}")
+    return pair
 
 
 def main(argv):

@@ -174,3 +174,47 @@ def test_skipped_counter_survives_shared_images(coco_train, tmp_path):
     for _ in range(6):
         next(it)
     assert ds.pipeline_stats.skipped >= 1
+
+
+def test_clip_crop_matrices_move_the_previous_targets_into_the_current_crop(pt_train):
+    """Rotation, flip, scale and half-body on clips: the emitted per-frame crop affines
+    are the ones the crops were cut with, and the heatmap warp built from two of them
+    (vipnas_tf.temporal.warp) puts frame t-1's joints where they lie in frame t's crop."""
+    from vipnas_tf.codecs.affine import affine_transform_points
+    from vipnas_tf.temporal.warp import warp_previous_heatmaps
+
+    clips = pt_train.clips(3)
+    cfg = dataclasses.replace(AugmentConfig(), rotation_prob=1.0, half_body_prob=0.5, half_body_min_keypoints=4)
+    size = (128, 96)
+    b = next(iter(make_clip_dataset(clips, size, batch_size=8, training=True, seed=5, augment=cfg)))
+    mats, kps = b["crop_matrix"].numpy(), b["keypoints"].numpy()
+    assert mats.shape == (8, 3, 2, 3)
+    rows = clips.indices[b["index"].numpy()]
+    s, codec = clips.samples, HeatmapCodec(size)
+    flips = np.linalg.det(mats[:, 0, :, :2]) < 0  # a flip mirrors the crop
+    assert flips.any() and not flips.all()
+    assert np.all((np.linalg.det(mats[:, :, :, :2]) < 0) == flips[:, None])  # one flip per clip
+    assert np.abs(mats[:, 1] - mats[:, 0]).max() > 1e-3  # the frames' boxes differ
+    errors = []
+    for i in range(8):
+        order = s.info.flip_index if flips[i] else np.arange(s.info.num_keypoints)
+        for t in range(3):
+            np.testing.assert_allclose(kps[i, t], affine_transform_points(s.keypoints[rows[i, t]], mats[i, t])[order],
+                                       atol=1e-3)
+        for t in (1, 2):
+            warped = warp_previous_heatmaps(b["heatmaps"][i:i + 1, t - 1], mats[i:i + 1, t - 1], mats[i:i + 1, t],
+                                            size).numpy()
+            want = affine_transform_points(s.keypoints[rows[i, t - 1]], mats[i, t])[order]
+            got, score = codec.decode(warped)
+            vis = s.visible[rows[i, t - 1]][order] > 0
+            inside = vis & np.all((want > 8) & (want < np.array(size[::-1]) - 8), axis=1)
+            assert inside.any()
+            errors.append(np.abs(got[0] - want)[inside].max())
+    # Within half a heatmap pixel (stride 4); un-warped, these clips are off by up to 23 px.
+    assert max(errors) <= 2.0, errors
+    # Half-body on clips: every frame around its own half body (a tighter box), or none.
+    half = dataclasses.replace(AugmentConfig.none(), half_body_prob=1.0, half_body_min_keypoints=4)
+    b = next(iter(make_clip_dataset(clips, size, batch_size=8, training=True, seed=5, augment=half)))
+    zoom = np.linalg.norm(b["crop_matrix"].numpy()[:, :, :, 0], axis=-1) * b["scale"].numpy()[..., 0] / size[1]
+    tighter = zoom > 1.01
+    assert tighter.any() and np.all(tighter.all(axis=1) | ~tighter.any(axis=1)), zoom

@@ -123,3 +123,87 @@ def test_sample_frame_archs_sandwich():
         sample_frame_archs(ts, rng, 0)
     with pytest.raises(ValueError, match="mode must be"):
         sample_frame_archs(ts, rng, 3, "biggest")
+
+
+def test_previous_heatmaps_enter_the_fusion_alike_in_training_evaluation_and_video(models, tmp_path, monkeypatch):
+    """One synthetic clip through the three paths: TemporalTask.forward (training, the
+    tf.while_loop model the task builds), ClipEvaluator with `propagate_clips` (clip
+    evaluation: ScheduleEvaluator, the quickstart) and VideoPoseRunner with the clip's
+    boxes. Every T-ViPNet receives the same previous heatmaps, warped into its own crop.
+
+    Tolerance 1e-5 (heatmaps ~0.1-1): the crops and the warp are the same code in all
+    three, border samples included; only float32 rounding of the networks (eager
+    vs. the runner's tf.function warp) can differ.
+    """
+    import json
+    import os
+
+    from vipnas_tf.data.pipeline import make_clip_dataset
+    from vipnas_tf.data.posetrack import PoseTrackData
+    from vipnas_tf.data.synthetic import generate
+    from vipnas_tf.evaluation.clips import ClipEvaluator
+    from vipnas_tf.runtime import FrameSource, ScheduleModels, VideoPoseRunner
+    from vipnas_tf.temporal import Schedule
+    from vipnas_tf.temporal.propagation import propagate_clips
+    from vipnas_tf.training.config import TrainConfig
+    from vipnas_tf.training.temporal import TemporalTask
+
+    spatial, key, tnet = models
+    generate(tmp_path, images=2, clips=2, frames=T + 1, seed=1, workers=1, progress=False, val_fraction=0.5)
+    pt = tmp_path / "posetrack"
+    val_ann = str(pt / "annotations" / "val")
+    v = sample_frame_archs(tnet.temporal_space, np.random.default_rng(3), T, "min")  # min: fewer eager ops
+    seen = []  # what every T-ViPNet call receives as previous heatmaps
+    original = TemporalSuperNetwork.call
+
+    def recording(self, images, prev_heatmaps, arch=None, training=None):
+        seen.append(np.array(prev_heatmaps))
+        return original(self, images, prev_heatmaps, arch=arch, training=training)
+
+    monkeypatch.setattr(TemporalSuperNetwork, "call", recording)
+
+    # training: the task's forward on the clip dataset's batch
+    clips = PoseTrackData(val_ann, str(pt)).clips(T + 1, step=T + 1)
+    batch = next(iter(make_clip_dataset(clips.select([0]), INPUT, 1, training=False)))
+    key_dir = tmp_path / "key"
+    key_dir.mkdir()
+    (key_dir / "run_config.json").write_text(json.dumps(
+        {"mode": "standalone", "space": "mobilenetv3", "arch": spatial.space.max().to_string(),
+         "input_size": list(INPUT)}))
+    task = TemporalTask(TrainConfig(mode="temporal", input_size=INPUT, num_frames=T, key_model_dir=str(key_dir),
+                                    train_ann=val_ann, train_images=str(pt)))
+    model = PropagationModel(tnet, key, unroll=False)
+    pred = task.forward(model)(batch, tf.constant(v), training=False)
+    training = seen[:T]
+    assert pred.shape == (1, T, 16, 16, 17)
+
+    # clip evaluation: the evaluator's crops and crop matrices through propagate_clips
+    ev = ClipEvaluator(val_ann, str(pt), INPUT, T)
+    np.testing.assert_array_equal(ev.clip_rows[0], clips.indices[0])
+    np.testing.assert_allclose(ev.clip_images(0, 1), batch["image"], atol=1e-6)
+    np.testing.assert_allclose(ev.clip_matrices(0, 1), batch["crop_matrix"], atol=1e-4)
+    frame_fns = [lambda x, p, a=a: tnet(x, p, arch=a, training=False) for a in v]
+    del seen[:]
+    ev.evaluate(lambda c, m: propagate_clips(lambda x: key(x, training=False), frame_fns, c, m), batch_size=1)
+    evaluation = seen[:T]
+
+    # video: the clip's frames and boxes through the runner
+    rows = clips.indices[0]
+    folder = os.path.dirname(clips.samples.image_paths[rows[0]])
+    source = FrameSource(images=folder)
+    frame_of = {i: source.files.index(os.path.basename(clips.samples.image_paths[r])) for i, r in enumerate(rows)}
+    boxes = {frame_of[i]: np.concatenate([clips.samples.bboxes[r], [1.0]])[None].astype(np.float32)
+             for i, r in enumerate(rows)}
+    sched = Schedule.from_archs(spatial.space.max(), tnet.temporal_space.decode_many(v), INPUT)
+    runner_models = ScheduleModels(lambda x: key(x, training=False).numpy(),
+                                   [lambda x, p, a=a: tnet(x, p, arch=a, training=False).numpy() for a in v],
+                                   "injected")
+    del seen[:]
+    VideoPoseRunner(sched, runner_models).run(source, boxes=boxes)
+    video = seen[T:2 * T]  # after the warm-up call of each frame network
+
+    key_heatmaps = key(batch["image"][:, 0], training=False).numpy()
+    assert np.abs(training[0] - key_heatmaps).max() > 1e-2  # the boxes moved: the warp is not the identity
+    for t in range(T):
+        np.testing.assert_allclose(evaluation[t], training[t], atol=1e-5, err_msg=f"evaluation, frame {t + 1}")
+        np.testing.assert_allclose(video[t], training[t], atol=1e-5, err_msg=f"video, frame {t + 1}")

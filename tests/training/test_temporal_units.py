@@ -57,8 +57,9 @@ def test_clip_evaluator_scores_ground_truth_perfectly(pt_data):
 
     state = {"start": 0}
 
-    def clip_predict(clips):
+    def clip_predict(clips, crop_matrices):
         n = len(clips)
+        assert crop_matrices.shape == (n, 3, 2, 3)
         rows = ev.clip_rows[state["start"]:state["start"] + n, 1:]
         state["start"] += n
         return gt_heatmaps(rows.reshape(-1)).reshape((n, 2) + base.codec.heatmap_size + (s.info.num_keypoints,))

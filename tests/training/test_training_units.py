@@ -6,6 +6,7 @@ import tensorflow as tf
 import keras
 
 from vipnas_tf.arch import get_space
+from vipnas_tf.data.transforms import AugmentConfig
 from vipnas_tf.training import TrainConfig, keypoint_mse, recalibrate_bn
 from vipnas_tf.training.losses import distillation_mse
 from vipnas_tf.training.sandwich import FixedSampler, SandwichSampler
@@ -77,8 +78,18 @@ def test_config_errors_name_the_setting(tmp_path):
         _config(tmp_path, distill_start=-1).validate()
     with pytest.raises(ValueError, match="unknown TrainConfig fields"):
         TrainConfig.from_dict({"bogus": 1})
-    cfg = _config(tmp_path, input_size=(128, 96))
+    with pytest.raises(ValueError, match="half_body_prob.*1.5"):
+        _config(tmp_path, half_body_prob=1.5).validate()
+    with pytest.raises(ValueError, match=r"scale_range.*\(1.25, 0.75\)"):
+        _config(tmp_path, scale_range=(1.25, 0.75)).validate()
+    with pytest.raises(ValueError, match="rotation_deg"):
+        _config(tmp_path, rotation_deg=-5.0).validate()
+    cfg = _config(tmp_path, input_size=(128, 96), scale_range=(0.9, 1.1), half_body_prob=0.0)
     assert TrainConfig.from_dict(cfg.to_dict()) == cfg
+    aug = cfg.augment_config()
+    assert (aug.rotation_deg, aug.rotation_prob, aug.flip_prob, aug.scale_range, aug.half_body_prob) == \
+        (40.0, 0.6, 0.5, (0.9, 1.1), 0.0)
+    assert _config(tmp_path, augment=False).augment_config() == AugmentConfig.none()
 
 
 def test_unwritable_model_dir_fails_early(tmp_path):

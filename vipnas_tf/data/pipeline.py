@@ -102,31 +102,42 @@ class _Cropper:
         if not self.training:
             return AugmentParams()
         rng = np.random.default_rng([self.seed, int(counter)])
-        params = sample_augment_params(rng, self.augment)
-        if len(rows) > 1:
-            params.half_body = None  # one half-body box cannot suit T+1 moving frames
-        return params
+        return sample_augment_params(rng, self.augment)
 
-    def _box(self, row, params):
-        center, scale = self.centers[row], self.scales[row]
-        if params.half_body is not None:
-            vis = self.samples.visible[row]
-            if (vis > 0).sum() > self.augment.half_body_min_keypoints:
-                box = half_body_box(self.samples.keypoints[row], vis, self.samples.info,
-                                    params.half_body, self.aspect,
-                                    self.augment.half_body_padding)
-                if box is not None:
-                    center, scale = box
-        return center, scale
+    def _half_body(self, row, which):
+        """The half-body box (center, scale) of a row, or None when it has too few joints."""
+        vis = self.samples.visible[row]
+        if (vis > 0).sum() <= self.augment.half_body_min_keypoints:
+            return None
+        return half_body_box(self.samples.keypoints[row], vis, self.samples.info, which, self.aspect,
+                             self.augment.half_body_padding)
+
+    def _boxes(self, rows, params):
+        """(center, scale) of every frame's crop box.
+
+        Each frame is cut around its own box (`box_mode="per_frame"`) or the first
+        frame's. Half-body: the same half for every frame of a clip, each frame's box
+        around its own joints of that half; when one frame cannot have it (too few
+        labelled joints), no frame of the clip does, so a clip is all half-body or none.
+        """
+        box_rows = [rows[0]] * len(rows) if self.box_mode == "first" else list(rows)
+        plain = [(self.centers[r], self.scales[r]) for r in box_rows]
+        if params.half_body is None:
+            return plain
+        halves = [self._half_body(r, params.half_body) for r in box_rows]
+        return plain if any(b is None for b in halves) else halves
 
     def crop_element(self, rows, counter):
-        """rows: int64 [F] (F = 1 for person crops, T+1 for clips) -> crops, kps, vis, ok."""
+        """rows: int64 [F] (F = 1 for person crops, T+1 for clips) -> crops, kps, vis,
+        crop matrices [F, 2, 3] (image -> crop, augmentation included), ok."""
         params = self._params(counter, rows)
         h, w = self.input_size
         k = self.samples.info.num_keypoints
         crops = np.zeros((len(rows), h, w, 3), np.uint8)
         kps = np.zeros((len(rows), k, 2), np.float32)
         vis = np.zeros((len(rows), k), np.float32)
+        mats = np.tile(np.eye(2, 3, dtype=np.float32), (len(rows), 1, 1))
+        boxes = self._boxes(rows, params)
         for f, row in enumerate(rows):
             path = self.samples.image_paths[row]
             image = read_image_bgr(path)
@@ -134,16 +145,16 @@ class _Cropper:
                 if not self.training:
                     raise FileNotFoundError(f"cannot read image {path} (missing or corrupt)")
                 self.stats.record_skip(path)
-                return crops, kps, vis, False
-            box_row = rows[0] if self.box_mode == "first" else row
-            center, scale = self._box(box_row, params)
+                return crops, kps, vis, mats, False
+            center, scale = boxes[f]
             matrix = crop_matrix(center, scale, params, self.input_size)
+            mats[f] = matrix
             crops[f] = warp_crop(image, matrix, self.input_size)
             kps[f], vis[f] = transform_keypoints(self.samples.keypoints[row],
                                                  self.samples.visible[row], matrix,
                                                  params.flip, self.flip_index)
         self.stats.record_loaded(len(rows))
-        return crops, kps, vis, True
+        return crops, kps, vis, mats, True
 
     def __call__(self, rows, counters):
         """A chunk: rows int64 [C, F], counters [C] -> [C, F, ...] arrays and ok [C].
@@ -151,8 +162,7 @@ class _Cropper:
         Working on chunks of elements amortises tf.data's per-call overhead.
         """
         out = [self.crop_element(r, c) for r, c in zip(np.asarray(rows), np.asarray(counters))]
-        return (np.stack([o[0] for o in out]), np.stack([o[1] for o in out]),
-                np.stack([o[2] for o in out]), np.array([o[3] for o in out], np.bool_))
+        return tuple(np.stack([o[i] for o in out]) for i in range(4)) + (np.array([o[4] for o in out], np.bool_),)
 
 
 def _build(cropper, index_rows, batch_size, training, seed, shuffle, repeat, drop_remainder,
@@ -181,14 +191,15 @@ def _build(cropper, index_rows, batch_size, training, seed, shuffle, repeat, dro
 
     def load(counters, elements):
         rows = tf.gather(rows_const, elements)  # [C, F]
-        crops, kps, vis, ok = tf.numpy_function(
-            cropper, [rows, counters], [tf.uint8, tf.float32, tf.float32, tf.bool],
+        crops, kps, vis, mats, ok = tf.numpy_function(
+            cropper, [rows, counters], [tf.uint8, tf.float32, tf.float32, tf.float32, tf.bool],
             stateful=False)
         crops.set_shape([None, frames, h, w, 3])
         kps.set_shape([None, frames, k, 2])
         vis.set_shape([None, frames, k])
+        mats.set_shape([None, frames, 2, 3])
         ok.set_shape([None])
-        out = {"image": crops, "keypoints": kps, "visible": vis, "ok": ok,
+        out = {"image": crops, "keypoints": kps, "visible": vis, "crop_matrix": mats, "ok": ok,
                "index": elements if clip else rows[:, 0]}
         # Meta describes the box each crop was actually cut from.
         box_rows = tf.repeat(rows[:, :1], frames, axis=1) if cropper.box_mode == "first" else rows
@@ -196,7 +207,7 @@ def _build(cropper, index_rows, batch_size, training, seed, shuffle, repeat, dro
             value = tf.gather(table, box_rows if key in ("center", "scale") else rows)
             out[key] = value if clip else value[:, 0]
         if not clip:
-            for key in ("image", "keypoints", "visible"):
+            for key in ("image", "keypoints", "visible", "crop_matrix"):
                 out[key] = out[key][:, 0]
         return out
 
@@ -255,6 +266,7 @@ def make_topdown_dataset(samples, input_size=(256, 192), batch_size=32, training
         image float32 [N, H, W, 3] (ImageNet-normalised RGB),
         heatmaps float32 [N, h, w, K], target_weight float32 [N, K],
         keypoints float32 [N, K, 2] (crop pixels), visible float32 [N, K],
+        crop_matrix float32 [N, 2, 3] (image -> crop pixels, augmentation included),
         image_id, ann_id, track_id int64 [N], center, scale float32 [N, 2] (the
         un-augmented box, image pixels), bbox_score float32 [N], index int64 [N] (row).
       The dataset has an attribute `pipeline_stats` (the PipelineStats).
@@ -283,10 +295,14 @@ def make_clip_dataset(clips, input_size=(256, 192), batch_size=8, training=False
                       prefetch=True, stats=None, load_chunk=2):
     """A tf.data pipeline of clips: T+1 consecutive crops of one person track.
 
-    The same random flip / scale / rotation / shift is applied to all T+1 frames of a
-    clip (paper Sec. 4.2); half-body is not used for clips. Each frame is cropped
-    around its own box (`box_mode="per_frame"`) or around the first frame's box
-    (`"first"`, so that the person's motion stays visible in crop coordinates).
+    One random transform per clip (paper Sec. 4.2: "the same augmentation methods are
+    applied across T+1 frames"): the same flip, scale, rotation and shift for all T+1
+    frames, and half-body (the same half) for all frames or none. Each frame is cropped
+    around its own box (`box_mode="per_frame"`; a half-body box around that frame's
+    own joints) or around the first frame's box (`"first"`, so that the person's motion
+    stays visible in crop coordinates). Every frame's crop affine is returned
+    (`crop_matrix`): what `vipnas_tf.temporal.warp` needs to move the previous frame's
+    heatmaps into the current crop, as the video runner does.
 
     Args:
       clips: a ClipSet (e.g. `PoseTrackData.clips(T + 1)`).
@@ -296,8 +312,10 @@ def make_clip_dataset(clips, input_size=(256, 192), batch_size=8, training=False
     Returns:
       tf.data.Dataset of dicts with image [N, T+1, H, W, 3], heatmaps
       [N, T+1, h, w, K], target_weight [N, T+1, K], keypoints [N, T+1, K, 2],
-      visible [N, T+1, K], image_id / ann_id / track_id [N, T+1], center / scale
-      [N, T+1, 2] (the box each frame was cropped from), bbox_score [N, T+1], index [N] (clip row).
+      visible [N, T+1, K], crop_matrix [N, T+1, 2, 3] (image -> crop pixels of each
+      frame, augmentation included), image_id / ann_id / track_id [N, T+1], center /
+      scale [N, T+1, 2] (the un-augmented box of each frame's crop: its own or, with
+      box_mode "first", the first frame's), bbox_score [N, T+1], index [N] (clip row).
     """
     if num_frames is not None and num_frames != clips.num_frames:
         raise ValueError(f"clips have {clips.num_frames} frames, num_frames={num_frames}")

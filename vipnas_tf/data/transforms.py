@@ -3,8 +3,9 @@
 The pipeline draws one set of `AugmentParams` per sample (per clip: one set shared by
 all T+1 frames), builds the crop affine from the box and the parameters, warps the
 image with OpenCV and moves the keypoints with the same matrix. The augmentations are
-the paper's (Sec. 4.2: random rotation in [-40, 40] degrees and random flip) plus the
-usual top-down ones the issue asks for (random scale, half-body).
+the paper's (Sec. 4.2: random rotation in [-40, 40] degrees and random flip) plus two
+the paper does not state, from the SimpleBaseline / mmpose top-down recipe: random
+scale and half-body crops.
 """
 import dataclasses
 import os
@@ -35,17 +36,23 @@ def normalize_images_np(images):
 
 @dataclasses.dataclass(frozen=True)
 class AugmentConfig:
-    """Training augmentation settings.
+    """Training augmentation settings (the defaults: the paper's rotation and flip, with
+    scale and half-body from the SimpleBaseline / mmpose recipe).
 
     Args:
-      flip_prob: probability of a horizontal flip (with left/right joint swap).
+      flip_prob: probability of a horizontal flip (with left/right joint swap; paper:
+        random flip).
       scale_range: (lo, hi) factor applied to the box size (box larger = person
-        smaller in the crop).
+        smaller in the crop); not in the paper: (0.75, 1.25), milder than mmpose
+        0.x's scale_factor 0.5 (factors in [0.5, 1.5]).
       rotation_deg: maximum |rotation|; angles are uniform in [-r, r] (paper: 40).
-      rotation_prob: probability of rotating at all.
+      rotation_prob: probability of rotating at all (the paper does not say; 0.6 as
+        mmpose 0.x's TopDownGetRandomScaleRotation).
       shift_factor: maximum box-centre shift as a fraction of the box size.
       shift_prob: probability of shifting.
-      half_body_prob: probability of cropping to the upper or lower body.
+      half_body_prob: probability of cropping to the upper or lower body (not in the
+        paper; 0.3 with more than 8 labelled joints, as mmpose 0.x's
+        TopDownHalfBodyTransform). Clips: the same half on every frame, or none.
       half_body_min_keypoints: half-body needs more labelled keypoints than this.
       half_body_padding: padding of the half-body box.
     """

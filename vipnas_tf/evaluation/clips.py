@@ -2,15 +2,17 @@
 
 Val clips are consecutive, non-overlapping windows of T + 1 frames of one track
 (`PoseTrackData.clips(T + 1, step=T + 1)`), cut around each frame's ground-truth box
-like the training clips. A clip predict function returns the heatmaps of the T
-non-key frames; they are decoded, mapped back to image pixels and scored with the
+like the training clips. A clip predict function gets the clips and every frame's crop
+affine (to warp the previous heatmaps into the current crop,
+`vipnas_tf.temporal.warp`, as in training and in the video runner) and returns the
+heatmaps of the T non-key frames; they are decoded, mapped back to image pixels and scored with the
 PoseTrack metric on exactly those (non-key) frames' persons. Frame-wise predict
 functions (an S-ViPNet, a T-ViPNet run without fusion) are scored on the same rows
 through `evaluate_framewise`, so the two are directly comparable.
 """
 import numpy as np
 
-from vipnas_tf.codecs.affine import keypoints_crop_to_image
+from vipnas_tf.codecs.affine import get_affine_matrix, keypoints_crop_to_image
 from vipnas_tf.data.transforms import normalize_images_np
 from vipnas_tf.evaluation.posetrack import PoseTrackEvaluator
 from vipnas_tf.evaluation.topdown import predict_heatmaps
@@ -44,6 +46,9 @@ class ClipEvaluator:
         if len(rows) == 0:
             raise ValueError(f"{ann_path}: no track has {num_frames + 1} consecutive annotated frames")
         self.clip_rows = rows  # [C, T + 1] sample rows
+        # The crop affine of every sample row (the plain box, as the crops were cut).
+        self.crop_matrices = np.stack([get_affine_matrix(c, s, 0.0, self.base.codec.input_size)
+                                       for c, s in zip(self.base.centers, self.base.scales)]).astype(np.float32)
         self.nonkey_rows = rows[:, 1:].reshape(-1)
         # Frames scored: those whose every labelled person is a non-key row (so a
         # person of a key frame or of a track too short for a clip is never a miss).
@@ -64,6 +69,10 @@ class ClipEvaluator:
         crops = self.base.crops[self.clip_rows[start:stop]]
         return normalize_images_np(crops)
 
+    def clip_matrices(self, start, stop):
+        """Crop affines [n, T + 1, 2, 3] float32 (image -> crop pixels) of clips start..stop."""
+        return self.crop_matrices[self.clip_rows[start:stop]]
+
     def _score_heatmaps(self, heatmaps, rows):
         codec = self.base.codec
         kp_crop, scores = codec.decode(heatmaps)
@@ -78,12 +87,15 @@ class ClipEvaluator:
         """PoseTrack mAP (percent) on the non-key frames.
 
         Args:
-          clip_predict_fn: clips float32 [n, T + 1, H, W, 3] -> non-key heatmaps
-            [n, T, h, w, K].
+          clip_predict_fn: (clips float32 [n, T + 1, H, W, 3], crop matrices float32
+            [n, T + 1, 2, 3]) -> non-key heatmaps [n, T, h, w, K]
+            (`vipnas_tf.temporal.propagation.propagate_clips` with the frames' networks).
         """
         out = []
         for start in range(0, self.num_clips, batch_size):
-            heat = _np(clip_predict_fn(self.clip_images(start, start + batch_size))).astype(np.float32)
+            stop = start + batch_size
+            heat = _np(clip_predict_fn(self.clip_images(start, stop), self.clip_matrices(start, stop)))
+            heat = heat.astype(np.float32)
             if heat.shape[1] != self.num_frames:
                 raise ValueError(f"clip_predict_fn returned {heat.shape[1]} frames, expected T={self.num_frames}")
             out.append(heat.reshape((-1,) + heat.shape[2:]))

@@ -278,6 +278,7 @@ def evaluate_schedule(d, folder, s, data):
     import tensorflow as tf  # pylint: disable=import-outside-toplevel
 
     from vipnas_tf.evaluation.clips import ClipEvaluator  # pylint: disable=import-outside-toplevel
+    from vipnas_tf.temporal.propagation import propagate_clips  # pylint: disable=import-outside-toplevel
 
     sched_dir = d["temporal_search"]
     schedule = io_utils.read_json(os.path.join(sched_dir, "schedule.json"))
@@ -288,14 +289,9 @@ def evaluate_schedule(d, folder, s, data):
     key_fn = tf.function(lambda x: key(x, training=False))
     frame_fns = [tf.function(lambda x, p, m=m: m([x, p], training=False)) for m in frames]
 
-    def clip_predict(clips):
-        clips = tf.convert_to_tensor(clips, tf.float32)
-        prev = key_fn(clips[:, 0])
-        out = []
-        for t, fn in enumerate(frame_fns):
-            prev = fn(clips[:, t + 1], prev)
-            out.append(prev)
-        return tf.stack(out, axis=1)
+    def clip_predict(clips, crop_matrices):
+        # previous heatmaps warped into each frame's crop, as in training and video inference
+        return propagate_clips(key_fn, frame_fns, clips, crop_matrices)
 
     sched = ev.evaluate(clip_predict)
     per_frame = ev.evaluate_framewise(lambda x: key_fn(tf.convert_to_tensor(x, tf.float32)))

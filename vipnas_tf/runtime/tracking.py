@@ -5,10 +5,10 @@ propagation (paper Fig. 2): the heatmaps of its previous frame, in the coordinat
 the crop they were predicted in, and its position in the key-frame cycle.
 
 When the person's box moves between two frames, the previous heatmaps are *warped*
-into the new crop before the T-ViPNet sees them (`warp_heatmaps`): both crops are
-axis-aligned boxes of the image, so heatmap pixel (u, v) of the old crop maps to an
-image point and from there to the new crop by a per-axis scale + shift; the warp
-samples bilinearly and fills outside the old crop with zeros. Unchanged boxes skip it.
+into the new crop before the T-ViPNet sees them: heatmap pixel (u, v) of the new crop
+maps to an image point and from there into the old crop (`vipnas_tf.temporal.warp`,
+the same function as in training and clip evaluation: bilinear, zeros outside the old
+crop). `warp_heatmaps` is that warp for two crops given as (center, scale).
 
 Boxes are (x, y, w, h) in image pixels; crops use (center, scale) as in
 `vipnas_tf.codecs.affine`.
@@ -18,7 +18,8 @@ from typing import Optional
 
 import numpy as np
 
-from vipnas_tf.codecs.affine import bbox_from_keypoints
+from vipnas_tf.codecs.affine import bbox_from_keypoints, get_affine_matrix
+from vipnas_tf.temporal.warp import warp_previous_heatmaps
 
 
 @dataclasses.dataclass
@@ -32,6 +33,7 @@ class Track:
         (S-ViPNet), 1..T = the T-ViPNet of that non-key frame.
       heatmaps: [h, w, K] of the last frame (None before the first key frame).
       center, scale: the crop (image pixels) those heatmaps belong to.
+      crop_matrix: that crop's affine [2, 3] (image -> crop pixels).
       keypoints, scores: [K, 2] image pixels and [K] of the last frame.
       missed: consecutive frames without a confident pose (keypoint tracking).
     """
@@ -42,6 +44,7 @@ class Track:
     heatmaps: Optional[np.ndarray] = None
     center: Optional[np.ndarray] = None
     scale: Optional[np.ndarray] = None
+    crop_matrix: Optional[np.ndarray] = None
     keypoints: Optional[np.ndarray] = None
     scores: Optional[np.ndarray] = None
     missed: int = 0
@@ -110,41 +113,19 @@ def clip_box(box, frame_size):
 
 def warp_heatmaps(heatmaps, src_center, src_scale, dst_center, dst_scale):
     """Moves heatmaps [h, w, K] predicted in the crop (src_center, src_scale) into the
-    crop (dst_center, dst_scale) of the same frame size (bilinear, zeros outside).
-
-    Heatmap pixel u of a crop covering `scale` image pixels starting at
-    `center - scale / 2` sits at image x = center - scale / 2 + u * scale / w
-    (the codec's convention: heatmap coordinates = crop coordinates / stride).
+    crop (dst_center, dst_scale) of the same frame size (bilinear, zeros outside): the
+    shared `vipnas_tf.temporal.warp` with the two crops' (un-rotated) affines. The
+    same crop returns `heatmaps` itself.
     """
     heatmaps = np.asarray(heatmaps, np.float32)
-    src_center, src_scale = np.asarray(src_center, np.float64), np.asarray(src_scale, np.float64)
-    dst_center, dst_scale = np.asarray(dst_center, np.float64), np.asarray(dst_scale, np.float64)
     if np.allclose(src_center, dst_center) and np.allclose(src_scale, dst_scale):
         return heatmaps
-    h, w, _ = heatmaps.shape
-    size = np.array([w, h], np.float64)
-    # image point of a destination pixel, then its source pixel (per axis affine)
-    gain = dst_scale / src_scale
-    offset = ((dst_center - dst_scale / 2) - (src_center - src_scale / 2)) * size / src_scale
-    us = np.arange(w) * gain[0] + offset[0]
-    vs = np.arange(h) * gain[1] + offset[1]
-    return _bilinear(heatmaps, vs, us)
-
-
-def _bilinear(img, ys, xs):
-    """Samples img [h, w, K] at the grid ys x xs (bilinear; zero outside)."""
-    h, w, _ = img.shape
-    padded = np.zeros((h + 2, w + 2, img.shape[2]), img.dtype)
-    padded[1:-1, 1:-1] = img
-    ys = np.clip(ys + 1, 0, h + 1)
-    xs = np.clip(xs + 1, 0, w + 1)
-    y0 = np.clip(np.floor(ys).astype(int), 0, h)
-    x0 = np.clip(np.floor(xs).astype(int), 0, w)
-    fy = (ys - y0)[:, None, None]
-    fx = (xs - x0)[None, :, None]
-    top = padded[y0][:, x0] * (1 - fx) + padded[y0][:, x0 + 1] * fx
-    bottom = padded[y0 + 1][:, x0] * (1 - fx) + padded[y0 + 1][:, x0 + 1] * fx
-    return (top * (1 - fy) + bottom * fy).astype(np.float32)
+    # The heatmap-level affine of an axis-aligned crop does not depend on the input
+    # size, so the crops are built at heatmap size directly.
+    size = heatmaps.shape[:2]
+    src = get_affine_matrix(src_center, src_scale, 0.0, size).astype(np.float32)
+    dst = get_affine_matrix(dst_center, dst_scale, 0.0, size).astype(np.float32)
+    return warp_previous_heatmaps(heatmaps[None], src[None], dst[None], size)[0].numpy()
 
 
 def parse_box(text, frame_size=None):

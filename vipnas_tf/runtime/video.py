@@ -20,8 +20,9 @@ Person boxes:
 Every track's cycle starts with a key frame when the track starts, so with tracks that
 live from the first frame the key frames are frames 0, T+1, 2(T+1), ...
 
-Previous heatmaps are warped into the current crop when the box moved
-(`tracking.warp_heatmaps`). All tracks at the same cycle position run as one batch
+Previous heatmaps are warped into the current crop (`vipnas_tf.temporal.warp`, from
+the two crops' affines: the same function as training and clip evaluation; an unmoved
+box gives the identity warp). All tracks at the same cycle position run as one batch
 through that position's network.
 
 Output: PoseTrack results ({"images", "annotations", "categories"}; `image_id` =
@@ -41,6 +42,7 @@ from typing import Optional, Sequence
 
 import cv2
 import numpy as np
+import tensorflow as tf
 
 from vipnas_tf.arch.space import get_space
 from vipnas_tf.codecs.affine import bbox_xywh_to_center_scale, get_affine_matrix, keypoints_crop_to_image
@@ -49,6 +51,7 @@ from vipnas_tf.codecs.heatmap import HeatmapCodec
 from vipnas_tf.data.transforms import normalize_images_np, warp_crop
 from vipnas_tf.runtime import tracking
 from vipnas_tf.runtime.tracking import Track, parse_box  # noqa: F401  (re-exported)
+from vipnas_tf.temporal.warp import warp_previous_heatmaps
 from vipnas_tf.utils import io as io_utils
 
 _COLORS = [(0, 200, 255), (255, 120, 0), (80, 220, 80), (255, 0, 200), (0, 120, 255), (200, 200, 0)]
@@ -118,15 +121,25 @@ class VideoPoseRunner:
         if k != self.info.num_keypoints:
             raise ValueError(f"the schedule's networks predict {k} keypoints, keypoint_format="
                              f"{config.keypoint_format!r} has {self.info.num_keypoints}")
+        input_size = self.input_size
+        # One trace (batch = tracks at a cycle position); no Python control flow to convert.
+        self._warp = tf.function(lambda hm, prev_m, cur_m: warp_previous_heatmaps(hm, prev_m, cur_m, input_size),
+                                 reduce_retracing=True, autograph=False)
 
     # ---- one frame -------------------------------------------------------------------------
     def _crop(self, frame, box):
         center, scale = bbox_xywh_to_center_scale(np.asarray(box, np.float32), self.input_size, self.config.padding)
         matrix = get_affine_matrix(center, scale, 0.0, self.input_size)
         crop = warp_crop(frame, matrix, self.input_size)[..., ::-1]  # BGR -> RGB
-        return crop, center, scale
+        return crop, center, scale, matrix.astype(np.float32)
 
-    def _run_networks(self, tracks, crops, centers, scales, stats):
+    def _previous_heatmaps(self, tracks, matrices):
+        """The tracks' last heatmaps warped from their last crops into the current ones."""
+        prev = np.stack([t.heatmaps for t in tracks]).astype(np.float32)
+        prev_m = np.stack([t.crop_matrix for t in tracks])
+        return self._warp(prev, prev_m, np.stack(matrices)).numpy()
+
+    def _run_networks(self, tracks, crops, matrices, stats):
         """Runs every track through the network of its cycle position; returns heatmaps."""
         heatmaps = [None] * len(tracks)
         by_position = {}
@@ -140,8 +153,7 @@ class VideoPoseRunner:
             if position == 0:
                 out = self.models.key(images)
             else:
-                prev = np.stack([tracking.warp_heatmaps(tracks[i].heatmaps, tracks[i].center, tracks[i].scale,
-                                                        centers[i], scales[i]) for i in rows])
+                prev = self._previous_heatmaps([tracks[i] for i in rows], [matrices[i] for i in rows])
                 out = self.models.frames[position - 1](images, prev)
             stats["model_seconds"] += time.perf_counter() - start
             stats["calls"][position] += 1
@@ -195,8 +207,11 @@ class VideoPoseRunner:
         start = time.perf_counter()
         x = np.zeros((1, h, w, 3), np.float32)
         self.models.key(x)
+        hm = np.zeros((1, h // 4, w // 4, k), np.float32)
         for f in self.models.frames:
-            f(x, np.zeros((1, h // 4, w // 4, k), np.float32))
+            f(x, hm)
+        eye = np.eye(2, 3, dtype=np.float32)[None]
+        self._warp(hm, eye, eye)
         return time.perf_counter() - start
 
     def run(self, source, boxes=None, first_boxes: Optional[Sequence] = None, output_video=None, progress=False):
@@ -254,14 +269,15 @@ class VideoPoseRunner:
                 tracks = self._boxes_for_frame(tracks, dets, initial, next_id, frame_size)
                 frame_anns = []
                 if tracks:
-                    crops, centers, scales = zip(*(self._crop(frame, t.box) for t in tracks))
-                    heatmaps = self._run_networks(tracks, crops, centers, scales, stats)
+                    crops, centers, scales, matrices = zip(*(self._crop(frame, t.box) for t in tracks))
+                    heatmaps = self._run_networks(tracks, crops, matrices, stats)
                     hm = np.stack(heatmaps)
                     kps, scores = self.codec.decode(hm)
                     kps = keypoints_crop_to_image(kps, np.stack(centers), np.stack(scales), self.input_size)
                     for i, t in enumerate(tracks):
                         used = t.position
                         t.heatmaps, t.center, t.scale = heatmaps[i], centers[i], scales[i]
+                        t.crop_matrix = matrices[i]
                         t.keypoints, t.scores = kps[i], scores[i]
                         t.position = (t.position + 1) % self.cycle
                         frame_anns.append(_annotation(len(annotations) + len(frame_anns) + 1, index, t, used))

@@ -114,7 +114,7 @@ class TemporalSearch(ResumableCandidates):
         clips = PoseTrackData(rc["train_ann"], rc["train_images"]).clips(self.frames + 1)
         ds = make_clip_dataset(clips, self.input_size, self.calib_batch_size, training=True, seed=self.seed + 7,
                                num_frames=self.frames + 1, prefetch=False)
-        calib = [b["image"] for b in ds.take(self.bn_calib_batches)]
+        calib = [{k: b[k] for k in ("image", "crop_matrix")} for b in ds.take(self.bn_calib_batches)]
         clip_ev = ClipEvaluator(rc["val_ann"], rc["val_images"], self.input_size, self.frames, self.max_clips)
         self._evaluator = ScheduleEvaluator(model, clip_ev, calib, fusion=rc.get("fusion", True))
 

@@ -1,8 +1,8 @@
 """Temporal ViPNAS: the fusion module, the T-ViPNet super-network, multi-frame
 propagation and the video schedule (paper Sec. 3.1, 3.3, 3.4.2, 3.4.3).
 
-`frame_arch` and `schedule` are TensorFlow-free values; `fusion`, `supernet` and
-`propagation` are imported on first use of their names.
+`frame_arch` and `schedule` are TensorFlow-free values; `fusion`, `supernet`,
+`propagation` and `warp` are imported on first use of their names.
 """
 from vipnas_tf.temporal.frame_arch import (  # noqa: F401
     FUSION_OPS,
@@ -27,6 +27,11 @@ _LAZY = {
     "multi_frame_loss": "vipnas_tf.temporal.propagation",
     "sample_frame_archs": "vipnas_tf.temporal.propagation",
     "sandwich_frame_archs": "vipnas_tf.temporal.propagation",
+    "propagate_clips": "vipnas_tf.temporal.propagation",
+    "heatmap_warp_matrix": "vipnas_tf.temporal.warp",
+    "warp_heatmaps": "vipnas_tf.temporal.warp",
+    "warp_previous_heatmaps": "vipnas_tf.temporal.warp",
+    "frame_input_heatmaps": "vipnas_tf.temporal.warp",
 }
 
 

@@ -5,10 +5,14 @@
                                        frame with its own architecture vector
 
 `PropagationModel` is the RNN-style Keras model (the state is the previous heatmaps);
-`multi_frame_loss` the objective (target-weighted MSE summed over the T non-key
-frames); `sample_frame_archs` draws the per-frame architectures of the sandwich rule.
-This module holds the model and the loss only: the training step, distillation and
-distribution live in `vipnas_tf.training`.
+`propagate_clips` runs the same recurrence with concrete per-frame networks (exported
+frame models, the evaluators' BN-calibrated frames). Both move the previous heatmaps
+into the current frame's crop before fusion (`vipnas_tf.temporal.warp`) when given the
+clips' per-frame crop affines, as the video runner does. `multi_frame_loss` is the
+objective (target-weighted MSE summed over the T non-key frames); `sample_frame_archs`
+draws the per-frame architectures of the sandwich rule. This module holds the model and
+the loss only: the training step, distillation and distribution live in
+`vipnas_tf.training`.
 
 Shape letters: N batch, T non-key frames, H/W input size, h/w heatmap size, K
 keypoints, L frame-architecture encoding length.
@@ -18,6 +22,7 @@ import tensorflow as tf
 
 from vipnas_tf.temporal.frame_arch import FrameArch, TemporalSpace
 from vipnas_tf.temporal.supernet import TemporalSuperNetwork
+from vipnas_tf.temporal.warp import frame_input_heatmaps
 
 
 class PropagationModel(keras.Model):
@@ -44,6 +49,11 @@ class PropagationModel(keras.Model):
       training: BN mode of the T-ViPNets.
       key_heatmaps: optional precomputed [N, h, w, K] key-frame heatmaps (then the
         key model is not run).
+      crop_matrices: optional [N, T + 1, 2, 3] crop affine of every frame (image ->
+        input-crop pixels; the clip dataset's `crop_matrix`). Given, each frame's
+        T-ViPNet fuses the previous heatmaps warped into its own crop
+        (`warp.frame_input_heatmaps`, in the graph); None feeds them as they are
+        (right only when every frame was cut from the same box).
 
     Returns:
       [N, T, h, w, K] heatmaps of the non-key frames ([N, T + 1, ...] with
@@ -82,7 +92,7 @@ class PropagationModel(keras.Model):
             kwargs["training"] = False
         return tf.stop_gradient(tf.cast(self.key_model(images, **kwargs), tf.float32))
 
-    def call(self, clips, frame_archs, training=None, key_heatmaps=None):
+    def call(self, clips, frame_archs, training=None, key_heatmaps=None, crop_matrices=None):
         num_frames = clips.shape[1]
         if num_frames is None or num_frames < 2:
             raise ValueError(f"PropagationModel: clips must have a static frame axis of T + 1 >= 2, got {num_frames}")
@@ -98,20 +108,23 @@ class PropagationModel(keras.Model):
         if len(archs) != t_count:
             raise ValueError(f"PropagationModel: {len(archs)} frame architectures for T={t_count} non-key frames")
         prev = self.key_heatmaps(clips[:, 0]) if key_heatmaps is None else tf.stop_gradient(key_heatmaps)
+        input_size = tuple(clips.shape[2:4])
         if not self.unroll and not concrete:
-            return self._loop(clips, frame_archs, prev, training)
+            return self._loop(clips, frame_archs, prev, training, crop_matrices, input_size)
         outputs = [prev] if self.include_key else []
         for t in range(t_count):
-            prev = self.temporal(clips[:, t + 1], prev, arch=archs[t], training=training)
+            fused = frame_input_heatmaps(prev, crop_matrices, t + 1, input_size)
+            prev = self.temporal(clips[:, t + 1], fused, arch=archs[t], training=training)
             outputs.append(prev)
         return tf.stack(outputs, axis=1)
 
-    def _loop(self, clips, frame_archs, prev, training):
+    def _loop(self, clips, frame_archs, prev, training, crop_matrices, input_size):
         t_count = clips.shape[1] - 1
         out = tf.TensorArray(prev.dtype, size=t_count, element_shape=prev.shape)
 
         def body(t, prev, out):
-            y = self.temporal(tf.gather(clips, t + 1, axis=1), prev, arch=tf.gather(frame_archs, t), training=training)
+            fused = frame_input_heatmaps(prev, crop_matrices, t + 1, input_size)
+            y = self.temporal(tf.gather(clips, t + 1, axis=1), fused, arch=tf.gather(frame_archs, t), training=training)
             y = tf.ensure_shape(tf.cast(y, prev.dtype), prev.shape)
             return t + 1, y, out.write(t, y)
 
@@ -120,6 +133,34 @@ class PropagationModel(keras.Model):
         if self.include_key:
             y = tf.concat([prev[:, None], y], axis=1)
         return y
+
+
+def propagate_clips(key_fn, frame_fns, clips, crop_matrices=None):
+    """Eq. 2 with concrete networks: H^0 = key_fn(I^0), H^t = frame_fns[t-1](I^t,
+    warp(H^(t-1))), the warp as in `PropagationModel` (none when `crop_matrices` is None).
+
+    Args:
+      key_fn: images [N, H, W, 3] -> heatmaps [N, h, w, K].
+      frame_fns: T callables (images, previous heatmaps already in this frame's crop)
+        -> heatmaps (e.g. exported frame models).
+      clips: [N, T + 1, H, W, 3] normalised crops.
+      crop_matrices: [N, T + 1, 2, 3] per-frame crop affines (or None).
+
+    Returns:
+      [N, T, h, w, K] heatmaps of the non-key frames.
+    """
+    clips = tf.convert_to_tensor(clips, tf.float32)
+    if clips.shape[1] != len(frame_fns) + 1:
+        raise ValueError(f"propagate_clips: clips have {clips.shape[1]} frames, {len(frame_fns)} frame networks "
+                         f"need {len(frame_fns) + 1}")
+    input_size = tuple(clips.shape[2:4])
+    prev = tf.convert_to_tensor(key_fn(clips[:, 0]), tf.float32)
+    out = []
+    for t, fn in enumerate(frame_fns, start=1):
+        prev = tf.convert_to_tensor(fn(clips[:, t], frame_input_heatmaps(prev, crop_matrices, t, input_size)),
+                                    tf.float32)
+        out.append(prev)
+    return tf.stack(out, axis=1)
 
 
 def multi_frame_loss(pred, target, target_weight=None, reduce_frames="sum"):

@@ -3,6 +3,7 @@ import dataclasses
 import os
 from typing import Optional, Tuple
 
+from vipnas_tf.data.transforms import AugmentConfig
 from vipnas_tf.training.init import KERNEL_INITS
 
 MODES = ("supernet", "standalone", "temporal")
@@ -53,6 +54,15 @@ class TrainConfig:
       key_model_dir: temporal: the trained S-ViPNet (stand-alone run) for key frames.
       num_frames: temporal: T non-key frames per clip.
       fusion: temporal: use the fusion module (False: the frame-wise ablation).
+      augment: training augmentation on (False: plain crops, whatever the fields below).
+      rotation_deg, rotation_prob: random rotation uniform in [-rotation_deg,
+        rotation_deg] with probability rotation_prob (paper Sec. 4.2: [-40, 40]; the
+        probability 0.6 is mmpose's, the paper does not state one).
+      flip_prob: random horizontal flip (paper: random flip; 0.5).
+      scale_range: random box-size factor (lo, hi); beyond the paper (0.75, 1.25).
+      half_body_prob: half-body crops (beyond the paper; mmpose's 0.3).
+      Temporal clips draw one transform per clip for all T + 1 frames (paper Sec. 4.2),
+      half-body on every frame or none, each frame cut around its own box.
       max_bad_batches: consecutive failing batches tolerated before giving up.
     """
 
@@ -90,6 +100,19 @@ class TrainConfig:
     num_frames: int = 3
     fusion: bool = True
     augment: bool = True
+    rotation_deg: float = 40.0
+    rotation_prob: float = 0.6
+    flip_prob: float = 0.5
+    scale_range: Tuple[float, float] = (0.75, 1.25)
+    half_body_prob: float = 0.3
+
+    def augment_config(self):
+        """The AugmentConfig of the training pipeline (`AugmentConfig.none()` without augment)."""
+        if not self.augment:
+            return AugmentConfig.none()
+        return AugmentConfig(flip_prob=self.flip_prob, scale_range=tuple(self.scale_range),
+                             rotation_deg=self.rotation_deg, rotation_prob=self.rotation_prob,
+                             half_body_prob=self.half_body_prob)
 
     def validate(self):
         """Raises ValueError naming the bad setting (called before any training)."""
@@ -116,6 +139,15 @@ class TrainConfig:
             raise ValueError(f"kernel_init must be one of {KERNEL_INITS}, got {self.kernel_init!r}")
         if self.distill_start < 0:
             raise ValueError(f"distill_start must be >= 0, got {self.distill_start}")
+        for name in ("rotation_prob", "flip_prob", "half_body_prob"):
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"{name} must be a probability in [0, 1], got {value}")
+        if not 0.0 <= self.rotation_deg <= 180.0:
+            raise ValueError(f"rotation_deg must be in [0, 180] degrees, got {self.rotation_deg}")
+        lo, hi = self.scale_range
+        if not 0.0 < lo <= hi:
+            raise ValueError(f"scale_range must be (lo, hi) with 0 < lo <= hi, got {tuple(self.scale_range)}")
         if self.checkpoint_every <= 0 or self.log_every <= 0:
             raise ValueError("checkpoint_every and log_every must be positive")
         for name in ("train_ann", "train_images"):
@@ -137,6 +169,7 @@ class TrainConfig:
         d = dataclasses.asdict(self)
         d["input_size"] = list(self.input_size)
         d["lr_decay_at"] = list(self.lr_decay_at)
+        d["scale_range"] = list(self.scale_range)
         return d
 
     @classmethod
@@ -148,6 +181,7 @@ class TrainConfig:
         d = dict(d)
         if "input_size" in d:
             d["input_size"] = tuple(d["input_size"])
-        if "lr_decay_at" in d:
-            d["lr_decay_at"] = tuple(d["lr_decay_at"])
+        for key in ("lr_decay_at", "scale_range"):
+            if key in d:
+                d[key] = tuple(d[key])
         return cls(**d)

@@ -74,12 +74,9 @@ class SpatialTask:
 
     def train_dataset(self, seed, batch_size, stats=None):
         from vipnas_tf.data.pipeline import make_topdown_dataset  # pylint: disable=import-outside-toplevel
-        from vipnas_tf.data.transforms import AugmentConfig  # pylint: disable=import-outside-toplevel
 
-        augment = AugmentConfig() if self.config.augment else AugmentConfig(
-            flip_prob=0.0, scale_range=(1.0, 1.0), rotation_prob=0.0, half_body_prob=0.0)
         ds = make_topdown_dataset(self.train_samples(), self.input_size, batch_size, training=True,
-                                  seed=seed, augment=augment, stats=stats)
+                                  seed=seed, augment=self.config.augment_config(), stats=stats)
         stats = ds.pipeline_stats
         ds = ds.map(lambda d: {k: d[k] for k in TRAIN_KEYS})
         ds.pipeline_stats = stats

@@ -15,6 +15,10 @@ switched off (frame-wise networks, the ablation of paper Fig. 6(a)).
 are re-calibrated for its own architecture (on clips propagated through the earlier
 frames' already calibrated networks), then the clips are propagated frame by frame
 with each frame's statistics, and the non-key frames are scored (PoseTrack mAP).
+
+Training, calibration and evaluation feed every T-ViPNet the previous frame's heatmaps
+warped into its own crop (`vipnas_tf.temporal.warp`, from the clips' per-frame crop
+affines), exactly as the video runner does between a track's crops.
 """
 import logging
 import os
@@ -24,12 +28,15 @@ import tensorflow as tf
 
 from vipnas_tf.arch import get_space
 from vipnas_tf.arch.arch import parse_arch
+from vipnas_tf.temporal.propagation import propagate_clips
+from vipnas_tf.temporal.warp import frame_input_heatmaps
 from vipnas_tf.training import bn as bn_lib
 from vipnas_tf.training.losses import distillation_mse, keypoint_mse
 
 log = logging.getLogger(__name__)
 
-TRAIN_KEYS = ("image", "heatmaps", "target_weight")
+# crop_matrix: each frame's crop affine, to warp the previous heatmaps into its crop.
+TRAIN_KEYS = ("image", "heatmaps", "target_weight", "crop_matrix")
 
 
 class TemporalSandwichSampler:
@@ -125,7 +132,8 @@ class TemporalTask:
     def forward(self, model):
         t_count = self.num_frames
         if self.fusion:
-            return lambda batch, arch, training: model(batch["image"], arch, training=training)
+            return lambda batch, arch, training: model(batch["image"], arch, training=training,
+                                                       crop_matrices=batch["crop_matrix"])
         spatial = model.temporal.spatial
 
         def frame_wise(batch, arch, training):
@@ -165,7 +173,7 @@ class TemporalTask:
         from vipnas_tf.data.pipeline import make_clip_dataset  # pylint: disable=import-outside-toplevel
 
         ds = make_clip_dataset(self.clips(), self.input_size, batch_size, training=True, seed=seed,
-                               num_frames=self.num_frames + 1, stats=stats)
+                               augment=self.config.augment_config(), num_frames=self.num_frames + 1, stats=stats)
         stats = ds.pipeline_stats
         ds = ds.map(lambda d: {k: d[k] for k in TRAIN_KEYS})
         ds.pipeline_stats = stats
@@ -189,7 +197,7 @@ class TemporalTask:
 
         stage = len(self.temporal_space.fusion_stages)
         out = {}
-        calib = [b["image"] for b in calib_batches()]
+        calib = list(calib_batches())
         ev = ScheduleEvaluator(model, self.clip_evaluator(), calib, fusion=self.fusion)
         for name, spatial in (("max", self.temporal_space.max_arch), ("min", self.space.min())):
             frames = [FrameArch(spatial, "add", stage)] * self.num_frames
@@ -203,8 +211,10 @@ class ScheduleEvaluator:
     Args:
       model: a PropagationModel (its `temporal` super-network and key model).
       clip_evaluator: a ClipEvaluator with the same T.
-      calib_clips: list of clip batches [n, T + 1, H, W, 3] (normalised) for BN
-        re-calibration.
+      calib_clips: clip batches for BN re-calibration: dicts with "image" [n, T + 1,
+        H, W, 3] (normalised) and "crop_matrix" [n, T + 1, 2, 3] (as the clip dataset
+        yields them; the previous heatmaps are warped between the frames' crops), or
+        bare image batches (every frame cut from the same box: no warp).
       fusion: False runs the frames without the fusion module.
     """
 
@@ -212,7 +222,11 @@ class ScheduleEvaluator:
         self.model = model
         self.tnet = model.temporal
         self.clip_evaluator = clip_evaluator
-        self.calib = [tf.convert_to_tensor(c, tf.float32) for c in calib_clips]
+        self.calib, self.calib_matrices = [], []
+        for c in calib_clips:
+            matrices = c.get("crop_matrix") if isinstance(c, dict) else None
+            self.calib.append(tf.convert_to_tensor(c["image"] if isinstance(c, dict) else c, tf.float32))
+            self.calib_matrices.append(None if matrices is None else tf.convert_to_tensor(matrices, tf.float32))
         self.fusion = fusion
         tnet, spatial = self.tnet, self.tnet.spatial
         if fusion:
@@ -236,12 +250,14 @@ class ScheduleEvaluator:
         for t, vec in enumerate(vectors):
             vec = tf.constant(vec)
             self.tnet.spatial.reset_bn_statistics()
+            fused = [frame_input_heatmaps(prevs[n], self.calib_matrices[n], t + 1, tuple(clips.shape[2:4]))
+                     for n, clips in enumerate(self.calib)]
             for n, clips in enumerate(self.calib):
                 self.tnet.spatial.set_bn_momentum(n / (n + 1.0))
-                self._train(clips[:, t + 1], prevs[n], vec)
+                self._train(clips[:, t + 1], fused[n], vec)
             self.tnet.spatial.set_bn_momentum(0.9)
             states.append(bn_lib.bn_state(self.tnet.spatial))
-            prevs = [self._infer(clips[:, t + 1], prevs[n], vec) for n, clips in enumerate(self.calib)]
+            prevs = [self._infer(clips[:, t + 1], fused[n], vec) for n, clips in enumerate(self.calib)]
         return states
 
     def evaluate(self, frame_archs, batch_size=8):
@@ -250,15 +266,16 @@ class ScheduleEvaluator:
         try:
             states = self.calibrate(vectors)
 
-            def clip_predict(clips):
-                clips = tf.convert_to_tensor(clips, tf.float32)
-                prev = self.model.key_heatmaps(clips[:, 0])
-                out = []
-                for t, vec in enumerate(vectors):
+            def frame_fn(t, vec):
+                def run(images, prev):
                     bn_lib.set_bn_state(self.tnet.spatial, states[t])
-                    prev = self._infer(clips[:, t + 1], prev, tf.constant(vec))
-                    out.append(prev)
-                return tf.stack(out, axis=1)
+                    return self._infer(images, prev, tf.constant(vec))
+                return run
+
+            frame_fns = [frame_fn(t, vec) for t, vec in enumerate(vectors)]
+
+            def clip_predict(clips, crop_matrices):
+                return propagate_clips(self.model.key_heatmaps, frame_fns, clips, crop_matrices)
 
             return self.clip_evaluator.evaluate(clip_predict, batch_size)
         finally:
