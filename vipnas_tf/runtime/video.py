@@ -15,7 +15,12 @@ Person boxes:
   `box_enlarge`, its size changing by at most `max_scale_change` per frame; when the
   pose is not confident the box stays where it was, and after
   `reset_after` such frames in a row the track restarts from its initial box with a
-  key frame. The tracks start from the given first boxes, else the whole frame.
+  key frame. The tracks start from the given first boxes, else the whole frame;
+- with a person detector (`vipnas_tf.runtime.detector`, e.g. OpenCV's HOG): detected
+  boxes start the tracks on the first frame (and on every frame while nobody is
+  tracked); each track then follows its keypoints as above, and a lost track is
+  dropped and the detector looks again (its new boxes that overlap a live track
+  by `iou_threshold` are ignored).
 
 Every track's cycle starts with a key frame when the track starts, so with tracks that
 live from the first frame the key frames are frames 0, T+1, 2(T+1), ...
@@ -31,7 +36,8 @@ person have no annotation. An optional overlay video shows skeletons and boxes.
 
 Timing (`summary`): `fps` counts frames per second of the pipeline's own work
 (crop, networks, decode, tracking), `model_fps` of the network calls alone, and
-`wall_fps` of everything including video decoding and overlay writing. The networks'
+`wall_fps` of everything including video decoding and overlay writing. With a
+detector, its time is part of the pipeline's (`detector_share` of it). The networks'
 one-off tracing is done before the clock starts (`warmup_seconds`).
 """
 import dataclasses
@@ -48,6 +54,7 @@ from vipnas_tf.codecs.dataset_info import DATASET_INFOS
 from vipnas_tf.codecs.heatmap import HeatmapCodec
 from vipnas_tf.data.transforms import normalize_images_np, warp_crop
 from vipnas_tf.runtime import tracking
+from vipnas_tf.runtime.detector import TimedDetector
 from vipnas_tf.runtime.tracking import Track, parse_box  # noqa: F401  (re-exported)
 from vipnas_tf.utils import io as io_utils
 
@@ -71,6 +78,7 @@ class RunnerConfig:
         this factor of the previous box's (one wrong pose cannot collapse the box).
       min_box_size: keypoint tracking: smallest box side in pixels.
       keypoint_format: "posetrack18" or "coco": keypoint names of the results.
+      max_detections: a person detector's best boxes used per detection (new tracks).
     """
 
     keypoint_threshold: float = 0.3
@@ -82,6 +90,7 @@ class RunnerConfig:
     max_scale_change: float = 1.5
     min_box_size: float = 16.0
     keypoint_format: str = "posetrack18"
+    max_detections: int = 10
 
     def __post_init__(self):
         if self.keypoint_format not in DATASET_INFOS:
@@ -150,7 +159,7 @@ class VideoPoseRunner:
                 heatmaps[i] = out[k]
         return heatmaps
 
-    def _boxes_for_frame(self, tracks, dets, initial, next_id, frame_size):
+    def _boxes_for_frame(self, tracks, dets, initial, next_id, frame_size, frame=None, detector=None):
         """The tracks of this frame and their crop boxes (see the module docstring)."""
         if dets is not None:
             pairs, new = tracking.match_boxes([t.box for t in tracks], dets[:, :4], self.config.iou_threshold)
@@ -161,20 +170,29 @@ class VideoPoseRunner:
             for j in new:
                 kept.append(Track(next_id(), dets[j, :4].copy()))
             return kept
-        if not tracks:
+        if not tracks and detector is None:
             return [Track(next_id(), b.copy()) for b in initial]
-        for t, init in zip(tracks, initial):
-            if t.keypoints is None:
-                continue
-            box = tracking.box_from_pose(t.keypoints, t.scores, self.config.keypoint_threshold,
-                                         self.config.min_keypoints, self.config.box_enlarge, frame_size)
-            if box is not None:
-                t.box, t.missed = self._limit_change(t.box, box, frame_size), 0
-                continue
-            t.missed += 1
-            if t.missed >= self.reset_after:  # lost: start again from the initial box
-                t.box, t.missed, t.heatmaps, t.position = init.copy(), 0, None, 0
-        return tracks
+        kept, lost = [], 0
+        for i, t in enumerate(tracks):
+            if t.keypoints is not None:
+                box = tracking.box_from_pose(t.keypoints, t.scores, self.config.keypoint_threshold,
+                                             self.config.min_keypoints, self.config.box_enlarge, frame_size)
+                if box is not None:
+                    t.box, t.missed = self._limit_change(t.box, box, frame_size), 0
+                    kept.append(t)
+                    continue
+                t.missed += 1
+            if t.missed >= self.reset_after:  # lost
+                if detector is not None:  # the detector looks for the person again below
+                    lost += 1
+                    continue
+                t.box, t.missed, t.heatmaps, t.position = initial[i].copy(), 0, None, 0  # from the initial box
+            kept.append(t)
+        if detector is not None and (lost or not kept):
+            found = detector.detect(frame)[: self.config.max_detections]
+            _, new = tracking.match_boxes([t.box for t in kept], found[:, :4], self.config.iou_threshold)
+            kept += [Track(next_id(), tracking.clip_box(found[j, :4], frame_size)) for j in new]
+        return kept
 
     def _limit_change(self, old, new, frame_size):
         """`new` with its size kept within max_scale_change of `old` and above
@@ -199,13 +217,17 @@ class VideoPoseRunner:
             f(x, np.zeros((1, h // 4, w // 4, k), np.float32))
         return time.perf_counter() - start
 
-    def run(self, source, boxes=None, first_boxes: Optional[Sequence] = None, output_video=None, progress=False):
+    def run(self, source, boxes=None, first_boxes: Optional[Sequence] = None, output_video=None, progress=False,
+            detector=None):
         """Processes `source` (a FrameSource).
 
         Args:
           boxes: dict frame -> [n, 5] boxes (`load_boxes`), or None for keypoint tracking.
           first_boxes: initial boxes [(x, y, w, h), ...] for keypoint tracking (default
-            the whole frame). Not allowed with `boxes`.
+            the whole frame). Not allowed with `boxes` or `detector`.
+          detector: a person detector (`vipnas_tf.runtime.detector`): run on the first
+            frame, on every frame while nobody is tracked, and when a track is lost;
+            its boxes start new tracks that then follow their keypoints.
           output_video: optional overlay video path (.mp4 / .avi), written atomically.
           progress: show a tqdm bar.
 
@@ -214,6 +236,10 @@ class VideoPoseRunner:
         """
         if boxes is not None and first_boxes:
             raise ValueError("first boxes and a boxes file are exclusive (the boxes file gives every frame's boxes)")
+        if detector is not None and (boxes is not None or first_boxes):
+            raise ValueError("a person detector is used without a boxes file and without first boxes")
+        if detector is not None:
+            detector = TimedDetector(detector)
         frame_size = source.frame_size
         if first_boxes:
             initial = [parse_box(",".join(str(v) for v in b), frame_size) for b in first_boxes]
@@ -251,7 +277,7 @@ class VideoPoseRunner:
                 dets = None
                 if boxes is not None:
                     dets = boxes.get(index, np.zeros((0, 5), np.float32))
-                tracks = self._boxes_for_frame(tracks, dets, initial, next_id, frame_size)
+                tracks = self._boxes_for_frame(tracks, dets, initial, next_id, frame_size, frame, detector)
                 frame_anns = []
                 if tracks:
                     crops, centers, scales = zip(*(self._crop(frame, t.box) for t in tracks))
@@ -307,8 +333,13 @@ class VideoPoseRunner:
             "avg_gflops_per_pose": round(gflops / poses, 4) if poses else None,
             "input_size": list(self.input_size),
             "weights": self.models.weights,
-            "box_source": "boxes_file" if boxes is not None else "keypoints",
+            "box_source": ("boxes_file" if boxes is not None else
+                           f"detector:{detector.name}" if detector is not None else "keypoints"),
         }
+        if detector is not None:
+            summary.update(detector=detector.name, detector_calls=detector.calls,
+                           detector_seconds=round(detector.seconds, 3),
+                           detector_share=round(detector.seconds / work_seconds, 3) if work_seconds > 0 else None)
         categories = [{"id": 1, "name": "person", "supercategory": "person",
                        "keypoints": list(self.info.keypoint_names),
                        "skeleton": [[a + 1, b + 1] for a, b in self.info.skeleton]}]
