@@ -133,9 +133,25 @@ class TfliteDetector:
             raise DetectorUnavailable(f"detector {self.path}: expected one [1, H, W, 3] image input, got "
                                       f"{[list(d['shape']) for d in inputs]}")
         self.input = inputs[0]
-        self.outputs = self._outputs(self.interpreter.get_output_details())
+        self.outputs = self._outputs(self._named_outputs())
         self.score_threshold = float(score_threshold)
         self.person_class = int(person_class)
+
+    def _named_outputs(self):
+        """Output details, named by the model's signature where it has one (a converted
+        SavedModel's tensors are called e.g. StatefulPartitionedCall:1)."""
+        details = self.interpreter.get_output_details()
+        try:
+            sigs = self.interpreter.get_signature_list()
+            if len(sigs) == 1:
+                named = self.interpreter.get_signature_runner(next(iter(sigs))).get_output_details()
+                by_index = {d["index"]: d for d in details}
+                renamed = [dict(by_index[v["index"]], name=k) for k, v in named.items() if v["index"] in by_index]
+                if len(renamed) == len(details):
+                    return renamed
+        except (AttributeError, KeyError, ValueError, RuntimeError):
+            pass
+        return details
 
     def _outputs(self, details):
         found = {}
