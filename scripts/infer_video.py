@@ -39,6 +39,8 @@ flags.DEFINE_integer("video_id", None, "Boxes file with PoseTrack image ids of s
 flags.DEFINE_string("detector", None, "Person detector without --boxes / --first_box: hog | none | PATH.tflite "
                     "(default hog; none crops the whole frame).")
 flags.DEFINE_float("detector_threshold", None, "Detector score threshold (default: hog 0.3, .tflite 0.5).")
+flags.DEFINE_integer("redetect_every", 0, "With a detector, also detect every N frames and move the tracks onto "
+                     "its boxes (0: only on the first frame and when a track is lost).", lower_bound=0)
 flags.DEFINE_multi_string("first_box", None, "x,y,w,h of a person in the first frame (repeat for several).")
 flags.DEFINE_integer("max_frames", None, "Process at most this many frames.")
 flags.DEFINE_float("keypoint_threshold", 0.3, "Confident keypoint score (keypoint boxes, drawing).")
@@ -101,7 +103,8 @@ def main(argv):
             VideoPoseRunner,
             write_results,
         )
-        config = RunnerConfig(keypoint_threshold=FLAGS.keypoint_threshold, keypoint_format=FLAGS.keypoints)
+        config = RunnerConfig(keypoint_threshold=FLAGS.keypoint_threshold, keypoint_format=FLAGS.keypoints,
+                              redetect_every=FLAGS.redetect_every or None)
         models = load_schedule_models(schedule, lower=FLAGS.lower)
         runner = VideoPoseRunner(schedule, models, config)
         result = runner.run(source, boxes=boxes, first_boxes=first_boxes, output_video=FLAGS.output_video,

@@ -9,7 +9,7 @@ import pytest
 import tensorflow as tf
 
 from tests.runtime import helpers
-from vipnas_tf.runtime import FrameSource, VideoPoseRunner, load_schedule_models
+from vipnas_tf.runtime import FrameSource, RunnerConfig, VideoPoseRunner, load_schedule_models
 from vipnas_tf.runtime import detector as det
 
 needs_hog = pytest.mark.skipif(not det.hog_available(), reason="this OpenCV has no HOGDescriptor "
@@ -143,3 +143,20 @@ def test_runner_rejects_detector_with_boxes(oracle, tmp_path):
     with pytest.raises(ValueError, match="detector"):
         VideoPoseRunner(sched, models).run(FrameSource(video=tmp_path / "clip.mp4"), first_boxes=[(0, 0, 9, 9)],
                                            detector=_BlobDetector())
+
+
+def test_runner_redetects_every_n_frames(oracle, tmp_path):
+    """With redetect_every=3 the detector also runs on frames 3, 6, 9 and the track
+    moves onto its box there (the oracle's keypoints all sit on the blob's centre, too
+    few distinct points for a keypoint box, so in between the box stays put)."""
+    sched, models = oracle
+    helpers.write_clip(tmp_path / "clip.mp4", num_frames=10, rects=((20, 30, 30, 40),), step=3)
+    blob = _BlobDetector()
+    runner = VideoPoseRunner(sched, models, RunnerConfig(redetect_every=3))
+    result = runner.run(FrameSource(video=tmp_path / "clip.mp4"), detector=blob)
+    s, anns = result["summary"], result["annotations"]
+    assert s["detector_calls"] == 4 and s["tracks"] == 1 and len(anns) == 10
+    xs = [a["bbox"][0] for a in anns]
+    for start in (0, 3, 6):
+        assert xs[start] == xs[start + 1] == xs[start + 2], xs
+        assert xs[start + 3] - xs[start] == pytest.approx(9, abs=1), xs

@@ -59,6 +59,9 @@ class QuickstartSettings:
     deploy_input_size: tuple = (256, 192)
     video: str = DEFAULT_VIDEO
     max_video_frames: int = 120
+    # the real clip: the person detector also runs every this many frames and re-anchors
+    # the track (networks trained on synthetic people only drift off a real one)
+    video_redetect_every: int = 24
     eval_max_persons: int = 60
 
 
@@ -387,17 +390,23 @@ def evaluate_schedule(d, folder, s, data):
 
 
 def _synthetic_val_clip(synthetic_dir):
-    """(frames folder, [x, y, w, h] boxes of its first labelled frame) of the first
-    synthetic val clip, or (None, None)."""
+    """(frames folder, [x, y, w, h] boxes of its first frame) of the first synthetic val
+    clip whose first frame is labelled (else of the first clip, with the boxes of its
+    first labelled frame), or (None, None)."""
     from vipnas_tf.runtime.boxes import load_boxes  # pylint: disable=import-outside-toplevel
 
     root = os.path.join(synthetic_dir, "posetrack")
+    fallback = (None, None)
     for ann in sorted(glob.glob(os.path.join(root, "annotations", "val", "*.json"))):
         boxes = load_boxes(ann)
         frames = os.path.join(root, "images", "val", os.path.splitext(os.path.basename(ann))[0])
-        if boxes and os.path.isdir(frames):
-            return frames, [b[:4].tolist() for b in boxes[min(boxes)]]
-    return None, None
+        if not boxes or not os.path.isdir(frames):
+            continue
+        if 0 in boxes:
+            return frames, [b[:4].tolist() for b in boxes[0]]
+        if fallback[0] is None:
+            fallback = (frames, [b[:4].tolist() for b in boxes[min(boxes)]])
+    return fallback
 
 
 def run_video(d, folder, s):
@@ -408,12 +417,13 @@ def run_video(d, folder, s):
     from vipnas_tf.runtime.detector import hog_available, make_detector  # pylint: disable=import-outside-toplevel
     from vipnas_tf.runtime.models import load_schedule_models  # pylint: disable=import-outside-toplevel
     from vipnas_tf.runtime.source import FrameSource  # pylint: disable=import-outside-toplevel
-    from vipnas_tf.runtime.video import VideoPoseRunner, write_results  # pylint: disable=import-outside-toplevel
+    from vipnas_tf.runtime.video import RunnerConfig, VideoPoseRunner, write_results  # pylint: disable=import-outside-toplevel
     from vipnas_tf.temporal.schedule import Schedule  # pylint: disable=import-outside-toplevel
 
     sched_path = os.path.join(d["temporal_search"], "schedule.json")
     schedule = Schedule.load(sched_path).validate()
-    runner = VideoPoseRunner(schedule, load_schedule_models(schedule))
+    models = load_schedule_models(schedule)
+    runner = VideoPoseRunner(schedule, models)
     script = "python scripts/infer_video.py"
     out = {}
     clip, first = _synthetic_val_clip(d["synthetic_data"])
@@ -430,6 +440,7 @@ def run_video(d, folder, s):
     video = os.path.abspath(s.video) if s.video and os.path.exists(s.video) else None
     if video is not None:
         detector = make_detector("hog") if hog_available() else None
+        runner = VideoPoseRunner(schedule, models, RunnerConfig(redetect_every=s.video_redetect_every or None))
         t0 = time.time()
         result = runner.run(FrameSource(video=video, max_frames=s.max_video_frames), detector=detector,
                             output_video=os.path.join(folder, "overlay.mp4"))
@@ -438,6 +449,7 @@ def run_video(d, folder, s):
                        "wall_seconds": round(time.time() - t0, 1),
                        "command": f"{script} --video={video} --schedule={sched_path} "
                                   f"--detector={'hog' if detector else 'none'} --max_frames={s.max_video_frames} "
+                                  f"--redetect_every={s.video_redetect_every} "
                                   f"--output_json=poses.json --output_video=overlay.mp4 --json"}
         if detector is None:
             out["real"]["note"] = "this OpenCV has no HOG people detector: whole-frame crops"

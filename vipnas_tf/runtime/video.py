@@ -20,7 +20,8 @@ Person boxes:
   boxes start the tracks on the first frame (and on every frame while nobody is
   tracked); each track then follows its keypoints as above, and a lost track is
   dropped and the detector looks again (its new boxes that overlap a live track
-  by `iou_threshold` are ignored).
+  by `iou_threshold` are ignored); with `redetect_every` it also looks every that
+  many frames and moves the tracks onto its boxes.
 
 Every track's cycle starts with a key frame when the track starts, so with tracks that
 live from the first frame the key frames are frames 0, T+1, 2(T+1), ...
@@ -79,6 +80,10 @@ class RunnerConfig:
       min_box_size: keypoint tracking: smallest box side in pixels.
       keypoint_format: "posetrack18" or "coco": keypoint names of the results.
       max_detections: a person detector's best boxes used per detection (new tracks).
+      redetect_every: with a person detector, also detect every this many frames: a
+        detection re-anchors the track it overlaps (IoU, else the track box holding its
+        centre), so a track whose keypoints drift comes back to its person; None: only
+        on the first frame, while nobody is tracked and when a track is lost.
     """
 
     keypoint_threshold: float = 0.3
@@ -91,6 +96,7 @@ class RunnerConfig:
     min_box_size: float = 16.0
     keypoint_format: str = "posetrack18"
     max_detections: int = 10
+    redetect_every: Optional[int] = None
 
     def __post_init__(self):
         if self.keypoint_format not in DATASET_INFOS:
@@ -159,7 +165,7 @@ class VideoPoseRunner:
                 heatmaps[i] = out[k]
         return heatmaps
 
-    def _boxes_for_frame(self, tracks, dets, initial, next_id, frame_size, frame=None, detector=None):
+    def _boxes_for_frame(self, tracks, dets, initial, next_id, frame_size, frame=None, detector=None, index=0):
         """The tracks of this frame and their crop boxes (see the module docstring)."""
         if dets is not None:
             pairs, new = tracking.match_boxes([t.box for t in tracks], dets[:, :4], self.config.iou_threshold)
@@ -188,9 +194,26 @@ class VideoPoseRunner:
                     continue
                 t.box, t.missed, t.heatmaps, t.position = initial[i].copy(), 0, None, 0  # from the initial box
             kept.append(t)
-        if detector is not None and (lost or not kept):
+        redetect = (detector is not None and self.config.redetect_every and index > 0
+                    and index % self.config.redetect_every == 0)
+        if detector is not None and (lost or not kept or redetect):
             found = detector.detect(frame)[: self.config.max_detections]
-            _, new = tracking.match_boxes([t.box for t in kept], found[:, :4], self.config.iou_threshold)
+            pairs, new = tracking.match_boxes([t.box for t in kept], found[:, :4], self.config.iou_threshold)
+            if redetect:  # the detector's boxes re-anchor the tracks they match
+                matched = set()
+                for i, j in pairs:
+                    kept[i].box, kept[i].missed = tracking.clip_box(found[j, :4], frame_size), 0
+                    matched.add(i)
+                for j in list(new):  # a drifted (grown) track box still holds its person's centre
+                    centre = found[j, :2] + found[j, 2:4] / 2
+                    for i, t in enumerate(kept):
+                        if i not in matched and np.all(centre >= t.box[:2]) and np.all(centre <= t.box[:2] + t.box[2:]):
+                            t.box, t.missed = tracking.clip_box(found[j, :4], frame_size), 0
+                            matched.add(i)
+                            new.remove(j)
+                            break
+                if len(found):  # the detector sees people: tracks it does not confirm end
+                    kept = [t for i, t in enumerate(kept) if i in matched]
             kept += [Track(next_id(), tracking.clip_box(found[j, :4], frame_size)) for j in new]
         return kept
 
@@ -277,7 +300,7 @@ class VideoPoseRunner:
                 dets = None
                 if boxes is not None:
                     dets = boxes.get(index, np.zeros((0, 5), np.float32))
-                tracks = self._boxes_for_frame(tracks, dets, initial, next_id, frame_size, frame, detector)
+                tracks = self._boxes_for_frame(tracks, dets, initial, next_id, frame_size, frame, detector, index)
                 frame_anns = []
                 if tracks:
                     crops, centers, scales = zip(*(self._crop(frame, t.box) for t in tracks))
