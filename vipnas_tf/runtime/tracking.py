@@ -34,6 +34,7 @@ class Track:
       center, scale: the crop (image pixels) those heatmaps belong to.
       keypoints, scores: [K, 2] image pixels and [K] of the last frame.
       missed: consecutive frames without a confident pose (keypoint tracking).
+      anchor: the box a person detector last gave this track (None: no detector).
     """
 
     track_id: int
@@ -45,6 +46,7 @@ class Track:
     keypoints: Optional[np.ndarray] = None
     scores: Optional[np.ndarray] = None
     missed: int = 0
+    anchor: Optional[np.ndarray] = None
 
 
 def iou(a, b):

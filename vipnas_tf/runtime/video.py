@@ -97,6 +97,7 @@ class RunnerConfig:
     keypoint_format: str = "posetrack18"
     max_detections: int = 10
     redetect_every: Optional[int] = None
+    min_anchor_iou: Optional[float] = 0.3
 
     def __post_init__(self):
         if self.keypoint_format not in DATASET_INFOS:
@@ -178,13 +179,16 @@ class VideoPoseRunner:
             return kept
         if not tracks and detector is None:
             return [Track(next_id(), b.copy()) for b in initial]
-        kept, lost = [], 0
+        kept, lost, drifted = [], 0, 0
         for i, t in enumerate(tracks):
             if t.keypoints is not None:
                 box = tracking.box_from_pose(t.keypoints, t.scores, self.config.keypoint_threshold,
                                              self.config.min_keypoints, self.config.box_enlarge, frame_size)
                 if box is not None:
                     t.box, t.missed = self._limit_change(t.box, box, frame_size), 0
+                    if (detector is not None and t.anchor is not None and self.config.min_anchor_iou
+                            and tracking.iou(t.box, t.anchor)[0, 0] < self.config.min_anchor_iou):
+                        drifted += 1  # the pose has left the detector's box: ask the detector
                     kept.append(t)
                     continue
                 t.missed += 1
@@ -194,33 +198,41 @@ class VideoPoseRunner:
                     continue
                 t.box, t.missed, t.heatmaps, t.position = initial[i].copy(), 0, None, 0  # from the initial box
             kept.append(t)
-        redetect = (detector is not None and self.config.redetect_every and index > 0
-                    and index % self.config.redetect_every == 0)
+        redetect = bool(drifted) or (detector is not None and self.config.redetect_every and index > 0
+                                     and index % self.config.redetect_every == 0)
         if detector is not None and (lost or not kept or redetect):
             found = detector.detect(frame)[: self.config.max_detections]
-            pairs, new = tracking.match_boxes([t.box for t in kept], found[:, :4], self.config.iou_threshold)
-            if redetect:  # the detector's boxes re-anchor the tracks they match
-                matched = set()
-                for i, j in pairs:
-                    kept[i].box, kept[i].missed = tracking.clip_box(found[j, :4], frame_size), 0
-                    matched.add(i)
-                for j in list(new):  # a drifted (grown) track box still holds its person's centre
+            if not redetect:
+                _, new = tracking.match_boxes([t.box for t in kept], found[:, :4], self.config.iou_threshold)
+            else:  # the detector's boxes re-anchor the tracks they match (by their last detected box, else now)
+                ref = [t.anchor if t.anchor is not None else t.box for t in kept]
+                pairs, new = tracking.match_boxes(ref, found[:, :4], self.config.iou_threshold)
+                matched = {i: j for i, j in pairs}
+                for j in list(new):  # a drifted track box still holds its person's centre
                     centre = found[j, :2] + found[j, 2:4] / 2
                     for i, t in enumerate(kept):
                         if i not in matched and np.all(centre >= t.box[:2]) and np.all(centre <= t.box[:2] + t.box[2:]):
-                            t.box, t.missed = tracking.clip_box(found[j, :4], frame_size), 0
-                            matched.add(i)
+                            matched[i] = j
                             new.remove(j)
                             break
+                for i, j in matched.items():
+                    kept[i].box, kept[i].missed = tracking.clip_box(found[j, :4], frame_size), 0
+                    kept[i].anchor = kept[i].box.copy()
                 if len(found):  # the detector sees people: tracks it does not confirm end
                     kept = [t for i, t in enumerate(kept) if i in matched]
-            kept += [Track(next_id(), tracking.clip_box(found[j, :4], frame_size)) for j in new]
+                else:  # it sees nobody: drifted tracks go back to their last detected box
+                    for t in kept:
+                        if t.anchor is not None and tracking.iou(t.box, t.anchor)[0, 0] < self.config.min_anchor_iou:
+                            t.box = t.anchor.copy()
+            for j in new:
+                box = tracking.clip_box(found[j, :4], frame_size)
+                kept.append(Track(next_id(), box, anchor=box.copy()))
         return kept
 
-    def _limit_change(self, old, new, frame_size):
-        """`new` with its size kept within max_scale_change of `old` and above
+    def _limit_change(self, old, new, frame_size, factor=None):
+        """`new` with its size kept within `factor` (max_scale_change) of `old` and above
         min_box_size, about its own centre, clipped to the frame."""
-        f = self.config.max_scale_change
+        f = factor or self.config.max_scale_change
         centre = new[:2] + new[2:] / 2
         size = np.clip(new[2:], old[2:] / f, old[2:] * f)
         size = np.maximum(size, self.config.min_box_size)
