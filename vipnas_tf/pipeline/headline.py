@@ -135,6 +135,10 @@ def verdicts(h):
                      "its accuracy differences are close to noise.")
     if big is not None and h.get("smallest_ap") is not None and h["smallest_ap"] > big:
         lines.append("The smallest member scores above the biggest: the super-network is under-trained.")
+    pos = (h.get("s_vipnet") or {}).get("budget_position")
+    if pos is not None and pos <= 0.05:
+        lines.append("The search chose (nearly) the smallest network of the space as the S-ViPNet: the T-ViPNets, "
+                     "bounded by it and carrying the fusion module, cannot be much lighter.")
     sched, svip = h.get("schedule_gflops_nonkey"), h.get("s_vipnet_gflops")
     if sched is not None and svip is not None and sched >= svip:
         lines.append(f"The schedule is not cheaper: {sched:.4f} GFLOPs per non-key frame vs {svip:.4f} for the "

@@ -288,7 +288,7 @@ def export_deploy_resolution(schedule, folder, s, data, calibration_samples=8):
     calib = _val_crops(s, data["coco"], calibration_samples, size)
     sched = {k: v for k, v in schedule.items() if k not in ("model_dir", "keras_models")}
     sched["key"] = {k: v for k, v in schedule["key"].items() if k != "model_dir"}
-    sched["input_size"] = list(size)
+    # input_size stays the trained one: the manifests then recompute every cost at `size`
     key = randomize_weights(build_static(parse_arch(schedule["key"]["arch"]), size, name="s_vipnet"), 0)
     frame_fn = deploy.temporal_frame_factory(sched, size, seed=s.seed)
     frames = {}

@@ -245,8 +245,8 @@ def _headline_md(h, settings):
     return lines
 
 
-HONEST_VIDEO = ("Trained only on synthetic people for minutes, the networks follow the synthetic clip but not the "
-                "real person: their keypoints there are mostly the mean pose placed in the detector's box. Importing "
+HONEST_VIDEO = ("Trained only on synthetic people for a few minutes, the networks follow the synthetic clip but "
+                "give the real person only a rough, mean-pose-like skeleton inside the detector's box; importing "
                 "published weights (mmpose checkpoints trained on COCO / PoseTrack) changes that.")
 
 
