@@ -31,8 +31,10 @@ setup(
         "numpy>=1.24",
         "pycocotools>=2.0.6",
         "absl-py>=1.0",
-        # Headless build: same cv2 API, no GUI libraries (servers, CI, containers).
-        "opencv-python-headless>=4.8",
+        # Headless build: same cv2 API, no GUI libraries (servers, CI, containers). The
+        # contrib build: OpenCV 5 ships the HOG people detector (the video runner's default
+        # person detector) only there. It replaces opencv-python-headless (same cv2 module).
+        "opencv-contrib-python-headless>=4.8",
         "matplotlib>=3.6",
         "tqdm>=4.60",
     ],

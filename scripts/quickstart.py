@@ -7,7 +7,14 @@ what it resumes): synthetic data -> sandwich-trained super-network -> S-ViPNet s
 under a GFLOPs budget -> fine-tune -> T-ViPNet propagation model -> T = 3 video
 schedule -> SavedModel + TFLite (float32, int8) -> benchmark (schedule vs S-ViPNet vs
 baseline, one run) -> PoseTrack mAP of schedule vs per-frame S-ViPNet -> video
-inference with an overlay -> report.md / report.html.
+inference over a synthetic val clip and the sample video (person detector) with
+overlays -> report.md and a self-contained report.html.
+
+summary.json holds each step's summary, the step times and, under "headline", the
+numbers the report opens with (vipnas_tf/pipeline/headline.py): untrained / biggest /
+smallest super-network AP, the S-ViPNet's GFLOPs and budget, the Pareto candidates
+with AP >= half the best, the schedule's GFLOPs per non-key frame, schedule vs
+S-ViPNet mAP, and FPS at the training size and at 256x192.
 """
 import json
 import os
@@ -30,6 +37,7 @@ flags.DEFINE_string("video", None, "Video for the inference step (default: the s
 
 def main(argv):
     del argv
+    from vipnas_tf.pipeline import headline as headline_lib
     from vipnas_tf.pipeline import quickstart as qs
     from vipnas_tf.pipeline import steps as steps_lib
     from vipnas_tf.utils import io as io_utils
@@ -46,11 +54,15 @@ def main(argv):
                                      temporal_steps=FLAGS.temporal_steps)
     if FLAGS.video is not None:
         settings.video = FLAGS.video
-    summaries = steps_lib.run_steps(FLAGS.out, qs.build_steps(FLAGS.out, settings))
+    steps = qs.build_steps(FLAGS.out, settings)
+    summaries = steps_lib.run_steps(FLAGS.out, steps)
     times = {name: s.get("seconds") for name, s in summaries.items()}
-    io_utils.write_json(os.path.join(FLAGS.out, "summary.json"), {"step_seconds": times, "steps": summaries})
-    print(json.dumps({"out": FLAGS.out, "step_seconds": times,
-                      "report": os.path.join(FLAGS.out, "report.md")}, indent=2))
+    head = headline_lib.headline(steps_lib.step_folders(FLAGS.out, steps), settings)
+    io_utils.write_json(os.path.join(FLAGS.out, "summary.json"),
+                        {"headline": head, "step_seconds": times, "steps": summaries})
+    print(json.dumps({"out": FLAGS.out, "step_seconds": times, "headline": head,
+                      "report": os.path.join(FLAGS.out, "report.md"),
+                      "html": os.path.join(FLAGS.out, "report.html")}, indent=2))
 
 
 if __name__ == "__main__":

@@ -5,9 +5,11 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from tests.runtime import helpers
+from vipnas_tf.runtime.detector import hog_available
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -33,12 +35,24 @@ def test_shared_sample_video(shared_data, schedule_path, tmp_path):
                f"--output_video={tmp_path / 'overlay.mp4'}", "--max_frames=7", "--json")
     assert out.returncode == 0, out.stderr[-3000:]
     summary = json.loads(out.stdout[out.stdout.index("{"):])
-    assert summary["frames"] == 7 and summary["poses"] == 7 and summary["tracks"] == 1
+    # untrained networks lose the person after 2 (T + 1) = 6 frames: the detector finds it again (a new track)
+    assert summary["frames"] == 7 and summary["poses"] == 7 and summary["tracks"] == (2 if hog_available() else 1)
     assert summary["poses_per_position"] == [3, 2, 2] and summary["fps"] > 0
     assert summary["weights"] == "initialised" and "FRESHLY INITIALISED" in out.stderr
     poses = json.loads((tmp_path / "poses.json").read_text())
     assert sorted({a["image_id"] for a in poses["annotations"]}) == list(range(7))
     assert (tmp_path / "overlay.mp4").stat().st_size > 0
+    if not hog_available():  # OpenCV without its contrib build: whole-frame crops, said so
+        assert summary["box_source"] == "keypoints" and "no HOG people detector" in out.stderr
+        return
+    # the default person detector: frame 0's box is around the person (MoveNet's keypoints), not the frame
+    assert summary["box_source"] == "detector:hog" and summary["detector_calls"] >= 1
+    assert 0 < summary["detector_share"] < 1
+    x, y, w, h = poses["annotations"][0]["bbox"]
+    ref = json.loads((shared_data / "tfjs_samples" / "rendered_person_movenet_reference.json").read_text())[0]
+    kp = np.array([[v["x"], v["y"]] for v in ref.values()])
+    assert np.mean((kp[:, 0] >= x) & (kp[:, 0] <= x + w) & (kp[:, 1] >= y) & (kp[:, 1] <= y + h)) >= 0.9
+    assert w * h < 576 * 576 / 3
 
 
 @pytest.mark.parametrize(
@@ -50,6 +64,8 @@ def test_shared_sample_video(shared_data, schedule_path, tmp_path):
         ("t_zero", "T >= 1"),
         ("schedule_space", "'key.arch'"),
         ("first_box", "lies outside"),
+        ("detector", "detector 'yolo'"),
+        ("detector_with_boxes", "--detector=hog with --boxes or --first_box"),
     ],
 )
 def test_bad_input_exits_with_a_clear_error(case, message, schedule_path, tmp_path):
@@ -66,6 +82,10 @@ def test_bad_input_exits_with_a_clear_error(case, message, schedule_path, tmp_pa
         extra = [f"--boxes={tmp_path / 'boxes.json'}"]
     elif case == "first_box":
         extra = ["--first_box=900,900,10,10"]
+    elif case == "detector":
+        extra = ["--detector=yolo"]
+    elif case == "detector_with_boxes":
+        extra = ["--detector=hog", "--first_box=1,1,10,10"]
     else:
         d = json.loads(schedule_path.read_text())
         if case == "t_zero":

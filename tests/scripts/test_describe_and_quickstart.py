@@ -89,3 +89,86 @@ def test_describe_schedule_recomputes_frames_and_checks_budget(tmp_path):
     assert over.returncode == 1 and "OVER" in over.stdout
     missing = _run("scripts/describe.py", f"--schedule={tmp_path / 'nope.json'}")
     assert missing.returncode == 2 and "nope.json" in missing.stderr
+
+
+def _fake_run(root):
+    """Step folders of a quickstart run with the files the report reads (no training)."""
+    from tests.runtime import helpers
+    from vipnas_tf.search.spatial import CSV_FIELDS
+
+    names = ["synthetic_data", "supernet", "spatial_search", "finetune", "temporal", "temporal_search", "export",
+             "benchmark", "evaluate", "video", "report"]
+    d = {n: root / f"{i + 1:02d}_{n}" for i, n in enumerate(names)}
+    for p in d.values():
+        p.mkdir(parents=True)
+    sched = helpers.schedule(num_frames=3)
+    sched.save(d["temporal_search"] / "schedule.json")
+    key = sched.to_dict()["key"]
+    (d["supernet"] / "DONE.json").write_text(json.dumps(
+        {"train": {"last": {"val_ap_max": 0.0626, "val_ap_min": 0.0248}}, "untrained_ap": 0.0, "command": "train"}))
+    # candidates: (GFLOPs, AP); the front is (0.012, 0.044), (0.02, 0.05), (0.03, 0.09): two with AP >= 0.045
+    rows = [(0.012, 0.044), (0.02, 0.05), (0.025, 0.01), (0.03, 0.09), (0.04, 0.08)]
+    lines = [",".join(CSV_FIELDS)] + [f"{i},a{i},1,{g},1,,{ap},1,x" for i, (g, ap) in enumerate(rows)]
+    (d["spatial_search"] / "candidates.csv").write_text("\n".join(lines) + "\n")
+    (d["spatial_search"] / "DONE.json").write_text(json.dumps(
+        {"arch": key["arch"], "ap": 0.044, "paper_gflops": key["paper_gflops"], "budget": {"limit": 0.02},
+         "command": "search"}))
+    (d["evaluate"] / "evaluation.json").write_text(json.dumps(
+        {"schedule_map_nonkey": 15.0, "s_vipnet_per_frame_map_nonkey": 16.9}))
+    results = [("s_vipnet_float32.tflite", 2000.0), ("s_vipnet_int8.tflite", 2500.0), ("t_vipnas_T3_float32", 1900.0),
+               ("t_vipnas_T3_int8", 2600.0), ("sbl_mbv3_float32.tflite", 300.0),
+               ("s_vipnet_float32_256x192.tflite", 150.0), ("t_vipnas_T3_float32_256x192", 240.0),
+               ("sbl_mbv3_int8_256x192.tflite", 40.0)]
+    (d["benchmark"] / "benchmark.json").write_text(json.dumps({"results": [
+        {"name": n, "fps": f, "p50_ms": 1e3 / f, "p90_ms": 1e3 / f} for n, f in results]}))
+    helpers.write_clip(d["video"] / "synthetic_overlay.mp4", num_frames=6)
+    helpers.write_clip(d["video"] / "overlay.mp4", num_frames=4)
+    (d["video"] / "DONE.json").write_text(json.dumps(
+        {"synthetic": {"frames": 6, "fps": 50.0, "command": "infer synthetic"},
+         "real": {"frames": 4, "fps": 9.0, "detector": "hog", "detector_calls": 1, "detector_share": 0.6,
+                  "command": "infer real"}}))
+    return {n: str(p) for n, p in d.items()}, sched
+
+
+def test_report_headline_and_self_contained_html(tmp_path):
+    """The headline numbers (and summary.json's copy of them), the verdicts on weak
+    results, and a report.html that needs no other file."""
+    import re
+
+    from vipnas_tf.pipeline.headline import headline
+    from vipnas_tf.pipeline.quickstart import QuickstartSettings
+    from vipnas_tf.pipeline.report import write_report
+
+    d, sched = _fake_run(tmp_path)
+    settings = QuickstartSettings()
+    h = headline(d, settings)
+    assert (h["untrained_ap"], h["biggest_ap"], h["smallest_ap"]) == (0.0, 0.0626, 0.0248)
+    assert (h["pareto_candidates"], h["pareto_half_best"]) == (3, 2)
+    sv = h["s_vipnet"]
+    assert sv["budget_gflops"] == 0.02 and sv["space_min_gflops"] <= sv["gflops"] < sv["space_max_gflops"]
+    assert 0 <= sv["budget_position"] <= 1
+    assert h["fps"]["64x64"] == {"s_vipnet_float32": 2000.0, "s_vipnet_int8": 2500.0, "schedule_float32": 1900.0,
+                                 "schedule_int8": 2600.0, "sbl_mbv3_float32": 300.0}
+    assert h["fps"]["256x192"]["schedule_float32"] == 240.0 and h["fps"]["256x192"]["sbl_mbv3_int8"] == 40.0
+    desc = sched.describe()
+    assert h["schedule_gflops_nonkey"] == desc["avg_gflops_nonkey"] and h["s_vipnet_gflops"] == desc["key"]["paper_gflops"]
+    g = h["gflops"]["256x192"]
+    assert g["s_vipnet"] > 10 * h["gflops"]["64x64"]["s_vipnet"] and g["sbl_mbv3"] > g["s_vipnet"]
+    verdicts = " ".join(h["verdicts"])
+    assert "At 64x64 (float32) the schedule is not faster" in verdicts and "less accurate" in verdicts
+    assert "256x192 (float32)" not in verdicts  # faster there
+
+    folder = tmp_path / "11_report"
+    summary = write_report(str(tmp_path), d, str(folder), settings)
+    assert summary["headline"]["pareto_half_best"] == 2
+    page = (tmp_path / "report.html").read_text()
+    assert not re.search(r"(src|href)=[\"'](https?:|//|[^\"'#]*\.(png|gif|css|js))", page)
+    assert "<link" not in page and "<script" not in page and "<style>" in page
+    assert page.count("data:image/gif;base64,") == 2 and page.count("data:image/png;base64,") >= 2
+    # every section opens with a sentence
+    for section in re.findall(r"<h2>.*?</h2>\s*(<\w+)", page):
+        assert section == "<p", section
+    assert page.index("Headline") < page.index("Step times")
+    assert "0.0626" in page and 'class="verdict"' in page and "mmpose checkpoints" in page
+    md = (tmp_path / "report.md").read_text()
+    assert "11_report/overlay.gif" in md and "11_report/synthetic_overlay.gif" in md and "2 of 3" in md

@@ -1,5 +1,11 @@
 """The main job: synthetic data -> super-network -> S-ViPNet -> T-ViPNets -> export ->
-benchmark -> video -> report, each step resumable (see `steps.run_steps`).
+benchmark -> evaluate -> video -> report, each step resumable (see `steps.run_steps`).
+
+Speed is measured at the training input size and at the deployment size
+(`deploy_input_size`, 256x192 as in the paper) in one interleaved benchmark run; the
+deployment-size models have random weights (speed does not depend on them). The video
+step runs the schedule's networks online over a synthetic val clip (boxes from its
+annotation) and the sample video (boxes from the person detector).
 
 Every step calls the same library code as the scripts (`Trainer`, `SpatialSearch`,
 `TemporalSearch`, `vipnas_tf.export`, the benchmark harness, the video runner); the
@@ -8,10 +14,7 @@ settings are those of `configs/quickstart_*.flags`, sized to finish in minutes o
 """
 import dataclasses
 import glob
-import json
 import os
-import subprocess
-import sys
 import time
 
 import numpy as np
@@ -50,8 +53,15 @@ class QuickstartSettings:
     num_frames: int = 3
     temporal_samples: int = 4
     bench_runs: int = 30
+    # Speed at the deployment resolution (the paper's 256x192): the same architectures
+    # with random weights (speed does not depend on them), exported and measured in the
+    # same interleaved benchmark run. None: only the training resolution.
+    deploy_input_size: tuple = (256, 192)
     video: str = DEFAULT_VIDEO
     max_video_frames: int = 120
+    # the real clip: the person detector also runs every this many frames and re-anchors
+    # the track (networks trained on synthetic people only drift off a real one)
+    video_redetect_every: int = 24
     eval_max_persons: int = 60
 
 
@@ -176,10 +186,12 @@ def build_steps(out, s: QuickstartSettings):
         f"fine-tuning the searched S-ViPNet ({s.finetune_steps} steps)",
         f"training the T-ViPNet propagation model over clips (T={s.num_frames}, {s.temporal_steps} steps)",
         f"allocating computation over T={s.num_frames} frames ({s.temporal_samples} candidates)",
-        "exporting SavedModel and TFLite (float32, int8) models",
-        "benchmarking the schedule, the S-ViPNet and a baseline in one interleaved run",
+        "exporting SavedModel and TFLite (float32, int8) models"
+        + (f" (and at {_size_tag(s.deploy_input_size)}, random weights, for speed)" if s.deploy_input_size else ""),
+        "benchmarking the schedule, the S-ViPNet and a baseline in one interleaved run"
+        + (f" ({_hw(s)} and {_size_tag(s.deploy_input_size)})" if s.deploy_input_size else ""),
         "scoring the schedule and the per-frame S-ViPNet on the synthetic val clips",
-        "running online video inference with an overlay video",
+        "running online video inference on a synthetic val clip and the sample video (two overlays)",
         "writing report.md / report.html",
     ]
     return [Step(n, f, desc) for n, f, desc in zip(names, fns, descriptions)]
@@ -204,14 +216,14 @@ def _load_keras(path):
     return keras.saving.load_model(path, compile=False)
 
 
-def _val_crops(s, coco, n=64):
+def _val_crops(s, coco, n=64, size=None):
     from vipnas_tf.data import load_coco  # pylint: disable=import-outside-toplevel
     from vipnas_tf.data.transforms import normalize_images_np  # pylint: disable=import-outside-toplevel
     from vipnas_tf.evaluation.topdown import load_eval_crops  # pylint: disable=import-outside-toplevel
 
     samples = load_coco(coco["val_ann"], coco["val_images"])
     samples = samples.select(np.arange(min(n, len(samples))))
-    crops, _, _ = load_eval_crops(samples, tuple(s.input_size))
+    crops, _, _ = load_eval_crops(samples, tuple(size or s.input_size))
     return normalize_images_np(crops).astype(np.float32)
 
 
@@ -249,7 +261,56 @@ def export_all(d, folder, s, data):
     reports["sbl_mbv3_float32"] = _short(rep)
     out["reports"] = reports
     out["note"] = "sbl_mbv3 baseline: architecture only (random weights), measured for speed"
+    if s.deploy_input_size:
+        out["deploy"] = export_deploy_resolution(schedule, os.path.join(folder, _size_tag(s.deploy_input_size)),
+                                                 s, data)
     return out
+
+
+def _size_tag(size):
+    return f"{size[0]}x{size[1]}"
+
+
+def export_deploy_resolution(schedule, folder, s, data, calibration_samples=8):
+    """The S-ViPNet, the schedule (key + T-ViPNets) and the baseline at
+    `s.deploy_input_size`, float32 and int8, with random weights: speed does not depend on
+    the weights' values, and the networks were trained at the smaller input only. int8
+    is calibrated on a few synthetic crops (its ranges are meaningless for accuracy, the
+    kernels it runs are those of a real int8 model)."""
+    from vipnas_tf.arch import parse_arch, resolve_arch  # pylint: disable=import-outside-toplevel
+    from vipnas_tf.export import deploy  # pylint: disable=import-outside-toplevel
+    from vipnas_tf.models.static_builders import build_static  # pylint: disable=import-outside-toplevel
+    from vipnas_tf.testing.weights import randomize_weights  # pylint: disable=import-outside-toplevel
+
+    size = tuple(int(v) for v in s.deploy_input_size)
+    tag = _size_tag(size)
+    t0 = time.time()
+    calib = _val_crops(s, data["coco"], calibration_samples, size)
+    sched = {k: v for k, v in schedule.items() if k not in ("model_dir", "keras_models")}
+    sched["key"] = {k: v for k, v in schedule["key"].items() if k != "model_dir"}
+    # input_size stays the trained one: the manifests then recompute every cost at `size`
+    key = randomize_weights(build_static(parse_arch(schedule["key"]["arch"]), size, name="s_vipnet"), 0)
+    frame_fn = deploy.temporal_frame_factory(sched, size, seed=s.seed)
+    frames = {}
+    reports = {}
+    for mode in ("float32", "int8"):
+        sched_out = os.path.join(folder, f"schedule_{mode}_{tag}")
+        rep = deploy.convert_schedule(sched, key, lambda i: frames.setdefault(i, frame_fn(i)), sched_out, mode,
+                                      calibration_images=calib if mode == "int8" else None,
+                                      eval_images=calib[:2], name=f"t_vipnas_T{s.num_frames}_{mode}_{tag}",
+                                      progress=False)
+        reports[f"schedule_{mode}"] = {k: v for k, v in rep.items() if k in ("out_dir", "name")}
+        # the schedule's key model is the S-ViPNet: measured on its own too, under its own name
+        with open(os.path.join(sched_out, "key.tflite"), "rb") as f:
+            io_utils.write_bytes(os.path.join(folder, f"s_vipnet_{mode}_{tag}.tflite"), f.read())
+    baseline = randomize_weights(build_static(resolve_arch("sbl_mbv3"), size, name="sbl_mbv3"), 0)
+    for mode in ("float32", "int8"):
+        kw = {"calibration_inputs": [calib]} if mode == "int8" else {}
+        _, rep = deploy.convert(baseline, mode, os.path.join(folder, f"sbl_mbv3_{mode}_{tag}.tflite"),
+                                eval_inputs=[calib[:2]], **kw)
+        reports[f"sbl_mbv3_{mode}"] = _short(rep)
+    return {"input_size": list(size), "folder": folder, "reports": reports, "seconds": round(time.time() - t0, 1),
+            "weights": "random (speed only: it does not depend on the weights' values)"}
 
 
 def _short(rep):
@@ -257,14 +318,35 @@ def _short(rep):
 
 
 def run_bench(d, folder, s):
+    """One interleaved TFLite run (1 thread) of the S-ViPNet, the schedule and the
+    baseline, float32 and int8, at the training resolution and (random weights) at
+    `deploy_input_size`."""
+    from vipnas_tf.arch import arch_cost, parse_arch, resolve_arch  # pylint: disable=import-outside-toplevel
     from vipnas_tf.export.benchmark import BenchmarkSpec, run_benchmark  # pylint: disable=import-outside-toplevel
 
     e = d["export"]
+    key_arch = parse_arch(io_utils.read_json(os.path.join(d["temporal_search"], "schedule.json"))["key"]["arch"])
+    sizes = [tuple(s.input_size)] + ([tuple(s.deploy_input_size)] if s.deploy_input_size else [])
     models = [os.path.join(e, f) for f in ("s_vipnet_float32.tflite", "s_vipnet_int8.tflite",
                                            "sbl_mbv3_float32.tflite")]
     scheds = [os.path.join(e, "schedule_float32"), os.path.join(e, "schedule_int8")]
+    if s.deploy_input_size:
+        tag = _size_tag(s.deploy_input_size)
+        sub = os.path.join(e, tag)
+        models += [os.path.join(sub, f"{m}_{q}_{tag}.tflite") for m in ("s_vipnet", "sbl_mbv3")
+                   for q in ("float32", "int8")]
+        scheds += [os.path.join(sub, f"schedule_{q}_{tag}") for q in ("float32", "int8")]
+    macs = {}
+    for size in sizes:
+        suffix = "" if size == tuple(s.input_size) else "_" + _size_tag(size)
+        for name, arch in (("s_vipnet", key_arch), ("sbl_mbv3", resolve_arch("sbl_mbv3"))):
+            for q in ("float32", "int8"):
+                macs[f"{name}_{q}{suffix}.tflite"] = float(arch_cost(arch, size).macs)
+    t0 = time.time()
     result = run_benchmark(BenchmarkSpec(models=models, schedule_dirs=scheds, threads=1, runs=s.bench_runs,
-                                         warmup=3, measure_memory=False))
+                                         warmup=3, measure_memory=False, macs=macs))
+    result["seconds_measuring"] = round(time.time() - t0, 1)
+    result["input_sizes"] = [list(x) for x in sizes]
     io_utils.write_json(os.path.join(folder, "benchmark.json"), result)
     result["command"] = (f"python tflite/benchmark.py --models={','.join(models)} "
                          f"--schedule_dir={','.join(scheds)} --threads=1 --runs={s.bench_runs} --json")
@@ -303,25 +385,70 @@ def evaluate_schedule(d, folder, s, data):
     return result
 
 
+def _synthetic_val_clip(synthetic_dir):
+    """(frames folder, [x, y, w, h] boxes of its first frame) of the first synthetic val
+    clip whose first frame is labelled (else of the first clip, with the boxes of its
+    first labelled frame), or (None, None)."""
+    from vipnas_tf.runtime.boxes import load_boxes  # pylint: disable=import-outside-toplevel
+
+    root = os.path.join(synthetic_dir, "posetrack")
+    fallback = (None, None)
+    for ann in sorted(glob.glob(os.path.join(root, "annotations", "val", "*.json"))):
+        boxes = load_boxes(ann)
+        frames = os.path.join(root, "images", "val", os.path.splitext(os.path.basename(ann))[0])
+        if not boxes or not os.path.isdir(frames):
+            continue
+        if 0 in boxes:
+            return frames, [b[:4].tolist() for b in boxes[0]]
+        if fallback[0] is None:
+            fallback = (frames, [b[:4].tolist() for b in boxes[min(boxes)]])
+    return fallback
+
+
 def run_video(d, folder, s):
-    """scripts/infer_video.py on the shared sample video (else a synthetic clip)."""
+    """Online video inference with the schedule's networks (`vipnas_tf.runtime`), two
+    overlays: a synthetic val clip (the kind of images the networks were trained on;
+    boxes from its first labelled frame's annotation, then tracked from the keypoints)
+    and the real sample video (boxes from the person detector, then tracked)."""
+    from vipnas_tf.runtime.detector import hog_available, make_detector  # pylint: disable=import-outside-toplevel
+    from vipnas_tf.runtime.models import load_schedule_models  # pylint: disable=import-outside-toplevel
+    from vipnas_tf.runtime.source import FrameSource  # pylint: disable=import-outside-toplevel
+    from vipnas_tf.runtime.video import RunnerConfig, VideoPoseRunner, write_results  # pylint: disable=import-outside-toplevel
+    from vipnas_tf.temporal.schedule import Schedule  # pylint: disable=import-outside-toplevel
+
+    sched_path = os.path.join(d["temporal_search"], "schedule.json")
+    schedule = Schedule.load(sched_path).validate()
+    models = load_schedule_models(schedule)
+    runner = VideoPoseRunner(schedule, models)
+    script = "python scripts/infer_video.py"
+    out = {}
+    clip, first = _synthetic_val_clip(d["synthetic_data"])
+    if clip is not None:
+        t0 = time.time()
+        result = runner.run(FrameSource(images=clip, max_frames=s.max_video_frames), first_boxes=first,
+                            output_video=os.path.join(folder, "synthetic_overlay.mp4"))
+        write_results(os.path.join(folder, "synthetic_poses.json"), result)
+        boxes = " ".join("--first_box=" + ",".join(f"{v:.0f}" for v in b) for b in first)
+        out["synthetic"] = {**result["summary"], "source": clip, "overlay": "synthetic_overlay.mp4",
+                            "wall_seconds": round(time.time() - t0, 1),
+                            "command": f"{script} --images={clip} --schedule={sched_path} {boxes} "
+                                       f"--output_json=poses.json --output_video=overlay.mp4 --json"}
     video = os.path.abspath(s.video) if s.video and os.path.exists(s.video) else None
-    if video is None:
-        frames = sorted(glob.glob(os.path.join(d["synthetic_data"], "posetrack", "images", "val", "*")))
-        source = ["--images=" + frames[0]] if frames else []
-    else:
-        source = ["--video=" + video]
-    if not source:
-        return {"skipped": "no video and no synthetic clip found"}
-    script = os.path.join(ROOT, "scripts", "infer_video.py")
-    cmd = [sys.executable, script, *source, "--schedule=" + os.path.join(d["temporal_search"], "schedule.json"),
-           "--output_json=" + os.path.join(folder, "poses.json"),
-           "--output_video=" + os.path.join(folder, "overlay.mp4"), f"--max_frames={s.max_video_frames}", "--json"]
-    t0 = time.time()
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise RuntimeError(f"infer_video.py failed ({' '.join(cmd)}):\n{proc.stderr[-3000:]}")
-    summary = json.loads(proc.stdout[proc.stdout.index("{"):])
-    summary["command"] = " ".join(cmd)
-    summary["wall_seconds"] = round(time.time() - t0, 1)
-    return summary
+    if video is not None:
+        detector = make_detector("hog") if hog_available() else None
+        runner = VideoPoseRunner(schedule, models, RunnerConfig(redetect_every=s.video_redetect_every or None))
+        t0 = time.time()
+        result = runner.run(FrameSource(video=video, max_frames=s.max_video_frames), detector=detector,
+                            output_video=os.path.join(folder, "overlay.mp4"))
+        write_results(os.path.join(folder, "poses.json"), result)
+        out["real"] = {**result["summary"], "source": video, "overlay": "overlay.mp4",
+                       "wall_seconds": round(time.time() - t0, 1),
+                       "command": f"{script} --video={video} --schedule={sched_path} "
+                                  f"--detector={'hog' if detector else 'none'} --max_frames={s.max_video_frames} "
+                                  f"--redetect_every={s.video_redetect_every} "
+                                  f"--output_json=poses.json --output_video=overlay.mp4 --json"}
+        if detector is None:
+            out["real"]["note"] = "this OpenCV has no HOG people detector: whole-frame crops"
+    if not out:
+        return {"skipped": "no video and no synthetic val clip found"}
+    return out

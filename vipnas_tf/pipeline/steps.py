@@ -26,12 +26,18 @@ class Step:
     description: str
 
 
+def step_folders(out_dir, steps: List[Step]):
+    """{step name: its folder OUT/NN_name} (NN counts from 01 in the steps' order)."""
+    return {step.name: os.path.join(out_dir, f"{i:02d}_{step.name}") for i, step in enumerate(steps, 1)}
+
+
 def run_steps(out_dir, steps: List[Step], log=print):
     """Runs `steps` in order under `out_dir`, skipping completed ones; returns summaries."""
     os.makedirs(out_dir, exist_ok=True)
     summaries = {}
+    folders = step_folders(out_dir, steps)
     for i, step in enumerate(steps, 1):
-        folder = os.path.join(out_dir, f"{i:02d}_{step.name}")
+        folder = folders[step.name]
         marker = os.path.join(folder, MARKER)
         if os.path.exists(marker):
             summaries[step.name] = io_utils.read_json(marker)

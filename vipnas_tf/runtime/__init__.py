@@ -1,4 +1,4 @@
-"""Online video inference: frame sources, person boxes and tracks, the schedule's
+"""Online video inference: frame sources, person detectors, boxes and tracks, the schedule's
 networks as static Keras models, and the key-frame / propagation runner.
 
 Names are imported on first use, so that reading a video, a boxes file or a schedule
@@ -7,6 +7,10 @@ Names are imported on first use, so that reading a video, a boxes file or a sche
 _LAZY = {
     "BoxesFileError": "vipnas_tf.runtime.boxes",
     "load_boxes": "vipnas_tf.runtime.boxes",
+    "DetectorUnavailable": "vipnas_tf.runtime.detector",
+    "HogDetector": "vipnas_tf.runtime.detector",
+    "TfliteDetector": "vipnas_tf.runtime.detector",
+    "make_detector": "vipnas_tf.runtime.detector",
     "FrameSource": "vipnas_tf.runtime.source",
     "VideoSourceError": "vipnas_tf.runtime.source",
     "ScheduleModelError": "vipnas_tf.runtime.models",

@@ -36,6 +36,7 @@ class Track:
       crop_matrix: that crop's affine [2, 3] (image -> crop pixels).
       keypoints, scores: [K, 2] image pixels and [K] of the last frame.
       missed: consecutive frames without a confident pose (keypoint tracking).
+      anchor: the box a person detector last gave this track (None: no detector).
     """
 
     track_id: int
@@ -48,6 +49,7 @@ class Track:
     keypoints: Optional[np.ndarray] = None
     scores: Optional[np.ndarray] = None
     missed: int = 0
+    anchor: Optional[np.ndarray] = None
 
 
 def iou(a, b):

@@ -15,7 +15,13 @@ Person boxes:
   `box_enlarge`, its size changing by at most `max_scale_change` per frame; when the
   pose is not confident the box stays where it was, and after
   `reset_after` such frames in a row the track restarts from its initial box with a
-  key frame. The tracks start from the given first boxes, else the whole frame.
+  key frame. The tracks start from the given first boxes, else the whole frame;
+- with a person detector (`vipnas_tf.runtime.detector`, e.g. OpenCV's HOG): detected
+  boxes start the tracks on the first frame (and on every frame while nobody is
+  tracked); each track then follows its keypoints as above, and a lost track is
+  dropped and the detector looks again (its new boxes that overlap a live track
+  by `iou_threshold` are ignored); with `redetect_every` it also looks every that
+  many frames and moves the tracks onto its boxes.
 
 Every track's cycle starts with a key frame when the track starts, so with tracks that
 live from the first frame the key frames are frames 0, T+1, 2(T+1), ...
@@ -32,7 +38,8 @@ person have no annotation. An optional overlay video shows skeletons and boxes.
 
 Timing (`summary`): `fps` counts frames per second of the pipeline's own work
 (crop, networks, decode, tracking), `model_fps` of the network calls alone, and
-`wall_fps` of everything including video decoding and overlay writing. The networks'
+`wall_fps` of everything including video decoding and overlay writing. With a
+detector, its time is part of the pipeline's (`detector_share` of it). The networks'
 one-off tracing is done before the clock starts (`warmup_seconds`).
 """
 import dataclasses
@@ -50,6 +57,7 @@ from vipnas_tf.codecs.dataset_info import DATASET_INFOS
 from vipnas_tf.codecs.heatmap import HeatmapCodec
 from vipnas_tf.data.transforms import normalize_images_np, warp_crop
 from vipnas_tf.runtime import tracking
+from vipnas_tf.runtime.detector import TimedDetector
 from vipnas_tf.runtime.tracking import Track, parse_box  # noqa: F401  (re-exported)
 from vipnas_tf.temporal.warp import warp_previous_heatmaps
 from vipnas_tf.utils import io as io_utils
@@ -74,6 +82,11 @@ class RunnerConfig:
         this factor of the previous box's (one wrong pose cannot collapse the box).
       min_box_size: keypoint tracking: smallest box side in pixels.
       keypoint_format: "posetrack18" or "coco": keypoint names of the results.
+      max_detections: a person detector's best boxes used per detection (new tracks).
+      redetect_every: with a person detector, also detect every this many frames: a
+        detection re-anchors the track it overlaps (IoU, else the track box holding its
+        centre), so a track whose keypoints drift comes back to its person; None: only
+        on the first frame, while nobody is tracked and when a track is lost.
     """
 
     keypoint_threshold: float = 0.3
@@ -85,6 +98,9 @@ class RunnerConfig:
     max_scale_change: float = 1.5
     min_box_size: float = 16.0
     keypoint_format: str = "posetrack18"
+    max_detections: int = 10
+    redetect_every: Optional[int] = None
+    min_anchor_iou: Optional[float] = 0.3
 
     def __post_init__(self):
         if self.keypoint_format not in DATASET_INFOS:
@@ -162,7 +178,7 @@ class VideoPoseRunner:
                 heatmaps[i] = out[k]
         return heatmaps
 
-    def _boxes_for_frame(self, tracks, dets, initial, next_id, frame_size):
+    def _boxes_for_frame(self, tracks, dets, initial, next_id, frame_size, frame=None, detector=None, index=0):
         """The tracks of this frame and their crop boxes (see the module docstring)."""
         if dets is not None:
             pairs, new = tracking.match_boxes([t.box for t in tracks], dets[:, :4], self.config.iou_threshold)
@@ -173,25 +189,62 @@ class VideoPoseRunner:
             for j in new:
                 kept.append(Track(next_id(), dets[j, :4].copy()))
             return kept
-        if not tracks:
+        if not tracks and detector is None:
             return [Track(next_id(), b.copy()) for b in initial]
-        for t, init in zip(tracks, initial):
-            if t.keypoints is None:
-                continue
-            box = tracking.box_from_pose(t.keypoints, t.scores, self.config.keypoint_threshold,
-                                         self.config.min_keypoints, self.config.box_enlarge, frame_size)
-            if box is not None:
-                t.box, t.missed = self._limit_change(t.box, box, frame_size), 0
-                continue
-            t.missed += 1
-            if t.missed >= self.reset_after:  # lost: start again from the initial box
-                t.box, t.missed, t.heatmaps, t.position = init.copy(), 0, None, 0
-        return tracks
+        kept, lost, drifted = [], 0, 0
+        for i, t in enumerate(tracks):
+            if t.keypoints is not None:
+                box = tracking.box_from_pose(t.keypoints, t.scores, self.config.keypoint_threshold,
+                                             self.config.min_keypoints, self.config.box_enlarge, frame_size)
+                if box is not None:
+                    t.box, t.missed = self._limit_change(t.box, box, frame_size), 0
+                    if (detector is not None and t.anchor is not None and self.config.min_anchor_iou
+                            and tracking.iou(t.box, t.anchor)[0, 0] < self.config.min_anchor_iou):
+                        drifted += 1  # the pose has left the detector's box: ask the detector
+                    kept.append(t)
+                    continue
+                t.missed += 1
+            if t.missed >= self.reset_after:  # lost
+                if detector is not None:  # the detector looks for the person again below
+                    lost += 1
+                    continue
+                t.box, t.missed, t.heatmaps, t.position = initial[i].copy(), 0, None, 0  # from the initial box
+            kept.append(t)
+        redetect = bool(drifted) or (detector is not None and self.config.redetect_every and index > 0
+                                     and index % self.config.redetect_every == 0)
+        if detector is not None and (lost or not kept or redetect):
+            found = detector.detect(frame)[: self.config.max_detections]
+            if not redetect:
+                _, new = tracking.match_boxes([t.box for t in kept], found[:, :4], self.config.iou_threshold)
+            else:  # the detector's boxes re-anchor the tracks they match (by their last detected box, else now)
+                ref = [t.anchor if t.anchor is not None else t.box for t in kept]
+                pairs, new = tracking.match_boxes(ref, found[:, :4], self.config.iou_threshold)
+                matched = {i: j for i, j in pairs}
+                for j in list(new):  # a drifted track box still holds its person's centre
+                    centre = found[j, :2] + found[j, 2:4] / 2
+                    for i, t in enumerate(kept):
+                        if i not in matched and np.all(centre >= t.box[:2]) and np.all(centre <= t.box[:2] + t.box[2:]):
+                            matched[i] = j
+                            new.remove(j)
+                            break
+                for i, j in matched.items():
+                    kept[i].box, kept[i].missed = tracking.clip_box(found[j, :4], frame_size), 0
+                    kept[i].anchor = kept[i].box.copy()
+                if len(found):  # the detector sees people: tracks it does not confirm end
+                    kept = [t for i, t in enumerate(kept) if i in matched]
+                else:  # it sees nobody: drifted tracks go back to their last detected box
+                    for t in kept:
+                        if t.anchor is not None and tracking.iou(t.box, t.anchor)[0, 0] < self.config.min_anchor_iou:
+                            t.box = t.anchor.copy()
+            for j in new:
+                box = tracking.clip_box(found[j, :4], frame_size)
+                kept.append(Track(next_id(), box, anchor=box.copy()))
+        return kept
 
-    def _limit_change(self, old, new, frame_size):
-        """`new` with its size kept within max_scale_change of `old` and above
+    def _limit_change(self, old, new, frame_size, factor=None):
+        """`new` with its size kept within `factor` (max_scale_change) of `old` and above
         min_box_size, about its own centre, clipped to the frame."""
-        f = self.config.max_scale_change
+        f = factor or self.config.max_scale_change
         centre = new[:2] + new[2:] / 2
         size = np.clip(new[2:], old[2:] / f, old[2:] * f)
         size = np.maximum(size, self.config.min_box_size)
@@ -214,13 +267,17 @@ class VideoPoseRunner:
         self._warp(hm, eye, eye)
         return time.perf_counter() - start
 
-    def run(self, source, boxes=None, first_boxes: Optional[Sequence] = None, output_video=None, progress=False):
+    def run(self, source, boxes=None, first_boxes: Optional[Sequence] = None, output_video=None, progress=False,
+            detector=None):
         """Processes `source` (a FrameSource).
 
         Args:
           boxes: dict frame -> [n, 5] boxes (`load_boxes`), or None for keypoint tracking.
           first_boxes: initial boxes [(x, y, w, h), ...] for keypoint tracking (default
-            the whole frame). Not allowed with `boxes`.
+            the whole frame). Not allowed with `boxes` or `detector`.
+          detector: a person detector (`vipnas_tf.runtime.detector`): run on the first
+            frame, on every frame while nobody is tracked, and when a track is lost;
+            its boxes start new tracks that then follow their keypoints.
           output_video: optional overlay video path (.mp4 / .avi), written atomically.
           progress: show a tqdm bar.
 
@@ -229,6 +286,10 @@ class VideoPoseRunner:
         """
         if boxes is not None and first_boxes:
             raise ValueError("first boxes and a boxes file are exclusive (the boxes file gives every frame's boxes)")
+        if detector is not None and (boxes is not None or first_boxes):
+            raise ValueError("a person detector is used without a boxes file and without first boxes")
+        if detector is not None:
+            detector = TimedDetector(detector)
         frame_size = source.frame_size
         if first_boxes:
             initial = [parse_box(",".join(str(v) for v in b), frame_size) for b in first_boxes]
@@ -266,7 +327,7 @@ class VideoPoseRunner:
                 dets = None
                 if boxes is not None:
                     dets = boxes.get(index, np.zeros((0, 5), np.float32))
-                tracks = self._boxes_for_frame(tracks, dets, initial, next_id, frame_size)
+                tracks = self._boxes_for_frame(tracks, dets, initial, next_id, frame_size, frame, detector, index)
                 frame_anns = []
                 if tracks:
                     crops, centers, scales, matrices = zip(*(self._crop(frame, t.box) for t in tracks))
@@ -323,8 +384,13 @@ class VideoPoseRunner:
             "avg_gflops_per_pose": round(gflops / poses, 4) if poses else None,
             "input_size": list(self.input_size),
             "weights": self.models.weights,
-            "box_source": "boxes_file" if boxes is not None else "keypoints",
+            "box_source": ("boxes_file" if boxes is not None else
+                           f"detector:{detector.name}" if detector is not None else "keypoints"),
         }
+        if detector is not None:
+            summary.update(detector=detector.name, detector_calls=detector.calls,
+                           detector_seconds=round(detector.seconds, 3),
+                           detector_share=round(detector.seconds / work_seconds, 3) if work_seconds > 0 else None)
         categories = [{"id": 1, "name": "person", "supercategory": "person",
                        "keypoints": list(self.info.keypoint_names),
                        "skeleton": [[a + 1, b + 1] for a, b in self.info.skeleton]}]

@@ -45,6 +45,12 @@ def write_text(path, text):
         f.write(text)
 
 
+def write_bytes(path, data):
+    """Writes `data` (bytes) to `path` atomically."""
+    with atomic_open(path, "wb") as f:
+        f.write(data)
+
+
 def read_json(path):
     """Reads a JSON file; a malformed file raises ValueError naming file, line and column."""
     path = os.fspath(path)
