@@ -228,7 +228,16 @@ def load_static_model(arch_spec=None, model_dir=None, input_size=None, seed: int
             raise ValueError(f"{model_dir} is a super-network run ({cfg.get('mode')!r}) with no "
                              "'arch' in run_config.json: pass --arch (the sub-network to extract)")
         return LoadedModel(net.extract(arch, size), arch, size, weights, False, cfg)
-    if hasattr(net, "_nodes_by_depth"):  # already a static functional model
+    if hasattr(net, "_nodes_by_depth"):  # already a static functional model ("static" dirs)
+        stored = parse_arch(cfg["arch"]) if cfg.get("arch") else None
+        if arch is not None and stored is not None and arch != stored:
+            raise ValueError(f"{model_dir} holds the static model {stored.to_string()}; --arch "
+                             f"{arch.to_string()} differs (leave --arch out)")
+        arch = stored or arch
+        if arch is not None and tuple(size) != tuple(net.inputs[0].shape[1:3]):
+            resized = build_static(arch, size)  # same weights, other input size
+            resized.set_weights(net.get_weights())
+            net = resized
         return LoadedModel(net, arch, tuple(net.inputs[0].shape[1:3]), weights, False, cfg)
     raise ValueError(f"{model_dir}: load_model returned a {type(net).__name__}, which has no "
                      "extract(); cannot make a static model")
