@@ -4,7 +4,8 @@ The library behind `tflite/convert.py` and `scripts/export_savedmodel.py`:
 
 - `load_static_model(arch, model_dir, input_size)`: the static (extracted) Keras model;
   weights from the model directory's latest checkpoint, or randomly initialised (the
-  presets are architectures: no pretrained weights exist).
+  presets are architectures; trained weights come from a model directory: a training
+  run, or mmpose's published checkpoints imported by `scripts/import_mmpose.py`).
 - `convert(model, mode, path, ...)`: lowering (`lower_model`) + TFLite conversion in
   float32 / float16 / dynamic / int8 / qat, with a parity / keypoint-error report
   against the un-lowered float Keras model.
@@ -32,8 +33,9 @@ from vipnas_tf.export.lowered_model import hard_swish_method_for, layer_summary,
 
 MODES = ("float32", "float16", "dynamic", "int8", "qat")
 RANDOM_INIT_NOTE = ("weights randomly initialised (fan-in scaled normal, seed {seed}): no "
-                    "pretrained weights exist for presets, they are architectures; pass "
-                    "--model_dir to convert trained weights")
+                    "pretrained weights come with presets, they are architectures; pass "
+                    "--model_dir to convert trained weights (a training run, or an mmpose "
+                    "checkpoint imported by scripts/import_mmpose.py)")
 
 
 def parse_input_size(text) -> Tuple[int, int]:
