@@ -4,6 +4,11 @@
 layers: what `SuperNetwork.extract` fills with sliced weights, what stand-alone training
 trains, and what export converts. Its layer list mirrors the cost model's
 (`vipnas_tf.arch.*_space.*_conv_costs`); a test checks they agree.
+
+`arch.padding == "symmetric"` (PyTorch's `k // 2` on every side, e.g. imported mmpose
+weights) puts an explicit ZeroPadding2D before each stride-2 conv and the ResNet
+max-pool (`static_ops.strided_conv`, `static_ops.max_pool`); layer list and cost are
+the same.
 """
 import keras
 
