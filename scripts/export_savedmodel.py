@@ -10,7 +10,8 @@ serving_default: image uint8 [N, H, W, 3] RGB crops (and prev_heatmaps float32
 (`vipnas_tf/export/savedmodel.py`). The folder is written atomically.
 
 Without --model_dir the weights are randomly initialised (presets are architectures;
-no pretrained weights exist). A schedule writes OUTPUT/key and OUTPUT/frame{i}.
+trained weights come from --model_dir: a training run or scripts/import_mmpose.py).
+A schedule writes OUTPUT/key and OUTPUT/frame{i}.
 
 Check it with:
   saved_model_cli show --dir /tmp/sm --tag_set serve --signature_def serving_default

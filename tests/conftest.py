@@ -9,8 +9,9 @@ os.environ.setdefault("CUDA_VISIBLE_DEVICES", "-1")
 import pytest  # noqa: E402
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
-# ../shared/data beside the checkout; VIPNAS_SHARED_DATA points elsewhere (e.g. from a git worktree)
-SHARED_DATA = pathlib.Path(os.environ.get("VIPNAS_SHARED_DATA", REPO_ROOT.parent / "shared" / "data"))
+# ../shared/data beside the checkout; VIPNAS_SHARED_DATA points elsewhere (e.g. from a
+# git worktree in another folder).
+SHARED_DATA = pathlib.Path(os.environ.get("VIPNAS_SHARED_DATA") or REPO_ROOT.parent / "shared" / "data")
 
 
 @pytest.fixture(scope="session")

@@ -17,7 +17,8 @@ in crop pixels) on validation crops (--data) or random inputs.
   python tflite/convert.py --schedule=runs/t/schedule.json --quantization=float32 --output=/tmp/sched
 
 Without --model_dir the weights are randomly initialised (presets are architectures;
-no pretrained weights exist): fine for speed, meaningless for accuracy.
+trained weights come from --model_dir: a training run or mmpose's published checkpoints
+imported by scripts/import_mmpose.py): fine for speed, meaningless for accuracy.
 
 int8 calibrates on --calibration_samples augmented crops from the training-mode input
 pipeline over --data; QAT fine-tunes (--qat_steps) on such crops with the float model's

@@ -125,3 +125,23 @@ def test_bad_string_token_is_named():
 
 def test_spaces_registered():
     assert {"mobilenetv3", "resnet50"} <= set(list_spaces())
+
+
+def test_symmetric_padding_round_trips_and_super_networks_refuse_it():
+    import dataclasses
+
+    from vipnas_tf.arch import arch_cost
+
+    base = PRESETS["s_vipnas_res50"].arch
+    arch = dataclasses.replace(base, padding="symmetric")
+    text = arch.to_string()
+    assert text == base.to_string() + "/pad_symmetric" and "pad_" not in base.to_string()
+    assert parse_arch(text) == arch and Arch.from_dict(json.loads(arch.to_json())) == arch
+    assert "padding" not in base.to_dict()
+    assert arch_cost(arch).macs == arch_cost(base).macs  # padding changes no size
+    with pytest.raises(ValueError, match="cannot run in a super-network"):
+        get_space("resnet50").encode(arch)
+    with pytest.raises(ValueError, match="bad padding token 'pad_reflect'"):
+        parse_arch(base.to_string() + "/pad_reflect")
+    with pytest.raises(ValueError, match="padding"):
+        Arch.from_dict(dict(base.to_dict(), padding="valid"))

@@ -40,3 +40,23 @@ def test_space_extremes_match_cost_model(space_name):
         macs, params = _keras_counts(build_static(arch, (64, 64)))
         cost = arch_cost(arch, (64, 64))
         assert (macs, params) == (cost.macs, cost.params), arch.to_string()
+
+
+def test_symmetric_padding_pads_like_pytorch_and_changes_the_function():
+    """PyTorch pads k // 2 on both sides at stride 2 (TF 'same': one less before)."""
+    import dataclasses
+
+    import keras
+
+    same = PRESETS["sbl_res50"].arch
+    sym = dataclasses.replace(same, padding="symmetric")
+    a, b = build_static(same, (64, 64)), build_static(sym, (64, 64))
+    pads = {l.name: l.padding for l in b.layers if isinstance(l, keras.layers.ZeroPadding2D)
+            and not l.name.startswith("head_")}
+    assert pads["stem_conv_pad"] == ((3, 3), (3, 3)) and pads["stem_pool_pad"] == ((1, 1), (1, 1))
+    assert pads["stage2_block1_conv2_pad"] == ((1, 1), (1, 1)) and len(pads) == 5
+    assert _keras_counts(a) == _keras_counts(b)
+    b.set_weights(a.get_weights())
+    x = np.random.default_rng(0).standard_normal((1, 64, 64, 3)).astype(np.float32)
+    ya, yb = np.asarray(a(x)), np.asarray(b(x))
+    assert ya.shape == yb.shape and np.abs(ya - yb).max() > 1e-3 * np.abs(ya).max()

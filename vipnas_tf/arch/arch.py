@@ -14,6 +14,8 @@ separated by '/':
   Static presets may append `_m<mid>,<mid>,...` with per-block mid channels.
 - `head_cW_gG[_kK][_nN]`: N deconv layers (default 3) of width W, G groups,
   kernel K (default 4).
+- `pad_symmetric` (optional last token): the network pads like PyTorch (see
+  `Arch.padding`); absent for the default TF 'same' padding.
 """
 import dataclasses
 import json
@@ -21,6 +23,15 @@ import re
 from typing import Optional, Tuple
 
 from vipnas_tf.utils import io as io_utils
+
+# How convolutions (and the ResNet stem's max-pool) pad their input:
+# - "same": TensorFlow's SAME (at stride 2 on an even size it pads one row/column
+#   less before than after); what the super-networks compute.
+# - "symmetric": PyTorch's `padding=k // 2` on every side (max-pool: 1), as in every
+#   mmpose network. Stride-1 convs with odd kernels pad the same either way; at
+#   stride 2 the sampling grid moves by one pixel, so weights trained with one
+#   padding give other outputs with the other.
+PADDINGS = ("same", "symmetric")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -77,21 +88,31 @@ class Arch:
       stem: the stem conv (only `width` and `kernel` are used).
       stages: one `StageArch` per backbone stage (HRNet: one per stage and branch).
       head: the deconvolution head.
+      padding: "same" (default) or "symmetric" (PyTorch `k // 2`, mmpose's networks;
+        static models only, see `PADDINGS`). Does not change sizes or cost.
     """
 
     space: str
     stem: StageArch
     stages: Tuple[StageArch, ...]
     head: HeadArch
+    padding: str = "same"
+
+    def __post_init__(self):
+        if self.padding not in PADDINGS:
+            raise ValueError(f"architecture padding {self.padding!r}: expected one of {', '.join(PADDINGS)}")
 
     # ---- dict / JSON -------------------------------------------------------
     def to_dict(self):
-        return {
+        d = {
             "space": self.space,
             "stem": {"width": self.stem.width, "kernel": self.stem.kernel},
             "stages": [s.to_dict() for s in self.stages],
             "head": self.head.to_dict(),
         }
+        if self.padding != "same":
+            d["padding"] = self.padding
+        return d
 
     @classmethod
     def from_dict(cls, d, source="<dict>"):
@@ -123,7 +144,11 @@ class Arch:
             head = HeadArch(**{k: int(v) for k, v in d["head"].items()})
         except (KeyError, TypeError) as e:
             raise ValueError(f"{source}: malformed architecture: {e}") from None
-        return cls(space=str(d["space"]), stem=stem, stages=tuple(stages), head=head)
+        padding = d.get("padding", "same")
+        if padding not in PADDINGS:
+            raise ValueError(f"{source}: architecture field 'padding' is {padding!r}, expected one of "
+                             f"{', '.join(PADDINGS)}")
+        return cls(space=str(d["space"]), stem=stem, stages=tuple(stages), head=head, padding=padding)
 
     def to_json(self):
         return json.dumps(self.to_dict(), indent=2)
@@ -145,6 +170,8 @@ class Arch:
         if h.num_layers != 3:
             tok += f"_n{h.num_layers}"
         parts.append(tok)
+        if self.padding != "same":
+            parts.append(f"pad_{self.padding}")
         return "/".join(parts)
 
     def __str__(self):
@@ -162,11 +189,20 @@ _STAGE_RE = re.compile(
 )
 _STEM_RE = re.compile(r"^stem_c(?P<c>\d+)_k(?P<k>\d+)$")
 _HEAD_RE = re.compile(r"^head_c(?P<c>\d+)_g(?P<g>\d+)(?:_k(?P<k>\d+))?(?:_n(?P<n>\d+))?$")
+_PAD_RE = re.compile(r"^pad_(?P<p>\w+)$")
 
 
 def parse_arch(text):
     """Parses the compact string form; raises ValueError naming the bad token."""
     parts = text.strip().split("/")
+    padding = "same"
+    m = _PAD_RE.match(parts[-1]) if parts else None
+    if m:
+        padding = m["p"]
+        if padding not in PADDINGS:
+            raise ValueError(f"architecture string: bad padding token {parts[-1]!r} (expected "
+                             f"{' or '.join('pad_' + p for p in PADDINGS if p != 'same')}, or none)")
+        parts = parts[:-1]
     if len(parts) < 4:
         raise ValueError(f"architecture string {text!r}: expected 'space/stem_.../<stages>/head_...'")
     space = parts[0]
@@ -190,7 +226,7 @@ def parse_arch(text):
     if not m:
         raise ValueError(f"architecture string: bad head token {parts[-1]!r} (expected head_c<W>_g<G>)")
     head = HeadArch(int(m["c"]), int(m["g"]), int(m["k"] or 4), int(m["n"] or 3))
-    return Arch(space, stem, tuple(stages), head)
+    return Arch(space, stem, tuple(stages), head, padding)
 
 
 def load_arch(path):

@@ -254,6 +254,7 @@ class SearchSpace:
     def encode(self, arch: Arch) -> np.ndarray:
         """int32 vector of the architecture (validated) for the super-network."""
         self.validate(arch)
+        check_supernet_padding(arch)
         v = [arch.stem.width, arch.stem.kernel]
         for s in arch.stages:
             v += [s.depth, s.width, s.expansion, s.kernel, s.groups, int(s.attention)]
@@ -291,6 +292,15 @@ class SearchSpace:
 
 
 SPACES: Dict[str, SearchSpace] = {}
+
+
+def check_supernet_padding(arch: Arch):
+    """Super-networks compute TF 'same' padding only: raises ValueError for others."""
+    if arch.padding != "same":
+        raise ValueError(
+            f"{arch.to_string()}: padding={arch.padding!r} cannot run in a super-network (it "
+            "computes 'same' padding); build it as a static model (vipnas_tf.models.build_static)"
+        )
 
 
 def register_space(space: SearchSpace) -> SearchSpace:

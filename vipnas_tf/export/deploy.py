@@ -4,7 +4,8 @@ The library behind `tflite/convert.py` and `scripts/export_savedmodel.py`:
 
 - `load_static_model(arch, model_dir, input_size)`: the static (extracted) Keras model;
   weights from the model directory's latest checkpoint, or randomly initialised (the
-  presets are architectures: no pretrained weights exist).
+  presets are architectures; trained weights come from a model directory: a training
+  run, or mmpose's published checkpoints imported by `scripts/import_mmpose.py`).
 - `convert(model, mode, path, ...)`: lowering (`lower_model`) + TFLite conversion in
   float32 / float16 / dynamic / int8 / qat, with a parity / keypoint-error report
   against the un-lowered float Keras model.
@@ -32,8 +33,9 @@ from vipnas_tf.export.lowered_model import hard_swish_method_for, layer_summary,
 
 MODES = ("float32", "float16", "dynamic", "int8", "qat")
 RANDOM_INIT_NOTE = ("weights randomly initialised (fan-in scaled normal, seed {seed}): no "
-                    "pretrained weights exist for presets, they are architectures; pass "
-                    "--model_dir to convert trained weights")
+                    "pretrained weights come with presets, they are architectures; pass "
+                    "--model_dir to convert trained weights (a training run, or an mmpose "
+                    "checkpoint imported by scripts/import_mmpose.py)")
 
 
 def parse_input_size(text) -> Tuple[int, int]:
@@ -228,7 +230,16 @@ def load_static_model(arch_spec=None, model_dir=None, input_size=None, seed: int
             raise ValueError(f"{model_dir} is a super-network run ({cfg.get('mode')!r}) with no "
                              "'arch' in run_config.json: pass --arch (the sub-network to extract)")
         return LoadedModel(net.extract(arch, size), arch, size, weights, False, cfg)
-    if hasattr(net, "_nodes_by_depth"):  # already a static functional model
+    if hasattr(net, "_nodes_by_depth"):  # already a static functional model ("static" dirs)
+        stored = parse_arch(cfg["arch"]) if cfg.get("arch") else None
+        if arch is not None and stored is not None and arch != stored:
+            raise ValueError(f"{model_dir} holds the static model {stored.to_string()}; --arch "
+                             f"{arch.to_string()} differs (leave --arch out)")
+        arch = stored or arch
+        if arch is not None and tuple(size) != tuple(net.inputs[0].shape[1:3]):
+            resized = build_static(arch, size)  # same weights, other input size
+            resized.set_weights(net.get_weights())
+            net = resized
         return LoadedModel(net, arch, tuple(net.inputs[0].shape[1:3]), weights, False, cfg)
     raise ValueError(f"{model_dir}: load_model returned a {type(net).__name__}, which has no "
                      "extract(); cannot make a static model")

@@ -4,6 +4,11 @@
 layers: what `SuperNetwork.extract` fills with sliced weights, what stand-alone training
 trains, and what export converts. Its layer list mirrors the cost model's
 (`vipnas_tf.arch.*_space.*_conv_costs`); a test checks they agree.
+
+`arch.padding == "symmetric"` (PyTorch's `k // 2` on every side, e.g. imported mmpose
+weights) puts an explicit ZeroPadding2D before each stride-2 conv and the ResNet
+max-pool (`static_ops.strided_conv`, `static_ops.max_pool`); layer list and cost are
+the same.
 """
 import keras
 
@@ -12,6 +17,8 @@ from vipnas_tf.arch.space import get_space
 from vipnas_tf.models import static_ops as ops
 
 _BUILDERS = {}
+# Families whose static builder honours `Arch.padding == "symmetric"` (mmpose's networks).
+SYMMETRIC_PADDING_FAMILIES = ("mobilenetv3", "resnet")
 
 
 def register_static_builder(family):
@@ -36,6 +43,9 @@ def build_static(arch, input_size=(256, 192), name=None, stage_hook=None, extra_
     h, w = cost_lib.check_input_size(input_size)
     if space.family not in _BUILDERS:
         raise ValueError(f"no static builder for family {space.family!r} (known: {sorted(_BUILDERS)})")
+    if getattr(arch, "padding", "same") != "same" and space.family not in SYMMETRIC_PADDING_FAMILIES:
+        raise ValueError(f"{arch.space}: padding={arch.padding!r} is supported for the "
+                         f"{', '.join(SYMMETRIC_PADDING_FAMILIES)} families only")
     inputs = keras.Input((h, w, 3), name="image")
     hook = {} if stage_hook is None else {"stage_hook": stage_hook}
     outputs = _BUILDERS[space.family](arch, inputs, space, **hook)
@@ -46,7 +56,7 @@ def build_static(arch, input_size=(256, 192), name=None, stage_hook=None, extra_
 
 @register_static_builder("mobilenetv3")
 def _mobilenetv3(arch, x, space, stage_hook=None):
-    x = ops.conv(x, arch.stem.width, arch.stem.kernel, "stem_conv", strides=2)
+    x = ops.strided_conv(x, arch.stem.width, arch.stem.kernel, "stem_conv", strides=2, padding=arch.padding)
     x = ops.batch_norm(x, "stem_bn")
     x = ops.activation(x, "hswish", "stem_act")
     for i, (s, sp) in enumerate(zip(arch.stages, space.stages)):
@@ -61,7 +71,8 @@ def _mobilenetv3(arch, x, space, stage_hook=None):
                 h = ops.conv(h, mid, 1, f"{name}_expand_conv")
                 h = ops.batch_norm(h, f"{name}_expand_bn")
                 h = ops.activation(h, sp.activation, f"{name}_expand_act")
-            h = ops.conv(h, mid, s.kernel, f"{name}_mid_conv", strides=stride, groups=groups)
+            h = ops.strided_conv(h, mid, s.kernel, f"{name}_mid_conv", strides=stride, groups=groups,
+                                 padding=arch.padding)
             h = ops.batch_norm(h, f"{name}_mid_bn")
             h = ops.activation(h, sp.activation, f"{name}_mid_act")
             if s.attention:
@@ -78,10 +89,10 @@ def _mobilenetv3(arch, x, space, stage_hook=None):
 
 @register_static_builder("resnet")
 def _resnet(arch, x, space, stage_hook=None):
-    x = ops.conv(x, arch.stem.width, arch.stem.kernel, "stem_conv", strides=2)
+    x = ops.strided_conv(x, arch.stem.width, arch.stem.kernel, "stem_conv", strides=2, padding=arch.padding)
     x = ops.batch_norm(x, "stem_bn")
     x = ops.activation(x, "relu", "stem_act")
-    x = keras.layers.MaxPooling2D(3, 2, padding="same", name="stem_pool")(x)
+    x = ops.max_pool(x, "stem_pool", padding=arch.padding)
     for i, (s, sp) in enumerate(zip(arch.stages, space.stages)):
         for j in range(s.depth):
             name = f"stage{i + 1}_block{j + 1}"
@@ -90,7 +101,8 @@ def _resnet(arch, x, space, stage_hook=None):
             stride = sp.stride if j == 0 else 1
             h = ops.conv(x, mid, 1, f"{name}_conv1")
             h = ops.activation(ops.batch_norm(h, f"{name}_bn1"), "relu", f"{name}_act1")
-            h = ops.conv(h, mid, s.kernel, f"{name}_conv2", strides=stride, groups=groups)
+            h = ops.strided_conv(h, mid, s.kernel, f"{name}_conv2", strides=stride, groups=groups,
+                                 padding=arch.padding)
             h = ops.activation(ops.batch_norm(h, f"{name}_bn2"), "relu", f"{name}_act2")
             h = ops.batch_norm(ops.conv(h, s.width, 1, f"{name}_conv3"), f"{name}_bn3")
             if s.attention:

@@ -34,6 +34,33 @@ def conv(x, filters, kernel, name, strides=1, groups=1, use_bias=False, padding=
     )(x)
 
 
+def strided_conv(x, filters, kernel, name, strides=1, groups=1, padding="same"):
+    """`conv` with the architecture's padding (`Arch.padding`).
+
+    "symmetric" pads `kernel // 2` zeros on every side (PyTorch / mmpose) with an
+    explicit ZeroPadding2D before a 'valid' conv when the stride is 2; at stride 1 an
+    odd kernel pads symmetrically under 'same' already.
+    """
+    if padding == "same" or strides == 1 or kernel == 1:
+        if padding != "same" and kernel % 2 == 0:
+            raise ValueError(f"{name}: symmetric padding needs an odd kernel, got {kernel}")
+        return conv(x, filters, kernel, name, strides=strides, groups=groups)
+    if kernel % 2 == 0:
+        raise ValueError(f"{name}: symmetric padding needs an odd kernel, got {kernel}")
+    x = keras.layers.ZeroPadding2D(kernel // 2, name=f"{name}_pad")(x)
+    return conv(x, filters, kernel, name, strides=strides, groups=groups, padding="valid")
+
+
+def max_pool(x, name, padding="same"):
+    """3x3 / 2 max-pool. "symmetric" pads one zero on every side like PyTorch's
+    `MaxPool2d(3, 2, padding=1)`: equal to its -inf padding because the input follows
+    a ReLU (>= 0)."""
+    if padding == "same":
+        return keras.layers.MaxPooling2D(3, 2, padding="same", name=name)(x)
+    x = keras.layers.ZeroPadding2D(1, name=f"{name}_pad")(x)
+    return keras.layers.MaxPooling2D(3, 2, padding="valid", name=name)(x)
+
+
 def batch_norm(x, name):
     return keras.layers.BatchNormalization(momentum=0.9, epsilon=1e-5, name=name)(x)
 

@@ -17,7 +17,7 @@ import tensorflow as tf
 
 from vipnas_tf.arch import cost as cost_lib
 from vipnas_tf.arch.arch import Arch, StageArch
-from vipnas_tf.arch.space import get_space
+from vipnas_tf.arch.space import check_supernet_padding, get_space
 from vipnas_tf.layers import ElasticBatchNorm, ElasticConv2D, ElasticConv2DTranspose
 from vipnas_tf.layers.common import split_static_name
 from vipnas_tf.models.static_builders import build_static
@@ -179,6 +179,7 @@ class SuperNetwork(keras.Model):
     def extract(self, arch: Arch, input_size=None, name=None) -> keras.Model:
         """A plain functional Keras model of `arch` carrying the sliced weights."""
         self.space.validate(arch)
+        check_supernet_padding(arch)
         model = build_static(arch, input_size or self.input_size, name=name)
         for layer in model.layers:
             if not layer.weights:

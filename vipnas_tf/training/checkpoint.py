@@ -6,6 +6,10 @@
     MODEL_DIR/metrics.jsonl     one JSON object per logged step
     MODEL_DIR/tb/               TensorBoard scalars
 
+A model directory of mode "static" (e.g. imported mmpose weights,
+`vipnas_tf.interop.mmpose`) holds the weights of the static Keras model of its `arch`
+(`vipnas_tf.models.build_static`) instead of a super-network's.
+
 Checkpoints are atomic: TensorFlow writes the data and index files first and updates
 the `checkpoint` state file last, so a run killed while saving still points at its
 previous complete checkpoint.
@@ -98,14 +102,16 @@ def load_model(model_dir, expect_space=None, expect_mode=None):
     Args:
       model_dir: a directory written by `scripts/train.py` (or `Trainer`).
       expect_space: optional space name the model must belong to.
-      expect_mode: optional mode ("supernet", "standalone", "temporal") it must have.
+      expect_mode: optional mode ("supernet", "standalone", "temporal", "static") it
+        must have.
 
     Returns:
       (model, run_config). For "supernet" and "standalone" runs the model is the
       SuperNetwork (a stand-alone run trains its `arch` inside the super-network's
       weights; `model.extract(parse_arch(run_config["arch"]))` gives the static model).
+      For "static" directories it is the static functional Keras model of `arch`.
     """
-    from vipnas_tf.models import build_supernet  # pylint: disable=import-outside-toplevel
+    from vipnas_tf.models import build_static, build_supernet  # pylint: disable=import-outside-toplevel
 
     config = read_run_config(model_dir)
     mode = config.get("mode")
@@ -119,6 +125,17 @@ def load_model(model_dir, expect_space=None, expect_mode=None):
         from vipnas_tf.training.temporal import build_temporal_model  # pylint: disable=import-outside-toplevel
 
         model = build_temporal_model(config)
+    elif mode == "static":
+        from vipnas_tf.arch import parse_arch  # pylint: disable=import-outside-toplevel
+
+        if not config.get("arch"):
+            raise ModelDirError(f"{os.path.join(os.fspath(model_dir), RUN_CONFIG)}: a 'static' model "
+                                "directory needs the field 'arch'")
+        try:
+            arch = parse_arch(str(config["arch"]))
+        except ValueError as e:
+            raise ModelDirError(f"{os.path.join(os.fspath(model_dir), RUN_CONFIG)}: field 'arch': {e}") from None
+        model = build_static(arch, input_size=input_size)
     else:
         model = build_supernet(space, input_size=input_size)
     restore_weights(model, model_dir)

@@ -1,0 +1,1 @@
+"""Weights from other frameworks: mmpose checkpoints (`vipnas_tf.interop.mmpose`)."""
