@@ -4,7 +4,9 @@ Val clips are consecutive, non-overlapping windows of T + 1 frames of one track
 (`PoseTrackData.clips(T + 1, step=T + 1)`), cut around each frame's ground-truth box
 like the training clips. A clip predict function returns the heatmaps of the T
 non-key frames; they are decoded, mapped back to image pixels and scored with the
-PoseTrack metric on exactly those (non-key) frames' persons. Frame-wise predict
+PoseTrack metric on exactly those (non-key) frames' persons, pooled over all non-key
+frames ("Total") and per frame position t = 1..T ("frame_map", the AP^t of paper eq. 3:
+the frames whose persons all sit at position t of their clips). Frame-wise predict
 functions (an S-ViPNet, a T-ViPNet run without fusion) are scored on the same rows
 through `evaluate_framewise`, so the two are directly comparable.
 """
@@ -54,6 +56,15 @@ class ClipEvaluator:
             if set(np.flatnonzero(image_ids == i).tolist()) <= chosen)
         if not self.image_ids:
             raise ValueError(f"{ann_path}: no frame has all its persons on non-key clip frames")
+        # Per frame position t (1..T): the scored frames whose persons all sit at
+        # position t of their clips. Tracks starting on different frames of a video can
+        # put one frame's persons at different positions; such a frame counts in the
+        # pooled mAP only.
+        rows_of_image = {i: set(np.flatnonzero(image_ids == i).tolist()) for i in self.image_ids}
+        self.position_image_ids = []
+        for t in range(1, self.num_frames + 1):
+            at_t = set(rows[:, t].tolist())
+            self.position_image_ids.append([i for i in self.image_ids if rows_of_image[i] <= at_t])
 
     @property
     def num_clips(self):
@@ -72,6 +83,12 @@ class ClipEvaluator:
         preds = predictions_from_annotations(anns, self.base.gt.keypoint_names)
         out = posetrack_map(self.base.gt, preds, image_ids=self.image_ids)
         out["num_scored_frames"] = len(self.image_ids)
+        # Each scored frame holds the predictions of one position only (clips of a
+        # track do not overlap), so restricting the frames restricts the predictions.
+        positions = [posetrack_map(self.base.gt, preds, image_ids=ids) if ids else None
+                     for ids in self.position_image_ids]
+        out["frame_map"] = [p["Total"] if p else float("nan") for p in positions]
+        out["frame_num_scored_frames"] = [len(ids) for ids in self.position_image_ids]
         return out
 
     def evaluate(self, clip_predict_fn, batch_size=8):
@@ -80,6 +97,12 @@ class ClipEvaluator:
         Args:
           clip_predict_fn: clips float32 [n, T + 1, H, W, 3] -> non-key heatmaps
             [n, T, h, w, K].
+
+        Returns:
+          `posetrack_map`'s dict over all non-key frames ("Total" the pooled mAP,
+          groups, per joint) plus "num_scored_frames", "frame_map" (T floats: the mAP
+          of each frame position t = 1..T, NaN where no frame is scored at t) and
+          "frame_num_scored_frames" (T ints).
         """
         out = []
         for start in range(0, self.num_clips, batch_size):
