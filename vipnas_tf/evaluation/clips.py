@@ -4,19 +4,22 @@ Val clips are consecutive, non-overlapping windows of T + 1 frames of one track
 (`PoseTrackData.clips(T + 1, step=T + 1)`), cut around each frame's ground-truth box
 like the training clips. A clip predict function returns the heatmaps of the T
 non-key frames; they are decoded, mapped back to image pixels and scored with the
-PoseTrack metric on exactly those (non-key) frames' persons, pooled over all non-key
-frames ("Total") and per frame position t = 1..T ("frame_map", the AP^t of paper eq. 3:
-the frames whose persons all sit at position t of their clips). Frame-wise predict
+PoseTrack metric: pooled over the non-key frames ("Total": the frames whose persons all
+sit on non-key clip frames, with all their persons), and per frame position t = 1..T
+("frame_map", the AP^t of paper eq. 3: the persons at position t of their clips, each
+frame's ground truth cut to them). Frame-wise predict
 functions (an S-ViPNet, a T-ViPNet run without fusion) are scored on the same rows
 through `evaluate_framewise`, so the two are directly comparable.
 """
+import dataclasses
+
 import numpy as np
 
 from vipnas_tf.codecs.affine import keypoints_crop_to_image
 from vipnas_tf.data.transforms import normalize_images_np
 from vipnas_tf.evaluation.posetrack import PoseTrackEvaluator
 from vipnas_tf.evaluation.topdown import predict_heatmaps
-from vipnas_tf.metrics.posetrack_eval import posetrack_map, predictions_from_annotations
+from vipnas_tf.metrics.posetrack_eval import FramePoses, posetrack_map, predictions_from_annotations
 
 
 def _np(x):
@@ -56,15 +59,22 @@ class ClipEvaluator:
             if set(np.flatnonzero(image_ids == i).tolist()) <= chosen)
         if not self.image_ids:
             raise ValueError(f"{ann_path}: no frame has all its persons on non-key clip frames")
-        # Per frame position t (1..T): the scored frames whose persons all sit at
-        # position t of their clips. Tracks starting on different frames of a video can
-        # put one frame's persons at different positions; such a frame counts in the
-        # pooled mAP only.
-        rows_of_image = {i: set(np.flatnonzero(image_ids == i).tolist()) for i in self.image_ids}
-        self.position_image_ids = []
+        # Per frame position t (1..T): the persons at position t of their clips, each
+        # frame's ground truth cut to those persons (they are predicted from their
+        # ground-truth boxes, as the paper evaluates). Tracks starting on different
+        # frames of a video put one frame's persons at different positions (or on a
+        # key frame), so position t scores every frame it has a person on.
+        self.nonkey_positions = np.tile(np.arange(self.num_frames), len(rows))  # of nonkey_rows
+        gt = self.base.gt
+        self.position_gt = []
         for t in range(1, self.num_frames + 1):
-            at_t = set(rows[:, t].tolist())
-            self.position_image_ids.append([i for i in self.image_ids if rows_of_image[i] <= at_t])
+            at_t = self.base.samples.ann_ids[rows[:, t]]
+            frames, ann_ids = {}, {}
+            for i in sorted(set(image_ids[rows[:, t]].tolist()) & set(gt.frames)):
+                g, keep = gt.frames[i], np.isin(gt.ann_ids[i], at_t)
+                frames[i] = FramePoses(g.keypoints[keep], g.present[keep], None, g.head_size[keep])
+                ann_ids[i] = gt.ann_ids[i][keep]
+            self.position_gt.append(dataclasses.replace(gt, frames=frames, ann_ids=ann_ids))
 
     @property
     def num_clips(self):
@@ -76,6 +86,7 @@ class ClipEvaluator:
         return normalize_images_np(crops)
 
     def _score_heatmaps(self, heatmaps, rows):
+        """Scores of heatmaps [len(nonkey_rows), h, w, K] of the non-key rows."""
         codec = self.base.codec
         kp_crop, scores = codec.decode(heatmaps)
         kps = keypoints_crop_to_image(kp_crop, self.base.centers[rows], self.base.scales[rows], codec.input_size)
@@ -83,12 +94,13 @@ class ClipEvaluator:
         preds = predictions_from_annotations(anns, self.base.gt.keypoint_names)
         out = posetrack_map(self.base.gt, preds, image_ids=self.image_ids)
         out["num_scored_frames"] = len(self.image_ids)
-        # Each scored frame holds the predictions of one position only (clips of a
-        # track do not overlap), so restricting the frames restricts the predictions.
-        positions = [posetrack_map(self.base.gt, preds, image_ids=ids) if ids else None
-                     for ids in self.position_image_ids]
+        positions = []
+        for t, gt_t in enumerate(self.position_gt):
+            anns_t = [a for a, p in zip(anns, self.nonkey_positions) if p == t]
+            preds_t = predictions_from_annotations(anns_t, self.base.gt.keypoint_names)
+            positions.append(posetrack_map(gt_t, preds_t) if gt_t.frames else None)
         out["frame_map"] = [p["Total"] if p else float("nan") for p in positions]
-        out["frame_num_scored_frames"] = [len(ids) for ids in self.position_image_ids]
+        out["frame_num_scored_frames"] = [len(gt_t.frames) for gt_t in self.position_gt]
         return out
 
     def evaluate(self, clip_predict_fn, batch_size=8):

@@ -12,17 +12,29 @@ positions t = 1..T of AP^t, the PoseTrack mAP of position t over the val clips
 (`ClipEvaluator`'s "frame_map"). T need not equal the T the model was trained with
 (paper Table 4: T in {2, 3, 4} without retraining).
 
-The eq. 3 sum and the pooled mAP (`map`: one PoseTrack mAP over all non-key frames
-together, what `ClipEvaluator` reports as "Total") are close relatives, not the same
-number. sum_ap / T is the mean of the per-position mAPs, each position weighted
-equally; the pooled mAP builds one precision-recall curve per joint from the
-predictions of all positions, so a position weighs by its labelled joints, and the
+How the eq. 3 sum relates to the pooled mAP (`map`: one PoseTrack mAP over the non-key
+frames together, `ClipEvaluator`'s "Total", the number the README tables report):
+sum_ap / T is the plain mean of the T per-position mAPs, every position weighted
+equally. The pooled mAP builds one precision-recall curve per joint from the
+predictions of all positions, so a position weighs by its labelled joints and the
 confidence scores of different positions compete in one ranking (a late frame that is
-confidently wrong lowers the precision at the early frames' recall too). With equally
-many persons per position and comparably calibrated scores they rank schedules alike;
-they can disagree when the schedules differ in which frame they spend the FLOPs on.
-summary.json records the schedule each picks (`pooled_map_pick`). Measured on a small
-trained temporal model: MEASURED_EXAMPLE
+confidently wrong lowers the precision at the early frames' recall too); it also scores
+only the frames whose persons all sit on non-key clip frames, where AP^t scores every
+person at position t. With equally many persons per position and comparably calibrated
+scores, pooled ~ sum / T and the two rank alike (tests/training/test_temporal_units.py:
+position 1 perfect and position 2 blind give AP^t = [100, 0], sum 100, pooled 50); on a
+trained model they correlate but need not pick the same schedule. summary.json records
+the pooled metric's pick beside the eq. 3 one (`pooled_map_pick`).
+
+Measured example: the quickstart's T-ViPNet model (05_temporal, 60 steps at 64x64, T = 3),
+12 random schedules under 0.0152 GFLOPs per non-key frame (`python scripts/search.py
+--mode=temporal --model_dir=QUICKSTART/05_temporal/model --frames=3 --max_avg_gflops=0.0152
+--num_samples=12 --bn_calib_batches=4 --seed=0 --out=DIR`). Spearman rank correlation of
+sum_ap and pooled mAP over the 12: 0.88. Eq. 3 picks candidate 6 (AP^t = 21.04 / 22.94 /
+16.98, sum 60.96, pooled 18.69; 0.01219 GFLOPs per frame); the pooled mAP picks candidate 10
+(pooled 20.54, AP^t = 17.44 / 21.72 / 17.91, sum 57.07, third by eq. 3). Each is the
+other's second or third: not the same schedule. (The pooled mAP scored 5 val frames
+there, each AP^t 4 frames with 6 persons.)
 
 Outputs in `out`: schedule.json (the video schedule), candidates.csv,
 candidates.jsonl (resume log), summary.json. Same seed, same result; a restarted
@@ -142,11 +154,10 @@ class TemporalSearch(ResumableCandidates):
                                num_frames=self.frames + 1, prefetch=False)
         calib = [b["image"] for b in ds.take(self.bn_calib_batches)]
         clip_ev = ClipEvaluator(rc["val_ann"], rc["val_images"], self.input_size, self.frames, self.max_clips)
-        empty = [t + 1 for t, ids in enumerate(clip_ev.position_image_ids) if not ids]
+        empty = [t + 1 for t, gt in enumerate(clip_ev.position_gt) if not gt.frames]
         if empty:
-            raise SearchError(f"val_ann {rc['val_ann']!r}: no frame is scored at non-key frame position(s) "
-                              f"{empty} of T={self.frames} (every frame there also holds persons at other "
-                              f"positions), so the eq. 3 sum of per-position APs is undefined")
+            raise SearchError(f"val_ann {rc['val_ann']!r}: no labelled person at non-key frame position(s) "
+                              f"{empty} of T={self.frames}, so the eq. 3 sum of per-position APs is undefined")
         self._evaluator = ScheduleEvaluator(model, clip_ev, calib, fusion=rc.get("fusion", True))
 
     def _score(self, frames, source, bar):
