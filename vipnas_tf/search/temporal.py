@@ -58,15 +58,27 @@ log = logging.getLogger(__name__)
 
 
 def min_frame_gflops(space, key_arch, input_size) -> float:
-    """Paper GFLOPs of the cheapest non-key frame network (fusion included) that the
-    temporal space under key-frame architecture `key_arch` admits: no per-frame budget
-    below it can be met."""
+    """Paper GFLOPs of the temporal space's `min()` frame network under key-frame
+    architecture `key_arch` (smallest spatial network, add at the last stage, fusion
+    included), the floor of the quickstart's budget. `cheapest_frame` can be a little
+    cheaper (another fusion stage); the search's feasibility check uses that one."""
     from vipnas_tf.arch import get_space  # pylint: disable=import-outside-toplevel
     from vipnas_tf.temporal.frame_arch import TemporalSpace, frame_cost  # pylint: disable=import-outside-toplevel
 
     space = get_space(space) if isinstance(space, str) else space
     tspace = TemporalSpace(space, max_arch=key_arch)
     return float(frame_cost(tspace.min(), tuple(input_size)).paper_gflops)
+
+
+def cheapest_frame(tspace, input_size):
+    """The cheapest frame architecture of `tspace`: its smallest spatial network with the
+    cheapest fusion op and stage (the fusion cost depends on the stage's width and
+    resolution, so `tspace.min()`'s last stage need not be the cheapest)."""
+    from vipnas_tf.temporal.frame_arch import FrameArch, frame_cost  # pylint: disable=import-outside-toplevel
+
+    spatial = tspace.spatial.min()
+    frames = [FrameArch(spatial, op, stage) for op in tspace.ops for stage in tspace.stages]
+    return min(frames, key=lambda f: (float(frame_cost(f, tuple(input_size)).paper_gflops), f.to_string()))
 
 
 class TemporalSearch(ResumableCandidates):
@@ -108,7 +120,7 @@ class TemporalSearch(ResumableCandidates):
         self.tspace = TemporalSpace(get_space(self.run_config["space"]), max_arch=self.key_arch)
         self._frame_cost = frame_cost
         self._costs = {}
-        smallest = self.frames * self.gflops(self.tspace.min())
+        smallest = self.frames * self.gflops(cheapest_frame(self.tspace, self.input_size))
         if smallest > self.limit:
             raise SearchError(f"no schedule of T={self.frames} frames meets total GFLOPs <= {self.limit:g} "
                               f"(average {self.limit / self.frames:g}): the smallest achievable total is "
