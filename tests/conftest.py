@@ -131,6 +131,6 @@ def temporal_run(train_data, key_run, tmp_path_factory):
     every 3, killed after step 4 and resumed."""
     model_dir = str(tmp_path_factory.mktemp("runs") / "temporal")
     args = train_args(train_data, model_dir, "--mode=temporal", f"--key_model_dir={key_run['model_dir']}",
-                      "--num_frames=2", "--num_random=1", "--kernel_init=he", "--train_steps=9",
+                      "--num_frames=2", "--num_random=0", "--kernel_init=he", "--train_steps=9",
                       "--checkpoint_every=3", "--keep_checkpoints=10")
     return kill_and_resume(args, model_dir, kill_after=4)
