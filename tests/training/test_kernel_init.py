@@ -1,5 +1,7 @@
 """Kernel initialisation schemes (`--kernel_init`): what "he" re-draws, what it keeps at
-the paper's N(0, 0.001), and that only a fresh run is re-drawn (never a resumed one)."""
+the paper's N(0, 0.001), and that a temporal run re-draws none of the weights it takes
+from its key model. (That only a fresh run is re-drawn, never a resumed one, is checked
+on the killed and resumed runs of tests/training/test_train_script.py.)"""
 import json
 import os
 
@@ -27,7 +29,9 @@ def _by_path(net):
 def test_paper_scheme_redraws_nothing():
     net = _net()
     before = _by_path(net)
-    assert initialize_kernels(net, "paper") == []
+    result = initialize_kernels(net, "paper")
+    assert result.drawn == () and result.inherited == ()
+    assert len(result.own) == sum(len(v.shape) >= 2 for v in net.trainable_variables)
     for path, value in _by_path(net).items():
         np.testing.assert_array_equal(value, before[path])
     with pytest.raises(ValueError, match="kernel_init must be one of"):
@@ -37,7 +41,7 @@ def test_paper_scheme_redraws_nothing():
 def test_he_scheme_redraws_kernels_with_fan_in_std_and_keeps_the_output_conv():
     net = _net()
     before = _by_path(net)
-    drawn = set(initialize_kernels(net, "he", seed=3))
+    drawn = set(initialize_kernels(net, "he", seed=3).drawn)
     after = _by_path(net)
     mid = "stage2_block1/stage2_block1_mid_conv/kernel"
     assert after[mid].shape == (7, 7, 8, 144)  # grouped: 8 input channels per group
@@ -69,29 +73,41 @@ def test_fusion_module_keeps_the_paper_init():
     assert not _keeps_paper_init("stage3_block1/stage3_block1_mid_conv/kernel")
 
 
-def test_only_a_fresh_run_is_redrawn(tmp_path):
-    from vipnas_tf.data.synthetic import generate
-    from vipnas_tf.training import TrainConfig, Trainer
-
-    data = tmp_path / "data"
-    generate(str(data), images=12, clips=1, frames=2, workers=1, progress=False)
-    coco = data / "coco"
-    cfg = dict(mode="standalone", space="mobilenetv3", arch=get_space("mobilenetv3").min().to_string(),
-               input_size=(64, 64), batch_size=4, train_steps=1, learning_rate=1e-3, lr_schedule="constant",
-               log_every=1, eval_every=-1, augment=False, kernel_init="he",
-               train_ann=str(coco / "annotations" / "person_keypoints_train.json"),
-               train_images=str(coco / "images" / "train"))
-    model_dir = str(tmp_path / "run")
-    logs = []
-    first = Trainer(TrainConfig(**cfg), model_dir, progress=False, log_fn=logs.append)
-    assert any("re-drawn" in m for m in logs)
-    first.train()
+def test_inherited_kernels_are_kept():
+    net = _net()
+    before = _by_path(net)
     mid = "stage2_block1/stage2_block1_mid_conv/kernel"
-    trained = _by_path(first.model)[mid]
-    assert np.std(trained) > 0.01  # He scale (the paper's init would be ~0.001)
-    with open(os.path.join(model_dir, "run_config.json")) as f:
-        assert json.load(f)["kernel_init"] == "he"
-    logs.clear()
-    resumed = Trainer(TrainConfig(**dict(cfg, train_steps=2)), model_dir, progress=False, log_fn=logs.append)
-    assert not any("re-drawn" in m for m in logs) and any("resuming" in m for m in logs)
-    np.testing.assert_array_equal(_by_path(resumed.model)[mid], trained)
+    result = initialize_kernels(net, "he", seed=3, inherited=[mid])
+    assert result.inherited == (mid,) and mid not in result.drawn
+    np.testing.assert_array_equal(_by_path(net)[mid], before[mid])
+
+
+def test_temporal_run_redraws_nothing_it_takes_from_the_key_model(key_run, train_data, tmp_path):
+    """A fresh temporal run with kernel_init="he": the T-ViPNet's every weight is the key
+    S-ViPNet's (re-drawn from the key model: 0), the new fusion module keeps N(0, 0.001)."""
+    from vipnas_tf.training import TrainConfig, Trainer
+    from vipnas_tf.training.checkpoint import load_model
+
+    pt = os.path.join(train_data, "posetrack")
+    cfg = TrainConfig(mode="temporal", space="mobilenetv3", input_size=(64, 64), batch_size=4, train_steps=1,
+                      num_frames=2, num_random=0, eval_every=-1, kernel_init="he",
+                      key_model_dir=key_run["model_dir"], train_ann=os.path.join(pt, "annotations", "train"),
+                      train_images=pt)
+    logs = []
+    trainer = Trainer(cfg, str(tmp_path / "temporal"), progress=False, log_fn=logs.append)
+    result = trainer.kernel_init
+    tnet = trainer.model.temporal
+    from_key = {v.path for v in tnet.spatial.trainable_variables if len(v.shape) >= 2}
+    assert len(from_key) > 100 and set(result.inherited) == from_key
+    assert len(from_key & set(result.drawn)) == 0  # re-drawn that came from the key model: 0
+    assert result.drawn == ()  # and nothing else is new but the fusion module ...
+    fusion = {v.path for v in tnet.fusion.trainable_variables if len(v.shape) >= 2}
+    assert fusion and set(result.own) == fusion  # ... which keeps its own start
+    for v in tnet.fusion.trainable_variables:
+        if "conv1_kernel" in v.path:
+            assert np.std(np.array(v)) == pytest.approx(0.001, rel=0.2), v.path
+    assert f"kernel_init=he: 0 kernels re-drawn, {len(from_key)} inherited kernels kept, " \
+           f"{len(fusion)} new kernels at their layers' own N(0, 0.001) initialisation" in logs
+    key_net, _ = load_model(key_run["model_dir"])
+    for src, dst in zip(key_net.weights, tnet.spatial.weights):
+        np.testing.assert_array_equal(np.array(dst), np.array(src), err_msg=dst.path)

@@ -66,6 +66,22 @@ def test_clip_evaluator_scores_ground_truth_perfectly(pt_data):
 
     result = ev.evaluate(clip_predict, batch_size=2)
     assert result["Total"] > 99.0
+    assert len(result["frame_map"]) == 2 and min(result["frame_map"]) > 99.0
+    assert all(n > 0 for n in result["frame_num_scored_frames"])
+    # Position 2 predicted as all-zero heatmaps: its AP^2 is ~0, AP^1 stays 100. The
+    # eq. 3 sum is then ~100 and the pooled mAP ~50: position 2's zero-score misses
+    # rank below every position-1 hit, so the pooled curve reaches recall 0.5 at
+    # precision 1 (pooled = sum / T here, with equally many persons per position).
+    state["start"] = 0
+
+    def second_frame_blind(clips):
+        heat = np.array(clip_predict(clips))
+        heat[:, 1] = 0.0
+        return heat
+
+    blind = ev.evaluate(second_frame_blind, batch_size=2)
+    assert blind["frame_map"][0] > 99.0 and blind["frame_map"][1] < 1.0
+    assert blind["Total"] == pytest.approx(sum(blind["frame_map"]) / 2, abs=2.0)
     with pytest.raises(ValueError, match="num_frames"):
         ClipEvaluator(pt_data["val_ann"], pt_data["val_images"], (64, 64), num_frames=0)
 

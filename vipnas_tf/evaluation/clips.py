@@ -5,18 +5,23 @@ Val clips are consecutive, non-overlapping windows of T + 1 frames of one track
 like the training clips. A clip predict function gets the clips and every frame's crop
 affine (to warp the previous heatmaps into the current crop,
 `vipnas_tf.temporal.warp`, as in training and in the video runner) and returns the
-heatmaps of the T non-key frames; they are decoded, mapped back to image pixels and scored with the
-PoseTrack metric on exactly those (non-key) frames' persons. Frame-wise predict
+heatmaps of the T non-key frames; they are decoded, mapped back to image pixels and
+scored with the PoseTrack metric: pooled over the non-key frames ("Total": the frames
+whose persons all sit on non-key clip frames, with all their persons), and per frame
+position t = 1..T ("frame_map", the AP^t of paper eq. 3: the persons at position t of
+their clips, each frame's ground truth cut to them). Frame-wise predict
 functions (an S-ViPNet, a T-ViPNet run without fusion) are scored on the same rows
 through `evaluate_framewise`, so the two are directly comparable.
 """
+import dataclasses
+
 import numpy as np
 
 from vipnas_tf.codecs.affine import get_affine_matrix, keypoints_crop_to_image
 from vipnas_tf.data.transforms import normalize_images_np
 from vipnas_tf.evaluation.posetrack import PoseTrackEvaluator
 from vipnas_tf.evaluation.topdown import predict_heatmaps
-from vipnas_tf.metrics.posetrack_eval import posetrack_map, predictions_from_annotations
+from vipnas_tf.metrics.posetrack_eval import FramePoses, posetrack_map, predictions_from_annotations
 
 
 def _np(x):
@@ -59,6 +64,22 @@ class ClipEvaluator:
             if set(np.flatnonzero(image_ids == i).tolist()) <= chosen)
         if not self.image_ids:
             raise ValueError(f"{ann_path}: no frame has all its persons on non-key clip frames")
+        # Per frame position t (1..T): the persons at position t of their clips, each
+        # frame's ground truth cut to those persons (they are predicted from their
+        # ground-truth boxes, as the paper evaluates). Tracks starting on different
+        # frames of a video put one frame's persons at different positions (or on a
+        # key frame), so position t scores every frame it has a person on.
+        self.nonkey_positions = np.tile(np.arange(self.num_frames), len(rows))  # of nonkey_rows
+        gt = self.base.gt
+        self.position_gt = []
+        for t in range(1, self.num_frames + 1):
+            at_t = self.base.samples.ann_ids[rows[:, t]]
+            frames, ann_ids = {}, {}
+            for i in sorted(set(image_ids[rows[:, t]].tolist()) & set(gt.frames)):
+                g, keep = gt.frames[i], np.isin(gt.ann_ids[i], at_t)
+                frames[i] = FramePoses(g.keypoints[keep], g.present[keep], None, g.head_size[keep])
+                ann_ids[i] = gt.ann_ids[i][keep]
+            self.position_gt.append(dataclasses.replace(gt, frames=frames, ann_ids=ann_ids))
 
     @property
     def num_clips(self):
@@ -74,6 +95,7 @@ class ClipEvaluator:
         return self.crop_matrices[self.clip_rows[start:stop]]
 
     def _score_heatmaps(self, heatmaps, rows):
+        """Scores of heatmaps [len(nonkey_rows), h, w, K] of the non-key rows."""
         codec = self.base.codec
         kp_crop, scores = codec.decode(heatmaps)
         kps = keypoints_crop_to_image(kp_crop, self.base.centers[rows], self.base.scales[rows], codec.input_size)
@@ -81,6 +103,13 @@ class ClipEvaluator:
         preds = predictions_from_annotations(anns, self.base.gt.keypoint_names)
         out = posetrack_map(self.base.gt, preds, image_ids=self.image_ids)
         out["num_scored_frames"] = len(self.image_ids)
+        positions = []
+        for t, gt_t in enumerate(self.position_gt):
+            anns_t = [a for a, p in zip(anns, self.nonkey_positions) if p == t]
+            preds_t = predictions_from_annotations(anns_t, self.base.gt.keypoint_names)
+            positions.append(posetrack_map(gt_t, preds_t) if gt_t.frames else None)
+        out["frame_map"] = [p["Total"] if p else float("nan") for p in positions]
+        out["frame_num_scored_frames"] = [len(gt_t.frames) for gt_t in self.position_gt]
         return out
 
     def evaluate(self, clip_predict_fn, batch_size=8):
@@ -90,6 +119,12 @@ class ClipEvaluator:
           clip_predict_fn: (clips float32 [n, T + 1, H, W, 3], crop matrices float32
             [n, T + 1, 2, 3]) -> non-key heatmaps [n, T, h, w, K]
             (`vipnas_tf.temporal.propagation.propagate_clips` with the frames' networks).
+
+        Returns:
+          `posetrack_map`'s dict over all non-key frames ("Total" the pooled mAP,
+          groups, per joint) plus "num_scored_frames", "frame_map" (T floats: the mAP
+          of each frame position t = 1..T, NaN where no frame is scored at t) and
+          "frame_num_scored_frames" (T ints).
         """
         out = []
         for start in range(0, self.num_clips, batch_size):

@@ -88,6 +88,7 @@ class PoseTrackGroundTruth:
       files: the annotation files, in order.
       keypoint_names: the K slot names of the files.
       is_folder: whether the ground truth was a folder of per-video files.
+      ann_ids: image_id -> int64 [P], the annotation id of each person of `frames`.
     """
 
     frames: Dict[int, FramePoses]
@@ -98,6 +99,7 @@ class PoseTrackGroundTruth:
     keypoint_names: tuple
     is_folder: bool
     categories: list
+    ann_ids: Dict[int, np.ndarray] = dataclasses.field(default_factory=dict)
 
 
 def _json_files(path):
@@ -210,17 +212,19 @@ def load_posetrack_gt(path):
                 head_size = 0.6 * float(np.hypot(head[2], head[3]))
             else:
                 head_size = np.nan
-            persons[ann["image_id"]].append((kp, labelled, head_size, file))
+            persons[ann["image_id"]].append((kp, labelled, head_size, file, ann["id"]))
     names = names or POSETRACK18_NAMES
     slots = _slot_map(names, files[0])
+    ann_ids = {}
     for image_id, plist in persons.items():
+        ann_ids[image_id] = np.array([p[4] for p in plist], np.int64)
         kps = np.stack([p[0][slots, :2] for p in plist])
         present = np.stack([p[1][slots] for p in plist])
         head = np.array([p[2] for p in plist])
         frames[image_id] = _drop_ignored(FramePoses(kps, present, None, head),
                                          ignore.get(image_id))
     return PoseTrackGroundTruth(frames, ignore, images, image_file, files, tuple(names),
-                                is_folder, categories or [])
+                                is_folder, categories or [], ann_ids)
 
 
 def predictions_from_annotations(annotations, keypoint_names, name="<results>"):

@@ -3,7 +3,7 @@ proposal order and appended to `OUT/candidates.jsonl` as they come, so that a re
 search replays its seeded proposals and evaluates only the ones not yet done."""
 import os
 import time
-from typing import Callable, Dict, List
+from typing import Callable, Dict, List, Optional
 
 from vipnas_tf.utils import io as io_utils
 
@@ -11,13 +11,24 @@ from vipnas_tf.utils import io as io_utils
 class ResumableCandidates:
     """Mixin: `_open_candidates(out_dir, key_of)` once, then `_record(...)` per proposal."""
 
-    def _open_candidates(self, out_dir: str, key_of: Callable[[Dict], str]):
+    def _open_candidates(self, out_dir: str, key_of: Callable[[Dict], str],
+                         accept: Optional[Callable[[Dict], bool]] = None):
+        """Reads OUT/candidates.jsonl. Rows for which `accept(row)` is False (written by
+        a search that recorded less) are not reused: their candidates are evaluated
+        again, and the new row, appended later, is the one read next time.
+        `self.stale` counts those not re-evaluated yet."""
         os.makedirs(out_dir, exist_ok=True)
         self.jsonl = os.path.join(out_dir, "candidates.jsonl")
         self.done: Dict[str, Dict] = {}  # key -> row of an earlier evaluation
+        stale = set()
         if os.path.exists(self.jsonl):
             for row in io_utils.read_jsonl(self.jsonl):
+                if accept is not None and not accept(row):
+                    self.done.pop(key_of(row), None)
+                    stale.add(key_of(row))
+                    continue
                 self.done[key_of(row)] = row
+        self.stale = len(stale - set(self.done))
         self.rows: List[Dict] = []  # this run's candidates, in proposal order
         self.new_evaluations = 0
 

@@ -1,16 +1,45 @@
 """Computation allocation across video frames (paper Sec. 3.4.3, eq. 3).
 
-Maximise the summed AP of the T non-key frames (here: PoseTrack mAP over all non-key
-frames of the val clips, the same ranking) subject to their summed paper GFLOPs <= C
-(`max_total_gflops`, or T x `max_avg_gflops`). Each candidate is a tuple of T frame
-architectures (spatial choices + fusion op + fusion stage) sampled within the trained
-T-ViPNet super-network's temporal space; it is scored by `ScheduleEvaluator` (per-frame
-BN re-calibration, propagation from the key frame). T need not equal the T the model
-was trained with (paper Table 4: T in {2, 3, 4} without retraining).
+    max over arch^1..T of   sum_t AP(T-ViPNet(I^t, H^(t-1); arch^t))
+    subject to              sum_t Flops(arch^t) <= C
+
+Each candidate is a tuple of T frame architectures (spatial choices + fusion op +
+fusion stage) sampled within the trained T-ViPNet super-network's temporal space, with
+summed paper GFLOPs <= C (`max_total_gflops`, or T x `max_avg_gflops`). It is scored by
+`ScheduleEvaluator` (per-frame BN re-calibration, propagation from the key frame) on
+the val clips, and ranked as eq. 3 writes it: `sum_ap`, the sum over the non-key frame
+positions t = 1..T of AP^t, the PoseTrack mAP of position t over the val clips
+(`ClipEvaluator`'s "frame_map"). T need not equal the T the model was trained with
+(paper Table 4: T in {2, 3, 4} without retraining).
+
+How the eq. 3 sum relates to the pooled mAP (`map`: one PoseTrack mAP over the non-key
+frames together, `ClipEvaluator`'s "Total", the number the README tables report):
+sum_ap / T is the plain mean of the T per-position mAPs, every position weighted
+equally. The pooled mAP builds one precision-recall curve per joint from the
+predictions of all positions, so a position weighs by its labelled joints and the
+confidence scores of different positions compete in one ranking (a late frame that is
+confidently wrong lowers the precision at the early frames' recall too); it also scores
+only the frames whose persons all sit on non-key clip frames, where AP^t scores every
+person at position t. With equally many persons per position and comparably calibrated
+scores, pooled ~ sum / T and the two rank alike (tests/training/test_temporal_units.py:
+position 1 perfect and position 2 blind give AP^t = [100, 0], sum 100, pooled 50); on a
+trained model they correlate but need not pick the same schedule. summary.json records
+the pooled metric's pick beside the eq. 3 one (`pooled_map_pick`).
+
+Measured example: the quickstart's T-ViPNet model (05_temporal, 60 steps at 64x64, T = 3),
+12 random schedules under 0.0152 GFLOPs per non-key frame (`python scripts/search.py
+--mode=temporal --model_dir=QUICKSTART/05_temporal/model --frames=3 --max_avg_gflops=0.0152
+--num_samples=12 --bn_calib_batches=4 --seed=0 --out=DIR`). Spearman rank correlation of
+sum_ap and pooled mAP over the 12: 0.88. Eq. 3 picks candidate 6 (AP^t = 21.04 / 22.94 /
+16.98, sum 60.96, pooled 18.69; 0.01219 GFLOPs per frame); the pooled mAP picks candidate 10
+(pooled 20.54, AP^t = 17.44 / 21.72 / 17.91, sum 57.07, third by eq. 3). Each is the
+other's second or third: not the same schedule. (The pooled mAP scored 5 val frames
+there, each AP^t 4 frames with 6 persons.)
 
 Outputs in `out`: schedule.json (the video schedule), candidates.csv,
 candidates.jsonl (resume log), summary.json. Same seed, same result; a restarted
-search reuses the scores already in candidates.jsonl.
+search reuses the scores already in candidates.jsonl (lines without the per-position
+scores, from a search that recorded only the pooled mAP, are evaluated again).
 """
 import csv
 import io
@@ -29,15 +58,27 @@ log = logging.getLogger(__name__)
 
 
 def min_frame_gflops(space, key_arch, input_size) -> float:
-    """Paper GFLOPs of the cheapest non-key frame network (fusion included) that the
-    temporal space under key-frame architecture `key_arch` admits: no per-frame budget
-    below it can be met."""
+    """Paper GFLOPs of the temporal space's `min()` frame network under key-frame
+    architecture `key_arch` (smallest spatial network, add at the last stage, fusion
+    included), the floor of the quickstart's budget. `cheapest_frame` can be a little
+    cheaper (another fusion stage); the search's feasibility check uses that one."""
     from vipnas_tf.arch import get_space  # pylint: disable=import-outside-toplevel
     from vipnas_tf.temporal.frame_arch import TemporalSpace, frame_cost  # pylint: disable=import-outside-toplevel
 
     space = get_space(space) if isinstance(space, str) else space
     tspace = TemporalSpace(space, max_arch=key_arch)
     return float(frame_cost(tspace.min(), tuple(input_size)).paper_gflops)
+
+
+def cheapest_frame(tspace, input_size):
+    """The cheapest frame architecture of `tspace`: its smallest spatial network with the
+    cheapest fusion op and stage (the fusion cost depends on the stage's width and
+    resolution, so `tspace.min()`'s last stage need not be the cheapest)."""
+    from vipnas_tf.temporal.frame_arch import FrameArch, frame_cost  # pylint: disable=import-outside-toplevel
+
+    spatial = tspace.spatial.min()
+    frames = [FrameArch(spatial, op, stage) for op in tspace.ops for stage in tspace.stages]
+    return min(frames, key=lambda f: (float(frame_cost(f, tuple(input_size)).paper_gflops), f.to_string()))
 
 
 class TemporalSearch(ResumableCandidates):
@@ -79,7 +120,7 @@ class TemporalSearch(ResumableCandidates):
         self.tspace = TemporalSpace(get_space(self.run_config["space"]), max_arch=self.key_arch)
         self._frame_cost = frame_cost
         self._costs = {}
-        smallest = self.frames * self.gflops(self.tspace.min())
+        smallest = self.frames * self.gflops(cheapest_frame(self.tspace, self.input_size))
         if smallest > self.limit:
             raise SearchError(f"no schedule of T={self.frames} frames meets total GFLOPs <= {self.limit:g} "
                               f"(average {self.limit / self.frames:g}): the smallest achievable total is "
@@ -87,8 +128,17 @@ class TemporalSearch(ResumableCandidates):
         for k in ("val_ann", "val_images", "train_ann", "train_images"):
             if not self.run_config.get(k) or not os.path.exists(self.run_config[k]):
                 raise SearchError(f"{k}: {self.run_config.get(k)!r} of the temporal run does not exist")
-        self._open_candidates(self.out_dir, lambda row: row["key"])
+        self._open_candidates(self.out_dir, lambda row: row["key"], accept=self._complete_row)
+        if self.stale:
+            log.info("%s: %d candidates lack the per-frame-position mAPs of eq. 3 and are evaluated again",
+                     self.jsonl, self.stale)
         self._evaluator = None
+
+    def _complete_row(self, row):
+        """A candidates.jsonl row that holds T per-position mAPs and their sum."""
+        fm = row.get("frame_map")
+        return (isinstance(fm, list) and len(fm) == self.frames and "sum_ap" in row
+                and len(row.get("frames", ())) == self.frames)
 
     def gflops(self, frame_arch):
         key = frame_arch.to_string()
@@ -116,6 +166,10 @@ class TemporalSearch(ResumableCandidates):
                                num_frames=self.frames + 1, prefetch=False)
         calib = [{k: b[k] for k in ("image", "crop_matrix")} for b in ds.take(self.bn_calib_batches)]
         clip_ev = ClipEvaluator(rc["val_ann"], rc["val_images"], self.input_size, self.frames, self.max_clips)
+        empty = [t + 1 for t, gt in enumerate(clip_ev.position_gt) if not gt.frames]
+        if empty:
+            raise SearchError(f"val_ann {rc['val_ann']!r}: no labelled person at non-key frame position(s) "
+                              f"{empty} of T={self.frames}, so the eq. 3 sum of per-position APs is undefined")
         self._evaluator = ScheduleEvaluator(model, clip_ev, calib, fusion=rc.get("fusion", True))
 
     def _score(self, frames, source, bar):
@@ -124,10 +178,12 @@ class TemporalSearch(ResumableCandidates):
         def evaluate():
             self._setup()
             stats = self._evaluator.evaluate(list(frames))
-            return {"key": key, "frames": [f.to_dict() for f in frames], "map": round(float(stats["Total"]), 4),
-                    "total_gflops": round(self.total(frames), 5)}
+            frame_map = [round(float(v), 4) for v in stats["frame_map"]]
+            return {"key": key, "frames": [f.to_dict() for f in frames],
+                    "sum_ap": round(float(np.sum(stats["frame_map"])), 4), "frame_map": frame_map,
+                    "map": round(float(stats["Total"]), 4), "total_gflops": round(self.total(frames), 5)}
 
-        return self._record(key, evaluate, source, bar, metric="map", fmt=".1f")
+        return self._record(key, evaluate, source, bar, metric="sum_ap", fmt=".1f")
 
     def _sample(self, rng, tries=20000):
         for _ in range(tries):
@@ -173,7 +229,7 @@ class TemporalSearch(ResumableCandidates):
         try:
             while len(self.rows) < self.num_samples:
                 if self.strategy == "evolution" and len(self.rows) >= self.population:
-                    ranked = sorted(self.rows, key=lambda r: (-r["map"], r["index"]))[:max(2, self.population // 2)]
+                    ranked = sorted(self.rows, key=lambda r: (-r["sum_ap"], r["index"]))[:max(2, self.population // 2)]
                     parents = [tuple(FrameArch.from_dict(f) for f in r["frames"]) for r in ranked]
                     frames = self._child(rng, parents)
                 else:
@@ -192,7 +248,8 @@ class TemporalSearch(ResumableCandidates):
         from vipnas_tf.temporal.frame_arch import FrameArch  # pylint: disable=import-outside-toplevel
         from vipnas_tf.temporal.schedule import Schedule  # pylint: disable=import-outside-toplevel
 
-        best = max(self.rows, key=lambda r: (r["map"], -r["index"]))
+        best = max(self.rows, key=lambda r: (r["sum_ap"], -r["index"]))  # eq. 3
+        pooled = max(self.rows, key=lambda r: (r["map"], -r["index"]))
         frames = tuple(FrameArch.from_dict(f) for f in best["frames"])
         if self.total(frames) > self.limit + 1e-9:
             raise AssertionError("best schedule violates the budget")
@@ -202,14 +259,17 @@ class TemporalSearch(ResumableCandidates):
             self.key_arch, frames, self.input_size,
             key_model_dir=os.path.abspath(self.run_config["key_model_dir"]),
             model_dir=os.path.abspath(self.model_dir),
-            extra={"map_nonkey": best["map"], "budget_total_gflops": self.limit, "keras_models": keras_models})
+            extra={"map_nonkey": best["map"], "sum_ap_nonkey": best["sum_ap"], "frame_map_nonkey": best["frame_map"],
+                   "budget_total_gflops": self.limit, "keras_models": keras_models})
         path = os.path.join(self.out_dir, "schedule.json")
         schedule.save(path)
         buf = io.StringIO()
         w = csv.writer(buf)
-        w.writerow(["index", "total_gflops", "avg_gflops", "map"] + [f"frame{t + 1}" for t in range(self.frames)])
+        w.writerow(["index", "total_gflops", "avg_gflops", "sum_ap", "map"]
+                   + [f"map_frame{t + 1}" for t in range(self.frames)] + [f"frame{t + 1}" for t in range(self.frames)])
         for r in self.rows:
-            w.writerow([r["index"], r["total_gflops"], round(r["total_gflops"] / self.frames, 5), r["map"]]
+            w.writerow([r["index"], r["total_gflops"], round(r["total_gflops"] / self.frames, 5), r["sum_ap"], r["map"]]
+                       + list(r["frame_map"])
                        + [f"{f['arch']}|fuse_{f['fusion_op']}_s{f['fusion_stage']}" for f in r["frames"]])
         io_utils.write_text(os.path.join(self.out_dir, "candidates.csv"), buf.getvalue())
         desc = schedule.describe()
@@ -221,9 +281,13 @@ class TemporalSearch(ResumableCandidates):
             "avg_gflops": round((self.total(frames) + float(key_cost.paper_gflops)) / (self.frames + 1), 5),
             "key_paper_gflops": round(float(key_cost.paper_gflops), 5),
             "budget": {"max_total_gflops": self.limit, "max_avg_gflops": self.limit / self.frames},
-            "map_nonkey": best["map"], "strategy": self.strategy, "seed": self.seed, "shared": self.shared,
+            "ranked_by": "sum_ap (paper eq. 3: the sum over non-key frame positions of their mAP)",
+            "sum_ap_nonkey": best["sum_ap"], "frame_map_nonkey": best["frame_map"], "map_nonkey": best["map"],
+            "pooled_map_pick": {"index": pooled["index"], "map": pooled["map"], "sum_ap": pooled["sum_ap"],
+                                "same_schedule": pooled["key"] == best["key"]},
+            "best_index": best["index"], "strategy": self.strategy, "seed": self.seed, "shared": self.shared,
             "num_candidates": len(self.rows), "new_evaluations": self.new_evaluations,
-            "resumed_candidates": resumed, "seconds": round(elapsed, 1),
+            "resumed_candidates": resumed, "rescored_stale_candidates": self.stale, "seconds": round(elapsed, 1),
             "candidates_per_minute": round(60 * len(self.rows) / evaluated, 2) if evaluated else None,
             "input_size": list(self.input_size),
         }

@@ -40,6 +40,11 @@ class SpatialTask:
 
         return build_supernet(self.space, input_size=self.input_size)
 
+    def inherited_variables(self, model):
+        """Variables of a freshly built model that hold trained weights: none (a
+        spatial run starts from scratch, or from `init_from`, which the Trainer restores)."""
+        return []
+
     def sampler(self):
         if self.arch is not None:
             return FixedSampler(self.space, self.arch)

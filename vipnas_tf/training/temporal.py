@@ -121,6 +121,12 @@ class TemporalTask:
         key_net, _ = load_model(self.config.key_model_dir, expect_mode="standalone")
         return build_propagation_model(self.space.name, self.input_size, self.key_arch, key_net=key_net)
 
+    def inherited_variables(self, model):
+        """The T-ViPNet's spatial weights: `build_model` copies every one of them from
+        the key S-ViPNet (paper Sec. 3.4.2), so no kernel initialisation may re-draw
+        them. Only the fusion module is new."""
+        return list(model.temporal.spatial.weights)
+
     def sampler(self):
         return TemporalSandwichSampler(self.temporal_space, self.num_frames, self.config.num_random,
                                        self.config.seed)

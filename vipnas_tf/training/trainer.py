@@ -112,6 +112,7 @@ class Trainer:
             ckpt_dir = os.path.join(tempfile.mkdtemp(prefix="vipnas_worker_ckpt_"))
         self.manager = tf.train.CheckpointManager(self.checkpoint, ckpt_dir,
                                                   max_to_keep=config.keep_checkpoints)
+        self.kernel_init = None  # KernelInit of a fresh run (None when resumed or init_from)
         self.restored_from = self._restore()
         self.step_fn = TrainStep(
             self.strategy, self.model, self.optimizer,
@@ -152,10 +153,12 @@ class Trainer:
             path = ckpt_lib.restore_weights(self.model, self.config.init_from)
             self.log(f"initialised weights from {path}")
         else:
-            drawn = init_lib.initialize_kernels(self.model, self.config.kernel_init, self.config.seed)
-            if drawn:  # "paper" is the layers' own initialisation: nothing to re-draw
-                self.log(f"kernel_init={self.config.kernel_init}: {len(drawn)} kernels re-drawn "
-                         f"(heatmap output conv and fusion module keep N(0, 0.001))")
+            # Weights the task copied from a trained model (a temporal run's T-ViPNet
+            # from the key S-ViPNet) are kept; only new kernels follow `kernel_init`.
+            self.kernel_init = init_lib.initialize_kernels(
+                self.model, self.config.kernel_init, self.config.seed,
+                inherited=self.task.inherited_variables(self.model))
+            self.log(self.kernel_init.describe(self.config.kernel_init))
         return None
 
     @property
