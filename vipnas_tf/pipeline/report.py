@@ -42,9 +42,10 @@ def _read(path, default=None):
 
 def training_curves(d, path):
     plt = _plt()
-    runs = [("super-network (sandwich)", d["supernet"]), ("S-ViPNet fine-tune", d["finetune"]),
+    runs = [("super-network (sandwich)", d["supernet"]), ("S-ViPNet fine-tune (COCO)", d["finetune"]),
+            ("S-ViPNet fine-tune (PoseTrack18)", d["posetrack_finetune"]),
             ("T-ViPNet propagation", d["temporal"])]
-    fig, axes = plt.subplots(1, 3, figsize=(15, 3.8))
+    fig, axes = plt.subplots(1, len(runs), figsize=(5 * len(runs), 3.8))
     for ax, (title, folder) in zip(axes, runs):
         p = os.path.join(folder, "model", "metrics.jsonl")
         rows = io_utils.read_jsonl(p) if os.path.exists(p) else []
@@ -199,6 +200,12 @@ def write_report(out, d, folder, settings):
           f"Best S-ViPNet `{done.get('spatial_search', {}).get('arch')}`: AP {_ap(done.get('spatial_search', {}).get('ap'))}, "
           f"{done.get('spatial_search', {}).get('paper_gflops')} GFLOPs.\n",
           f"Reproduce: `{done.get('spatial_search', {}).get('command', '')}`\n",
+          "## Key S-ViPNet: COCO -> PoseTrack18 keypoint layout\n",
+          f"The S-ViPNet fine-tuned on the COCO images is fine-tuned again on the synthetic PoseTrack18 clips' "
+          f"frames ({(done.get('posetrack_finetune', {}).get('train') or {}).get('final_step')} steps): nose, ears "
+          f"and body joints carry over, head_bottom and head_top start fresh. The T-ViPNets and the schedule "
+          f"(keypoint layout `{schedule.get('keypoint_layout')}`) are built on it.\n",
+          f"Reproduce: `{done.get('posetrack_finetune', {}).get('command', '')}`\n",
           "## The chosen architectures (per stage)\n", "![architectures](IMG:archs)\n",
           f"Schedule: key-frame interval {schedule.get('key_frame_interval')}, average {schedule.get('avg_gflops')} "
           f"GFLOPs per frame (non-key {schedule.get('avg_gflops_nonkey')}).\n",
