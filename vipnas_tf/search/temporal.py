@@ -99,7 +99,7 @@ class TemporalSearch(ResumableCandidates):
         try:
             layout = keypoint_layout_of_run(self.model_dir, self.run_config)
             key_dir = self.run_config.get("key_model_dir")
-            if key_dir and os.path.isdir(key_dir):
+            if key_dir and os.path.isfile(os.path.join(key_dir, "run_config.json")):
                 require_same_layout(keypoint_layout_of_run(key_dir), f"the key S-ViPNet {key_dir}", layout,
                                     f"the temporal run {self.model_dir}", what="search a schedule over")
         except (ModelDirError, LayoutMismatchError) as e:
