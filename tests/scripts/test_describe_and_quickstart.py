@@ -89,3 +89,15 @@ def test_describe_schedule_recomputes_frames_and_checks_budget(tmp_path):
     assert over.returncode == 1 and "OVER" in over.stdout
     missing = _run("scripts/describe.py", f"--schedule={tmp_path / 'nope.json'}")
     assert missing.returncode == 2 and "nope.json" in missing.stderr
+
+
+def test_quickstart_fine_tunes_the_key_model_on_posetrack_before_the_temporal_step(tmp_path):
+    from vipnas_tf.pipeline.quickstart import QuickstartSettings, build_steps
+
+    names = [s.name for s in build_steps(str(tmp_path), QuickstartSettings())]
+    assert names.index("finetune") + 1 == names.index("posetrack_finetune") == names.index("temporal") - 1
+    assert names[-1] == "report" and len(names) == 12  # folders 01_synthetic_data .. 12_report
+    flags = open(os.path.join(ROOT, "configs", "quickstart_posetrack_finetune.flags")).read().split("\n")
+    assert {"--mode=standalone", "--input_size=64x64", "--synthetic_set=posetrack"} <= set(flags)
+    recipe = open(os.path.join(ROOT, "configs", "posetrack_finetune.flags")).read().split("\n")
+    assert {"--epochs=20", "--learning_rate=1e-4", "--lr_decay_at=0.5,0.75", "--input_size=256x192"} <= set(recipe)
