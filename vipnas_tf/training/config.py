@@ -45,7 +45,8 @@ class TrainConfig:
       keep_checkpoints: checkpoints kept.
       log_every: steps between metrics.jsonl / TensorBoard records.
       eval_every: steps between validation AP (0 = only at the end; -1 = never).
-      eval_max_persons: validation subset size (0 = all).
+      eval_max_persons: validation subset size (0 = all; COCO validation only, a
+        PoseTrack18 val set is scored whole).
       bn_calib_batches: K batches of BN re-calibration before evaluating a sub-network.
       train_ann, train_images, val_ann, val_images: annotations and image roots: a COCO
         keypoints file, or PoseTrack18 annotations (a folder of per-video JSON files as

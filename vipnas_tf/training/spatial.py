@@ -32,7 +32,6 @@ class SpatialTask:
                                  f"but space is {self.space.name!r}")
             self.space.validate(self.arch)
         self._train_samples = None
-        self._train_format = None
         self._evaluator = None
 
     # ---- model -----------------------------------------------------------------
@@ -66,7 +65,7 @@ class SpatialTask:
         if self._train_samples is None:
             from vipnas_tf.data.formats import load_samples  # pylint: disable=import-outside-toplevel
 
-            self._train_samples, self._train_format = load_samples(
+            self._train_samples, _ = load_samples(
                 self.config.train_ann, self.config.train_images, self.config.data_format)
             if len(self._train_samples) == 0:
                 raise ValueError(f"{self.config.train_ann}: no person samples to train on")
