@@ -8,6 +8,10 @@ score); a ground-truth-format file (a dict with "annotations") is also accepted 
 scored with score 1 per person. Prints AP, AP50, ... (0..1). PoseTrack results: files in the ground truth's own
 format (per-annotation keypoints, optional per-joint scores), one file or a folder of
 per-video files; prints Head, Shoulder, Elbow, Wrist, Hip, Knee, Ankle, Total (percent).
+
+Keypoint layouts: results whose producer is named (--model_dir, --schedule or
+--keypoint_layout), or whose files carry keypoint names, must have the ground truth's
+layout ("coco" or "posetrack18"); otherwise the script refuses, naming both.
 """
 import json
 import sys
@@ -19,11 +23,50 @@ flags.DEFINE_enum("metric", None, ["coco", "posetrack"], "Which metric.", requir
 flags.DEFINE_string("gt", None, "Ground-truth annotation file (or folder for posetrack).",
                     required=True)
 flags.DEFINE_string("results", None, "Results file (or folder for posetrack).", required=True)
+flags.DEFINE_string("model_dir", None, "Optional: the model directory that produced the results "
+                    "(its keypoint layout must be the ground truth's).")
+flags.DEFINE_string("schedule", None, "Optional: the schedule.json that produced the results.")
+flags.DEFINE_enum("keypoint_layout", None, ["coco", "posetrack18"], "Optional: the results' keypoint layout.")
 flags.DEFINE_bool("json", False, "Print the table as JSON.")
+
+
+def check_layouts():
+    """Refuses results of another keypoint layout than the ground truth's."""
+    import glob
+    import os
+
+    from vipnas_tf.codecs.dataset_info import info_for_names, require_same_layout
+    from vipnas_tf.data.formats import annotation_layout
+    from vipnas_tf.utils.io import read_json
+
+    gt_layout = annotation_layout(FLAGS.gt, "coco" if FLAGS.metric == "coco" else "posetrack")
+    gt_where = f"the ground truth {FLAGS.gt}"
+    producers = []
+    if FLAGS.model_dir:
+        from vipnas_tf.training.checkpoint import keypoint_layout_of_run
+
+        producers.append((keypoint_layout_of_run(FLAGS.model_dir), f"model_dir {FLAGS.model_dir}"))
+    if FLAGS.schedule:
+        from vipnas_tf.temporal.schedule import Schedule
+
+        producers.append((Schedule.load(FLAGS.schedule).check_model_layouts(), f"the schedule {FLAGS.schedule}"))
+    if FLAGS.keypoint_layout:
+        producers.append((FLAGS.keypoint_layout, f"--keypoint_layout={FLAGS.keypoint_layout}"))
+    files = sorted(glob.glob(os.path.join(FLAGS.results, "*.json"))) if os.path.isdir(FLAGS.results) else [FLAGS.results]
+    for file in files[:1]:
+        data = read_json(file)
+        cats = data.get("categories", []) if isinstance(data, dict) else []
+        names = next((c.get("keypoints") for c in cats or [] if isinstance(c, dict) and c.get("keypoints")), None)
+        info = info_for_names(names) if names else None
+        if info is not None:
+            producers.append((info.name, f"the results {file} (their keypoint names)"))
+    for layout, where in producers:
+        require_same_layout(layout, where, gt_layout, gt_where, what="evaluate")
 
 
 def main(argv):
     del argv
+    check_layouts()
     if FLAGS.metric == "coco":
         from vipnas_tf.metrics.coco_eval import (
             coco_keypoint_eval,

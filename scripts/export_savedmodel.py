@@ -38,9 +38,9 @@ flags.DEFINE_integer("seed", 0, "Seed of the random initialisation.")
 flags.DEFINE_bool("json", True, "Print the JSON summary.")
 
 
-def _export_one(model, out_dir, meta):
+def _export_one(model, out_dir, meta, keypoint_layout=None):
     from vipnas_tf.export.savedmodel import export_savedmodel  # pylint: disable=import-outside-toplevel
-    return export_savedmodel(model, out_dir, metadata=meta)
+    return export_savedmodel(model, out_dir, metadata=meta, keypoint_layout=keypoint_layout)
 
 
 def main(argv):
@@ -66,12 +66,12 @@ def main(argv):
                 frame_fn = deploy.temporal_frame_factory(schedule, size, seed=FLAGS.seed)
             exports = {"key": _export_one(key.model, os.path.join(FLAGS.output, "key"),
                                           {"role": "key", "arch": schedule["key"]["arch"],
-                                           "weights": key.weights})}
+                                           "weights": key.weights}, schedule.get("keypoint_layout"))}
             for i, frame in enumerate(schedule["frames"]):
                 exports[f"frame{i + 1}"] = _export_one(
                     frame_fn(i), os.path.join(FLAGS.output, f"frame{i + 1}"),
                     {"role": f"frame{i + 1}", "arch": frame["arch"], "fusion_op": frame.get("fusion_op"),
-                     "fusion_stage": frame.get("fusion_stage")})
+                     "fusion_stage": frame.get("fusion_stage")}, schedule.get("keypoint_layout"))
             summary = {"schedule": os.path.abspath(FLAGS.schedule), "exports": exports,
                        "key_weights": key.weights}
         else:
@@ -81,8 +81,9 @@ def main(argv):
             arch = loaded.arch.to_string() if loaded.arch else None
             summary = _export_one(loaded.model, FLAGS.output,
                                   {"arch": arch, "input_size": list(loaded.input_size),
-                                   "weights": loaded.weights})
+                                   "weights": loaded.weights}, loaded.keypoint_layout)
             summary.update(arch=arch, input_size=list(loaded.input_size), weights=loaded.weights,
+                           keypoint_layout=loaded.keypoint_layout,
                            random_init=loaded.random_init)
     except (ValueError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)

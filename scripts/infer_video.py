@@ -44,7 +44,8 @@ flags.DEFINE_integer("redetect_every", 0, "With a detector, also detect every N 
 flags.DEFINE_multi_string("first_box", None, "x,y,w,h of a person in the first frame (repeat for several).")
 flags.DEFINE_integer("max_frames", None, "Process at most this many frames.")
 flags.DEFINE_float("keypoint_threshold", 0.3, "Confident keypoint score (keypoint boxes, drawing).")
-flags.DEFINE_enum("keypoints", "posetrack18", ["posetrack18", "coco"], "Keypoint names of the results.")
+flags.DEFINE_enum("keypoints", None, ["posetrack18", "coco"], "Keypoint names of the results (default: the "
+                  "schedule's keypoint_layout; another layout is refused).")
 flags.DEFINE_bool("lower", True, "Run the lowered static models (same function, faster in TF).")
 flags.DEFINE_bool("progress", False, "Show a progress bar.")
 flags.DEFINE_bool("json", False, "Print the summary as JSON.")

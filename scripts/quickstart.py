@@ -4,7 +4,8 @@
 
 Steps (each in its own folder under --out; a re-run skips completed steps and says
 what it resumes): synthetic data -> sandwich-trained super-network -> S-ViPNet search
-under a GFLOPs budget -> fine-tune -> T-ViPNet propagation model -> T = 3 video
+under a GFLOPs budget -> fine-tune on COCO images -> fine-tune on the PoseTrack18 clips'
+frames (COCO -> PoseTrack18 keypoint layout) -> T-ViPNet propagation model -> T = 3 video
 schedule -> SavedModel + TFLite (float32, int8) -> benchmark (schedule vs S-ViPNet vs
 baseline, one run) -> PoseTrack mAP of schedule vs per-frame S-ViPNet -> video
 inference over a synthetic val clip and the sample video (person detector) with
@@ -31,6 +32,7 @@ flags.DEFINE_integer("frames", 8, "Frames per clip.")
 flags.DEFINE_integer("seed", 0, "Seed.")
 flags.DEFINE_integer("supernet_steps", 500, "Super-network training steps.")
 flags.DEFINE_integer("finetune_steps", 60, "S-ViPNet fine-tuning steps.")
+flags.DEFINE_integer("posetrack_finetune_steps", 40, "S-ViPNet fine-tuning steps on the PoseTrack18 clips.")
 flags.DEFINE_integer("temporal_steps", 60, "Temporal training steps.")
 flags.DEFINE_string("video", None, "Video for the inference step (default: the shared sample if present).")
 
@@ -51,6 +53,7 @@ def main(argv):
         raise app.UsageError(f"--out={FLAGS.out}: cannot write there ({e})")
     settings = qs.QuickstartSettings(images=FLAGS.images, clips=FLAGS.clips, frames=FLAGS.frames, seed=FLAGS.seed,
                                      supernet_steps=FLAGS.supernet_steps, finetune_steps=FLAGS.finetune_steps,
+                                     posetrack_finetune_steps=FLAGS.posetrack_finetune_steps,
                                      temporal_steps=FLAGS.temporal_steps)
     if FLAGS.video is not None:
         settings.video = FLAGS.video

@@ -1,6 +1,6 @@
 r"""The paper's temporal ablations at small scale on the synthetic video data.
 
-  python scripts/temporal_ablations.py --key_model_dir=runs/quickstart/04_finetune/model \
+  python scripts/temporal_ablations.py --key_model_dir=runs/quickstart/05_posetrack_finetune/model \
       --synthetic_data=runs/quickstart/01_synthetic_data --out=runs/ablations --json
 
 - Fig. 6(a): the same per-frame architectures with and without the fusion module: two
@@ -24,7 +24,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 from absl import app, flags  # noqa: E402
 
 F = flags.FLAGS
-flags.DEFINE_string("key_model_dir", None, "Fine-tuned S-ViPNet (stand-alone run).", required=True)
+flags.DEFINE_string("key_model_dir", None, "S-ViPNet fine-tuned on PoseTrack18 (a stand-alone run of keypoint "
+                    "layout posetrack18, e.g. the quickstart's 05_posetrack_finetune/model).", required=True)
 flags.DEFINE_string("synthetic_data", None, "Synthetic data folder (with posetrack/).", required=True)
 flags.DEFINE_string("out", None, "Output folder.", required=True)
 flags.DEFINE_integer("frames", 3, "T.")

@@ -13,9 +13,13 @@ Examples:
   python scripts/train.py --flagfile=configs/quickstart_finetune.flags --model_dir=runs/s_vipnet \
       --arch=runs/search/best_arch.json --init_from=runs/supernet
 
+  # fine-tune the (COCO-trained) S-ViPNet on PoseTrack18 clips' frames (paper Sec. 4.2)
+  python scripts/train.py --flagfile=configs/quickstart_posetrack_finetune.flags \
+      --model_dir=runs/s_vipnet_pt --arch=runs/search/best_arch.json --init_from=runs/s_vipnet
+
   # temporal propagation model (T-ViPNets) over clips
   python scripts/train.py --flagfile=configs/quickstart_temporal.flags --model_dir=runs/temporal \
-      --key_model_dir=runs/s_vipnet
+      --key_model_dir=runs/s_vipnet_pt
 
 Re-running with the same --model_dir resumes from the last checkpoint. The resolved
 flags are written to MODEL_DIR/flags.txt, the run config to MODEL_DIR/run_config.json.
@@ -69,10 +73,15 @@ flags.DEFINE_integer("log_every", 50, "Steps between metrics records.")
 flags.DEFINE_integer("eval_every", 0, "Steps between validation AP (0: at the end only, -1: never).")
 flags.DEFINE_integer("eval_max_persons", 0, "Validate on about this many persons (0: all).")
 flags.DEFINE_integer("bn_calib_batches", 16, "BN re-calibration batches before evaluating a sub-network.")
-flags.DEFINE_string("train_ann", "", "Training annotations (COCO keypoints JSON; temporal: PoseTrack18 file/folder).")
+flags.DEFINE_string("train_ann", "", "Training annotations: a COCO keypoints JSON, or PoseTrack18 (a folder "
+                    "of per-video JSONs or one merged file); temporal: PoseTrack18.")
 flags.DEFINE_string("train_images", "", "Training image root.")
 flags.DEFINE_string("val_ann", "", "Validation annotations.")
 flags.DEFINE_string("val_images", "", "Validation image root.")
+flags.DEFINE_enum("data_format", "auto", ["auto", "coco", "posetrack"], "Annotation format (auto: told "
+                  "apart by the content; the keypoint layout comes from the files' keypoint names).")
+flags.DEFINE_enum("synthetic_set", None, ["coco", "posetrack"], "With --synthetic_data: its COCO images or "
+                  "its PoseTrack18 clips (default: posetrack for --mode=temporal, else coco).")
 flags.DEFINE_string("synthetic_data", "", "Use (and generate if missing) the synthetic data set in this "
                     "folder; fills the four data paths.")
 flags.DEFINE_integer("synthetic_images", 600, "Images to generate with --synthetic_data.")
@@ -86,9 +95,11 @@ flags.DEFINE_bool("progress", True, "Show a progress bar.")
 flags.DEFINE_bool("json", False, "Print the run summary as JSON.")
 
 
-def synthetic_paths(root, mode):
-    """The data paths of a synthetic set (see vipnas_tf.data.synthetic.generate)."""
-    if mode == "temporal":
+def synthetic_paths(root, mode, which=None):
+    """The data paths of a synthetic set (see vipnas_tf.data.synthetic.generate): its
+    PoseTrack18 clips (`which` "posetrack", the default of temporal runs) or its COCO
+    images."""
+    if (which or ("posetrack" if mode == "temporal" else "coco")) == "posetrack":
         pt = os.path.join(root, "posetrack")
         return {"train_ann": os.path.join(pt, "annotations", "train"), "train_images": pt,
                 "val_ann": os.path.join(pt, "annotations", "val"), "val_images": pt}
@@ -105,7 +116,7 @@ def config_from_flags():
 
     paths = {k: getattr(F, k) for k in ("train_ann", "train_images", "val_ann", "val_images")}
     if F.synthetic_data:
-        for key, value in synthetic_paths(F.synthetic_data, F.mode).items():
+        for key, value in synthetic_paths(F.synthetic_data, F.mode, F.synthetic_set).items():
             paths[key] = paths[key] or value
     return TrainConfig(
         mode=F.mode, space=F.space, arch=F.arch, input_size=parse_input_size(F.input_size),
@@ -119,7 +130,8 @@ def config_from_flags():
         eval_max_persons=F.eval_max_persons, bn_calib_batches=F.bn_calib_batches,
         init_from=F.init_from, key_model_dir=F.key_model_dir, num_frames=F.num_frames, fusion=F.fusion,
         augment=F.augment, rotation_deg=F.rotation_deg, rotation_prob=F.rotation_prob, flip_prob=F.flip_prob,
-        scale_range=_float_pair("scale_range", F.scale_range), half_body_prob=F.half_body_prob, **paths)
+        scale_range=_float_pair("scale_range", F.scale_range), half_body_prob=F.half_body_prob,
+        data_format=F.data_format, **paths)
 
 
 def _float_pair(name, values):

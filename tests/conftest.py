@@ -11,8 +11,7 @@ os.environ.setdefault("CUDA_VISIBLE_DEVICES", "-1")
 import pytest  # noqa: E402
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
-# ../shared/data beside the checkout; VIPNAS_SHARED_DATA points elsewhere (e.g. from a
-# git worktree in another folder).
+# ../shared/data beside the checkout; VIPNAS_SHARED_DATA names it for a checkout elsewhere.
 SHARED_DATA = pathlib.Path(os.environ.get("VIPNAS_SHARED_DATA") or REPO_ROOT.parent / "shared" / "data")
 
 

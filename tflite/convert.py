@@ -151,7 +151,7 @@ def _convert_single(mode):
         kwargs["eval_inputs"] = [eval_images]
     _, summary = deploy.convert(loaded.model, mode, FLAGS.output, decode=FLAGS.decode,
                                 lower=FLAGS.lower, num_calibration_samples=FLAGS.calibration_samples,
-                                **kwargs)
+                                keypoint_layout=loaded.keypoint_layout, **kwargs)
     cost = None
     if loaded.arch is not None:
         from vipnas_tf.arch import arch_cost  # pylint: disable=import-outside-toplevel

@@ -115,3 +115,69 @@ def test_reads_synthetic_videos(synthetic_root):
     clips = data.clips(4)
     assert len(clips) >= 3
     assert all(np.all(np.diff(s.image_ids[i]) == 1) for i in clips.indices)
+
+
+# ---- format and layout detection, bad input (real shared samples) --------------------------
+
+
+def test_format_and_layout_detected_from_content(shared_data, tmp_path):
+    from vipnas_tf.data.formats import annotation_layout, detect_annotation_format, load_samples
+
+    root = _pt(shared_data)
+    folder, merged = root / "annotations" / "val", root / "annotations" / "test_posetrack18_val.json"
+    coco = shared_data / "mmpose_samples" / "coco" / "test_coco.json"
+    assert detect_annotation_format(folder) == detect_annotation_format(merged) == "posetrack"
+    assert detect_annotation_format(coco) == "coco"
+    assert annotation_layout(folder) == annotation_layout(merged) == "posetrack18"
+    assert annotation_layout(coco) == "coco"
+    # the released per-video folder and mmpose's merged file give the same samples
+    a, fmt_a = load_samples(folder, root)
+    b, fmt_b = load_samples(merged, root)
+    assert fmt_a == fmt_b == "posetrack" and a.info.name == b.info.name == "posetrack18"
+    np.testing.assert_array_equal(a.ann_ids, b.ann_ids)
+    np.testing.assert_allclose(a.keypoints, b.keypoints)
+    c, fmt_c = load_samples(coco, coco.parent)
+    assert fmt_c == "coco" and c.info.name == "coco" and len(c) == 12
+    # neither format: the error names the file and says how to state the format
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"videos": []}))
+    with pytest.raises(ValueError) as e:
+        detect_annotation_format(bad)
+    assert str(bad) in str(e.value) and "'images'" in str(e.value) and "--data_format" in str(e.value)
+    # keypoint names of no known layout
+    data = json.loads(merged.read_text())
+    data["categories"][0]["keypoints"] = ["k%d" % i for i in range(17)]
+    odd = tmp_path / "odd.json"
+    odd.write_text(json.dumps(data))
+    with pytest.raises(ValueError, match=r"odd.json: field 'categories\[\].keypoints'"):
+        annotation_layout(odd)
+
+
+def test_image_id_naming_no_image_names_file_field_and_both_values(shared_data, tmp_path):
+    data = json.loads((_pt(shared_data) / "annotations" / "val" / "003418_mpii_test.json").read_text())
+    ann = data["annotations"][0]
+    ann["image_id"] = 999
+    p = tmp_path / "003418_mpii_test.json"
+    p.write_text(json.dumps(data))
+    with pytest.raises(ValueError) as e:
+        PoseTrackData(p, tmp_path)
+    msg = str(e.value)
+    assert str(p) in msg and "'image_id'" in msg and f"annotation id {ann['id']}" in msg
+    assert "999" in msg and "10034180000" in msg  # the bad value and the file's image ids
+    del ann["image_id"]
+    p.write_text(json.dumps(data))
+    with pytest.raises(ValueError, match=r"annotation id 1003418000000: key 'image_id' is missing"):
+        PoseTrackData(p, tmp_path)
+
+
+def test_track_without_frames_is_named(shared_data, tmp_path):
+    data = json.loads((_pt(shared_data) / "annotations" / "val" / "009473_mpii_test.json").read_text())
+    tracks = sorted({a["track_id"] for a in data["annotations"]})
+    data["images"] = []
+    p = tmp_path / "009473_mpii_test.json"
+    p.write_text(json.dumps(data))
+    with pytest.raises(ValueError) as e:
+        PoseTrackData(p, tmp_path)
+    msg = str(e.value)
+    assert str(p) in msg and "'images' is empty" in msg and "track without frames" in msg
+    assert str(tracks[:10]) in msg and f"has {len(data['annotations'])} entries" in msg

@@ -80,3 +80,21 @@ def test_occlusion_clips_start_visible_end_hidden(synthetic_root):
     assert 0 < len(clips) < len(data.clips(3))
     for idx in clips.indices:
         assert occ[idx[0]] == 0 and occ[idx[-1]] >= 1
+
+
+def test_model_of_another_layout_is_refused(shared_pt, shared_data):
+    from vipnas_tf.codecs import LayoutMismatchError
+    from vipnas_tf.evaluation import CocoEvaluator
+    from vipnas_tf.evaluation.clips import ClipEvaluator
+
+    ann, root = shared_pt
+    with pytest.raises(LayoutMismatchError) as e:
+        PoseTrackEvaluator(ann, root, (64, 64), keypoint_layout="coco", model_source="model_dir /runs/coco")
+    assert all(s in str(e.value) for s in ("/runs/coco", str(ann), "'coco'", "'posetrack18'", "cannot evaluate"))
+    assert PoseTrackEvaluator(ann, root, (64, 64), keypoint_layout="posetrack18").keypoint_layout == "posetrack18"
+    base = PoseTrackEvaluator(ann, root, (64, 64))
+    with pytest.raises(LayoutMismatchError, match="schedule.json"):
+        ClipEvaluator(ann, root, (64, 64), 1, base=base, keypoint_layout="coco", model_source="schedule.json")
+    coco = shared_data / "mmpose_samples" / "coco"
+    with pytest.raises(LayoutMismatchError, match="test_coco.json"):
+        CocoEvaluator(coco / "test_coco.json", coco, (64, 64), keypoint_layout="posetrack18")

@@ -97,7 +97,8 @@ def test_convert_schedule_generic(tiny_model, tmp_path, mode):
     frames = [build_tiny_pose_model(seed=20 + i, with_prev_heatmaps=True) for i in range(2)]
     images = sample_inputs(tiny_model, 6, seed=1)[0]
     out = tmp_path / "sched"
-    result = deploy.convert_schedule(_schedule(2), tiny_model, lambda i: frames[i], out, mode,
+    result = deploy.convert_schedule(dict(_schedule(2), keypoint_layout="posetrack18"), tiny_model,
+                                     lambda i: frames[i], out, mode,
                                      calibration_images=images if mode == "int8" else None,
                                      eval_images=images[:3], progress=False)
     assert sorted(os.listdir(out)) == ["frame1.tflite", "frame2.tflite", "key.tflite", "manifest.json"]
@@ -105,6 +106,8 @@ def test_convert_schedule_generic(tiny_model, tmp_path, mode):
     manifest = benchmark.read_manifest(out)
     assert manifest["key_frame_interval"] == 3 and manifest["quantization"] == mode
     assert manifest["heatmap_input"] == "prev_heatmaps" and manifest["key_macs"] == 5000
+    assert manifest["keypoint_layout"] == "posetrack18" and result["keypoint_layout"] == "posetrack18"
+    assert all(m["keypoint_layout"] == "posetrack18" for m in result["models"])
     runner = benchmark.ScheduleRunner(out)
     assert runner.step().shape == (1, 8, 6, K)
     parity = [m["parity"] for m in result["models"]]
@@ -158,6 +161,7 @@ def test_load_static_model_from_model_dir(tmp_path):
     loaded = deploy.load_static_model(None, tmp_path / "run")
     assert not loaded.random_init and "checkpoint" in loaded.weights
     assert loaded.arch == arch and loaded.input_size == (64, 64)
+    assert loaded.keypoint_layout == "coco"  # from the run's run_config.json
     x = np.random.default_rng(0).normal(size=(1, 64, 64, 3)).astype(np.float32)
     from vipnas_tf.training.checkpoint import load_model
     restored, _ = load_model(tmp_path / "run")

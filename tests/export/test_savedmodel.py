@@ -25,7 +25,7 @@ def _normalize(images):
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory, tiny_model):
     out = tmp_path_factory.mktemp("sm") / "tiny"
-    summary = export_savedmodel(tiny_model, out, metadata={"arch": "tiny"})
+    summary = export_savedmodel(tiny_model, out, metadata={"arch": "tiny"}, keypoint_layout="posetrack18")
     return out, summary
 
 
@@ -44,7 +44,9 @@ def test_serving_default_matches_keras(exported, tiny_model):
     np.testing.assert_allclose(got["scores"], sc.numpy(), atol=1e-4)
     assert got["keypoints"].shape == (3, K, 2)
     meta = json.loads((out / "assets" / "vipnas_export.json").read_text())
-    assert meta == {"arch": "tiny"}
+    # what each heatmap channel means travels with the model
+    assert meta == {"arch": "tiny", "keypoint_layout": "posetrack18", "input_size": [32, 24]}
+    assert summary["keypoint_layout"] == "posetrack18"
 
 
 def test_two_input_tvipnet_signature(tmp_path, tiny_temporal_model):

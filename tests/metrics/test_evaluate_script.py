@@ -42,3 +42,15 @@ def test_flagfile_is_supported(repo_root, shared_data, tmp_path):
     flags.write_text(f"--metric=coco\n--gt={gt}\n--results={gt}\n--json\n")
     r = _run(repo_root, f"--flagfile={flags}")
     assert r.returncode == 0 and json.loads(r.stdout)["AP"] == 1.0
+
+
+def test_results_of_another_keypoint_layout_are_refused(repo_root, shared_data):
+    root = shared_data / "mmpose_samples" / "posetrack18"
+    gt = root / "annotations" / "val"
+    r = _run(repo_root, "--metric=posetrack", f"--gt={gt}", f"--results={gt}", "--keypoint_layout=coco")
+    assert r.returncode == 2
+    assert "--keypoint_layout=coco" in r.stderr and str(gt) in r.stderr and "'posetrack18'" in r.stderr
+    coco = shared_data / "mmpose_samples" / "coco" / "test_coco.json"  # COCO keypoint names in the file
+    r = _run(repo_root, "--metric=coco", f"--gt={root / 'annotations' / 'test_posetrack18_val.json'}",
+             f"--results={coco}")
+    assert r.returncode == 2 and "test_coco.json (their keypoint names)" in r.stderr and "'coco'" in r.stderr

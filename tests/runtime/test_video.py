@@ -223,3 +223,17 @@ def test_schedule_not_matching_the_models(tmp_path):
 
     with pytest.raises(ScheduleModelError, match="'space'.*'resnet50'"):
         load_schedule_models(dataclasses.replace(sched, model_dir="/somewhere"), loader=loader)
+
+
+def test_results_keypoint_names_follow_the_schedule_layout(oracle):
+    import dataclasses
+
+    from vipnas_tf.codecs import LayoutMismatchError
+    from vipnas_tf.runtime import RunnerConfig
+
+    sched, models = oracle
+    assert VideoPoseRunner(sched, models).info.name == "posetrack18"  # no layout stated: PoseTrack18 names
+    coco = dataclasses.replace(sched, keypoint_layout="coco")
+    assert VideoPoseRunner(coco, models).info.keypoint_names[1] == "left_eye"  # the schedule's layout
+    with pytest.raises(LayoutMismatchError, match="keypoint_format.*'posetrack18'"):
+        VideoPoseRunner(coco, models, RunnerConfig(keypoint_format="posetrack18"))

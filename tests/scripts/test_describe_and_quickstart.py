@@ -172,3 +172,13 @@ def test_report_headline_and_self_contained_html(tmp_path):
     assert "0.0626" in page and 'class="verdict"' in page and "mmpose checkpoints" in page
     md = (tmp_path / "report.md").read_text()
     assert "11_report/overlay.gif" in md and "11_report/synthetic_overlay.gif" in md and "2 of 3" in md
+def test_quickstart_fine_tunes_the_key_model_on_posetrack_before_the_temporal_step(tmp_path):
+    from vipnas_tf.pipeline.quickstart import QuickstartSettings, build_steps
+
+    names = [s.name for s in build_steps(str(tmp_path), QuickstartSettings())]
+    assert names.index("finetune") + 1 == names.index("posetrack_finetune") == names.index("temporal") - 1
+    assert names[-1] == "report" and len(names) == 12  # folders 01_synthetic_data .. 12_report
+    flags = open(os.path.join(ROOT, "configs", "quickstart_posetrack_finetune.flags")).read().split("\n")
+    assert {"--mode=standalone", "--input_size=64x64", "--synthetic_set=posetrack"} <= set(flags)
+    recipe = open(os.path.join(ROOT, "configs", "posetrack_finetune.flags")).read().split("\n")
+    assert {"--epochs=20", "--learning_rate=1e-4", "--lr_decay_at=0.5,0.75", "--input_size=256x192"} <= set(recipe)

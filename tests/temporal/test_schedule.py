@@ -96,3 +96,43 @@ def test_describe_per_frame(schedule):
     for f, fa in zip(d["frames"], schedule.frames):
         assert f["paper_gflops"] == round(frame_cost(fa).paper_gflops, 4)
         assert FrameArch.from_dict(f) == fa
+
+
+def _run_dir(path, layout):
+    path.mkdir(parents=True)
+    cfg = {"mode": "standalone", "space": "mobilenetv3"}
+    if layout:
+        cfg["keypoint_layout"] = layout
+    (path / "run_config.json").write_text(json.dumps(cfg))
+
+
+def test_keypoint_layout_round_trip_and_agreement_with_model_dirs(schedule, tmp_path):
+    import dataclasses
+
+    from vipnas_tf.codecs import LayoutMismatchError
+
+    out = tmp_path / "out"
+    path = out / "schedule.json"
+    dataclasses.replace(schedule, keypoint_layout="posetrack18").save(path)
+    assert json.loads(path.read_text())["keypoint_layout"] == "posetrack18"
+    loaded = Schedule.load(path)
+    assert loaded.keypoint_layout == "posetrack18" and "keypoint_layout" not in loaded.extra
+    assert loaded.check_model_layouts() == "posetrack18"  # no model dirs on disk: the file's
+    _run_dir(out / "s_vipnet", "posetrack18")
+    _run_dir(out / "t_vipnet", "coco")  # T-ViPNets of another layout than the key frame
+    with pytest.raises(LayoutMismatchError) as e:
+        Schedule.load(path).check_model_layouts()
+    assert "'model_dir'" in str(e.value) and str(out / "t_vipnet") in str(e.value) and "'coco'" in str(e.value)
+    # a schedule written before the field existed takes its model dirs' layout
+    _edit(path, lambda d: d.pop("keypoint_layout"))
+    (out / "t_vipnet" / "run_config.json").write_text(json.dumps({"mode": "temporal", "keypoint_layout": "posetrack18"}))
+    assert Schedule.load(path).check_model_layouts() == "posetrack18"
+    # neither: a clear error (or None when not required)
+    bare = tmp_path / "bare" / "schedule.json"
+    schedule.save(bare)
+    assert Schedule.load(bare).check_model_layouts(required=False) is None
+    with pytest.raises(ValueError, match=r"field 'keypoint_layout' is missing.*\"keypoint_layout\": \"posetrack18\""):
+        Schedule.load(bare).check_model_layouts()
+    _edit(bare, lambda d: d.update(keypoint_layout="mpii"))
+    with pytest.raises(ValueError, match=r"field 'keypoint_layout': 'mpii' is not a keypoint layout"):
+        Schedule.load(bare)

@@ -18,10 +18,14 @@ from vipnas_tf.codecs.affine import (  # noqa: F401
 from vipnas_tf.codecs.dataset_info import (  # noqa: F401
     COCO_INFO,
     DATASET_INFOS,
+    KEYPOINT_LAYOUTS,
     POSETRACK18_INFO,
     DatasetInfo,
+    LayoutMismatchError,
     info_for_names,
+    require_same_layout,
 )
+from vipnas_tf.codecs.layout_mapping import LAYOUT_MAPPINGS, channel_mapping  # noqa: F401
 from vipnas_tf.codecs.heatmap import (  # noqa: F401
     HeatmapCodec,
     flip_back,

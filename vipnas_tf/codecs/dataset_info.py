@@ -141,6 +141,44 @@ POSETRACK18_INFO = DatasetInfo(
 
 DATASET_INFOS = {"coco": COCO_INFO, "posetrack18": POSETRACK18_INFO}
 
+# The keypoint layouts a model, a schedule or an exported model can carry (what heatmap
+# channel k means): the names of DATASET_INFOS.
+KEYPOINT_LAYOUTS = tuple(DATASET_INFOS)
+
+# Slots a layout's annotations never label: trained at target weight 0 (PoseTrack18's
+# ear slots are always 0 in the released annotations).
+UNLABELLED_SLOTS = {"coco": (), "posetrack18": (3, 4)}
+
+
+class LayoutMismatchError(ValueError):
+    """Two things that must share a keypoint layout (a model and its data, a key model
+    and its T-ViPNets, a schedule and its models) do not."""
+
+
+def check_layout(layout, where, field="keypoint_layout"):
+    """`layout` if it is one of KEYPOINT_LAYOUTS, else ValueError naming `where`/`field`."""
+    if layout not in KEYPOINT_LAYOUTS:
+        raise ValueError(f"{where}: field '{field}': {layout!r} is not a keypoint layout; "
+                         f"expected one of {list(KEYPOINT_LAYOUTS)}")
+    return layout
+
+
+def require_same_layout(layout_a, where_a, layout_b, where_b, what="pair"):
+    """Raises LayoutMismatchError naming both layouts and both sources when they differ.
+
+    Args:
+      layout_a, layout_b: keypoint layout names.
+      where_a, where_b: what carries each (a file or folder, as the user named it).
+      what: the pairing refused ("evaluate", "train T-ViPNets on", ...), for the message.
+    """
+    if layout_a != layout_b:
+        raise LayoutMismatchError(
+            f"cannot {what}: {where_a} has keypoint layout {layout_a!r} but {where_b} has "
+            f"{layout_b!r} (heatmap channels 1-4 mean different joints: COCO eyes and ears vs "
+            f"PoseTrack18 head_bottom, head_top and ears); fine-tune the model on data of the "
+            f"other layout first (README, \"Full-scale recipes\")")
+    return layout_a
+
 
 def info_for_names(names):
     """Returns the known DatasetInfo whose keypoint names equal `names`, else None."""

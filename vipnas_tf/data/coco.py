@@ -94,7 +94,7 @@ def quiet_coco(data):
     return coco
 
 
-def load_coco(ann_file, image_root, detections=None, min_det_score=0.0, info=None):
+def load_coco(ann_file, image_root, detections=None, min_det_score=0.0, info=None, data=None):
     """Reads a COCO keypoints file into a SampleSet of person instances.
 
     Args:
@@ -104,13 +104,14 @@ def load_coco(ann_file, image_root, detections=None, min_det_score=0.0, info=Non
         are the detected person boxes (keypoints zero, `ann_id` -1) for validation.
       min_det_score: drop detections below this score.
       info: DatasetInfo; by default derived from the file's keypoint names (COCO).
+      data: the file's already parsed content (saves reading a large file twice).
 
     Returns:
       SampleSet. Ground-truth rows: non-crowd persons with a non-zero box (clipped to
       the image) and at least one labelled keypoint.
     """
     ann_file = os.fspath(ann_file)
-    data = read_json(ann_file)
+    data = read_json(ann_file) if data is None else data
     k = validate_coco_keypoints(data, ann_file)
     if info is None:
         names = next((c.get("keypoints") for c in data.get("categories", [])

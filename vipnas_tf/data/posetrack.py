@@ -121,6 +121,25 @@ def _check_annotation(ann, path, i, k):
     return kp, labelled
 
 
+def _id_range(ids):
+    try:
+        return f"{min(ids)}..{max(ids)}" if ids else "none"
+    except TypeError:
+        return str(ids[:5])
+
+
+def _check_tracks_have_frames(data, path):
+    """A file whose annotations carry tracks but whose 'images' list no frame: every
+    track there has no frames (an export cut off, or annotations pasted into another
+    video's file). Named here, before the per-annotation image_id check."""
+    anns = [a for a in data.get("annotations", []) or [] if isinstance(a, dict)]
+    if data["images"] or not anns:
+        return
+    tracks = sorted({a.get("track_id") for a in anns}, key=str)
+    raise ValueError(f"{path}: field 'images' is empty (0 frames), but field 'annotations' has {len(anns)} "
+                     f"entries of track_id {tracks[:10]}: a track without frames")
+
+
 class PoseTrackData:
     """A loaded PoseTrack18-format set: videos, frames, annotations, samples, clips.
 
@@ -181,11 +200,14 @@ class PoseTrackData:
                     name = os.path.basename(os.path.dirname(img["file_name"])) or vid
                     by_video[vid] = PoseTrackVideo(vid, name, file, [])
                 by_video[vid].frames.append(frame)
+            _check_tracks_have_frames(data, file)
+            file_ids = [img["id"] for img in data["images"]]
             for i, ann in enumerate(data.get("annotations", [])):
                 kp, labelled = _check_annotation(ann, file, i, k)
                 if ann["image_id"] not in self.frames:
-                    raise _bad(file, f"annotation id {ann['id']}", "image_id",
-                               f"refers to image id {ann['image_id']} not in 'images'")
+                    raise _bad(file, f"annotation id {ann['id']} (track_id {ann['track_id']})", "image_id",
+                               f"is {ann['image_id']!r}, which names no image: the file's 'images' have "
+                               f"{len(file_ids)} ids, {_id_range(file_ids)}")
                 self.annotations[ann["id"]] = ann
                 frame = self.frames[ann["image_id"]]
                 frame.ann_ids.append(ann["id"])

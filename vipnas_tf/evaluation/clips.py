@@ -18,6 +18,7 @@ import dataclasses
 import numpy as np
 
 from vipnas_tf.codecs.affine import get_affine_matrix, keypoints_crop_to_image
+from vipnas_tf.codecs.dataset_info import require_same_layout
 from vipnas_tf.data.transforms import normalize_images_np
 from vipnas_tf.evaluation.posetrack import PoseTrackEvaluator
 from vipnas_tf.evaluation.topdown import predict_heatmaps
@@ -37,12 +38,19 @@ class ClipEvaluator:
       num_frames: T (non-key frames per clip); clips have T + 1 frames.
       max_clips: use at most this many clips (0: all).
       base: an existing PoseTrackEvaluator of the same set (shares its crops).
+      keypoint_layout: the layout of the clip models ("coco", "posetrack18"); when
+        given, a val set of another layout is refused (LayoutMismatchError).
+      model_source: what the models come from, for that error (a model_dir, a schedule).
     """
 
-    def __init__(self, ann_path, image_root, input_size, num_frames, max_clips=0, base=None):
+    def __init__(self, ann_path, image_root, input_size, num_frames, max_clips=0, base=None,
+                 keypoint_layout=None, model_source="the model"):
         if num_frames < 1:
             raise ValueError(f"num_frames (T) must be >= 1, got {num_frames}")
         self.base = base or PoseTrackEvaluator(ann_path, image_root, input_size)
+        if keypoint_layout is not None:
+            require_same_layout(keypoint_layout, model_source, self.base.keypoint_layout,
+                                f"the evaluation set {ann_path}", what="evaluate")
         self.num_frames = int(num_frames)
         clips = self.base.data.clips(num_frames + 1, step=num_frames + 1)
         rows = clips.indices

@@ -6,6 +6,7 @@ sub-networks on the same small val set this way. `evaluate_coco` is the one-shot
 """
 import numpy as np
 
+from vipnas_tf.codecs.dataset_info import require_same_layout
 from vipnas_tf.codecs.heatmap import HeatmapCodec
 from vipnas_tf.data.coco import load_coco
 from vipnas_tf.data.samples import SampleSet
@@ -36,6 +37,9 @@ class CocoEvaluator:
       padding: box padding.
       image_ids: evaluate on these images only (default: every ground-truth image); use
         it with a `samples` subset, e.g. `CocoEvaluator.subset`.
+      keypoint_layout: the layout of the models to be scored ("coco", "posetrack18");
+        when given, a val set of another layout is refused (LayoutMismatchError).
+      model_source: what the models come from, for that error (e.g. their model_dir).
 
     Example:
       >>> ev = CocoEvaluator("coco/annotations/person_keypoints_val.json", "coco/images/val",
@@ -45,7 +49,7 @@ class CocoEvaluator:
 
     def __init__(self, ann_file, image_root=None, input_size=(256, 192), samples=None,
                  detections=None, min_det_score=0.0, nms_threshold=0.9, codec=None,
-                 padding=1.25, image_ids=None):
+                 padding=1.25, image_ids=None, keypoint_layout=None, model_source="the model"):
         self.input_size = tuple(input_size)
         self.codec = codec or HeatmapCodec(self.input_size)
         self.coco_gt = ann_file if hasattr(ann_file, "loadRes") else load_coco_gt(ann_file)
@@ -55,6 +59,9 @@ class CocoEvaluator:
             samples = load_coco(ann_file, image_root, detections=detections,
                                 min_det_score=min_det_score)
         self.samples = samples
+        if keypoint_layout is not None:
+            require_same_layout(keypoint_layout, model_source, samples.info.name,
+                                f"the evaluation set {samples.source or ann_file}", what="evaluate")
         self.image_ids = None if image_ids is None else sorted(int(i) for i in image_ids)
         self.from_detections = bool(len(samples)) and bool((samples.ann_ids < 0).all())
         self.nms_threshold = nms_threshold if self.from_detections else None

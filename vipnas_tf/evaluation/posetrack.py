@@ -6,6 +6,7 @@ and temporal code that produces its own keypoints calls `score(...)` instead.
 """
 import numpy as np
 
+from vipnas_tf.codecs.dataset_info import require_same_layout
 from vipnas_tf.codecs.heatmap import HeatmapCodec
 from vipnas_tf.data.posetrack import PoseTrackData
 from vipnas_tf.evaluation.occlusion import occluded_joint_pckh
@@ -28,6 +29,9 @@ class PoseTrackEvaluator:
       codec: HeatmapCodec (default: input/4, sigma 2).
       padding: box padding.
       data: an already loaded PoseTrackData of `ann_path` (optional).
+      keypoint_layout: the layout of the models to be scored ("coco", "posetrack18");
+        when given, a val set of another layout is refused (LayoutMismatchError).
+      model_source: what the models come from, for that error (e.g. their model_dir).
 
     Attributes:
       data: the PoseTrackData; samples: its person rows (one crop each).
@@ -38,10 +42,14 @@ class PoseTrackEvaluator:
     """
 
     def __init__(self, ann_path, image_root, input_size=(256, 192), codec=None, padding=1.25,
-                 data=None):
+                 data=None, keypoint_layout=None, model_source="the model"):
         self.input_size = tuple(input_size)
         self.codec = codec or HeatmapCodec(self.input_size)
         self.data = data or PoseTrackData(ann_path, image_root)
+        self.keypoint_layout = self.data.info.name
+        if keypoint_layout is not None:
+            require_same_layout(keypoint_layout, model_source, self.keypoint_layout,
+                                f"the evaluation set {ann_path}", what="evaluate")
         self.gt = load_posetrack_gt(ann_path)
         self.samples = self.data.samples
         self.crops, self.centers, self.scales = load_eval_crops(self.samples, self.input_size,

@@ -69,6 +69,8 @@ class LoadedModel:
         weights: human-readable origin of the weights.
         random_init: True when no checkpoint was loaded.
         run_config: the model directory's run_config.json, or None.
+        keypoint_layout: "coco" | "posetrack18" of a model directory's run (None for
+            randomly initialised weights: the channels mean nothing yet).
     """
 
     model: keras.Model
@@ -77,6 +79,7 @@ class LoadedModel:
     weights: str
     random_init: bool
     run_config: Optional[Dict] = None
+    keypoint_layout: Optional[str] = None
 
 
 def load_model_dir(model_dir):
@@ -221,6 +224,8 @@ def load_static_model(arch_spec=None, model_dir=None, input_size=None, seed: int
         return LoadedModel(model, arch, size, note, True)
     net, cfg = load_model_dir(model_dir)
     cfg = dict(cfg or {})
+    from vipnas_tf.data.formats import run_config_layout  # pylint: disable=import-outside-toplevel
+    layout = run_config_layout(cfg, os.path.join(os.fspath(model_dir), "run_config.json"))
     size = parse_input_size(input_size or cfg.get("input_size") or (256, 192))
     if arch is None and cfg.get("arch"):
         arch = parse_arch(cfg["arch"])
@@ -229,7 +234,7 @@ def load_static_model(arch_spec=None, model_dir=None, input_size=None, seed: int
         if arch is None:
             raise ValueError(f"{model_dir} is a super-network run ({cfg.get('mode')!r}) with no "
                              "'arch' in run_config.json: pass --arch (the sub-network to extract)")
-        return LoadedModel(net.extract(arch, size), arch, size, weights, False, cfg)
+        return LoadedModel(net.extract(arch, size), arch, size, weights, False, cfg, layout)
     if hasattr(net, "_nodes_by_depth"):  # already a static functional model ("static" dirs)
         stored = parse_arch(cfg["arch"]) if cfg.get("arch") else None
         if arch is not None and stored is not None and arch != stored:
@@ -240,7 +245,7 @@ def load_static_model(arch_spec=None, model_dir=None, input_size=None, seed: int
             resized = build_static(arch, size)  # same weights, other input size
             resized.set_weights(net.get_weights())
             net = resized
-        return LoadedModel(net, arch, tuple(net.inputs[0].shape[1:3]), weights, False, cfg)
+        return LoadedModel(net, arch, tuple(net.inputs[0].shape[1:3]), weights, False, cfg, layout)
     raise ValueError(f"{model_dir}: load_model returned a {type(net).__name__}, which has no "
                      "extract(); cannot make a static model")
 
@@ -399,7 +404,8 @@ def convert(model: keras.Model, mode: str, path: Optional[str] = None, *,
             calibration_inputs: Optional[Sequence[np.ndarray]] = None,
             qat_batches: Optional[Sequence] = None, qat: Optional[QatOptions] = None,
             eval_inputs: Optional[Sequence[np.ndarray]] = None, decode: bool = False,
-            lower: bool = True, num_calibration_samples: int = 200) -> Tuple[bytes, Dict]:
+            lower: bool = True, num_calibration_samples: int = 200,
+            keypoint_layout: Optional[str] = None) -> Tuple[bytes, Dict]:
     """Lowers `model` and converts it to TFLite in `mode`, with a parity report.
 
     Args:
@@ -416,6 +422,8 @@ def convert(model: keras.Model, mode: str, path: Optional[str] = None, *,
         decode: the .tflite also outputs keypoints [1, K, 2] and scores [1, K]
             (`HeatmapCodec.decode_tf`).
         lower: apply `lower_model` (the deployment rewrite) first.
+        keypoint_layout: "coco" | "posetrack18", what the heatmap channels mean;
+            recorded in the summary.
 
     Returns:
         (flatbuffer bytes, summary dict).
@@ -437,6 +445,8 @@ def convert(model: keras.Model, mode: str, path: Optional[str] = None, *,
     summary = {"quantization": mode, "lowered": bool(lower), "decode": bool(decode),
                "inputs": [[i.name.split(":")[0]] + [int(d) for d in i.shape[1:]] for i in model.inputs],
                "layers": layer_summary(deploy)}
+    if keypoint_layout is not None:
+        summary["keypoint_layout"] = keypoint_layout
     if mode == "qat":
         from vipnas_tf.export import qat as qat_lib  # pylint: disable=import-outside-toplevel
 
@@ -497,14 +507,17 @@ def read_schedule(path) -> Dict:
     """Loads and checks a schedule.json ("vipnas-tf/schedule/v1", see notes/common.md).
 
     Uses `vipnas_tf.temporal.schedule.Schedule` when it exists; the returned dict has
-    the documented fields plus "_dir" (the file's folder, for relative paths).
+    the documented fields plus "_dir" (the file's folder, for relative paths). Its
+    "keypoint_layout" is the file's, checked against its model directories (a schedule
+    written before that field existed takes theirs; None when nothing states it).
     """
     from vipnas_tf.utils.io import read_json  # pylint: disable=import-outside-toplevel
 
     path = os.fspath(path)
+    layout = None
     try:
         from vipnas_tf.temporal.schedule import Schedule  # pylint: disable=import-outside-toplevel
-        Schedule.load(path)  # validates
+        layout = Schedule.load(path).check_model_layouts(required=False)  # validates
     except ImportError:
         pass
     data = read_json(path)
@@ -528,6 +541,7 @@ def read_schedule(path) -> Dict:
         raise ValueError(f"{path}: key has no 'arch'")
     data = dict(data)
     data["_dir"] = os.path.dirname(os.path.abspath(path))
+    data["keypoint_layout"] = layout or data.get("keypoint_layout")
     return data
 
 
@@ -616,7 +630,8 @@ def convert_schedule(schedule: Dict, key_model: keras.Model,
                 kwargs["qat"] = qat
             if eval_chain is not None:
                 kwargs["eval_inputs"] = eval_chain[i]
-            _, s = convert(m, mode, os.path.join(tmp, f), decode=decode, **kwargs)
+            _, s = convert(m, mode, os.path.join(tmp, f), decode=decode,
+                           keypoint_layout=schedule.get("keypoint_layout"), **kwargs)
             s["path"] = f
             summaries.append(s)
         write_manifest(tmp, schedule, files, name=name or os.path.basename(os.path.normpath(out_dir)),
@@ -627,7 +642,8 @@ def convert_schedule(schedule: Dict, key_model: keras.Model,
     write_dir_atomic(out_dir, fill)
     from vipnas_tf.utils.io import read_json  # pylint: disable=import-outside-toplevel
     manifest = read_json(os.path.join(out_dir, "manifest.json"))
-    return {"out_dir": os.path.abspath(out_dir), "manifest": manifest, "models": summaries}
+    return {"out_dir": os.path.abspath(out_dir), "manifest": manifest, "models": summaries,
+            "keypoint_layout": schedule.get("keypoint_layout")}
 
 
 def temporal_frame_factory(schedule: Dict, size, seed: int = 0) -> Callable[[int], keras.Model]:
@@ -728,6 +744,8 @@ def write_manifest(folder, schedule: Dict, files: Sequence[str], *, name: str,
         "space": schedule.get("space"),
         "input_size": list(input_size) if input_size is not None else schedule.get("input_size"),
     }
+    if schedule.get("keypoint_layout"):
+        manifest["keypoint_layout"] = schedule["keypoint_layout"]
     gflops = [manifest["key_gflops"]] + [f["gflops"] for f in manifest["frame_models"]]
     if all(g is not None for g in gflops):
         manifest["avg_gflops"] = float(np.mean(gflops))

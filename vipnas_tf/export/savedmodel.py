@@ -82,7 +82,7 @@ def serving_function(model: keras.Model, codec=None):
 
 
 def export_savedmodel(model: keras.Model, out_dir, *, codec=None, lower: bool = True,
-                      metadata: Optional[Dict] = None) -> Dict:
+                      metadata: Optional[Dict] = None, keypoint_layout: Optional[str] = None) -> Dict:
     """Writes `model` as a SavedModel with the `serving_default` signature above.
 
     Args:
@@ -91,12 +91,18 @@ def export_savedmodel(model: keras.Model, out_dir, *, codec=None, lower: bool = 
         codec: optional `HeatmapCodec` for the decode.
         lower: apply `lower_model` first (same function, faster in TF).
         metadata: optional JSON-able dict saved as `assets/vipnas_export.json`.
+        keypoint_layout: "coco" | "posetrack18", what the heatmap channels mean; saved
+            in that metadata file (with the input size) and returned.
 
     Returns:
-        {"path", "signature", "inputs": {name: [shape, dtype]}, "outputs": {...}}.
+        {"path", "signature", "inputs": {name: [shape, dtype]}, "outputs": {...}}, and
+        "keypoint_layout" when given.
     """
     deploy_model = lower_model(model) if lower else model
     serve, specs = serving_function(deploy_model, codec)
+    if keypoint_layout is not None:
+        metadata = dict(metadata or {}, keypoint_layout=keypoint_layout,
+                        input_size=[int(d) for d in model.inputs[0].shape[1:3]])
 
     def fill(tmp):
         archive = keras.export.ExportArchive()
@@ -112,5 +118,8 @@ def export_savedmodel(model: keras.Model, out_dir, *, codec=None, lower: bool = 
     sig = loaded.signatures[SIGNATURE]
     inputs = {k: [list(v.shape), v.dtype.name] for k, v in sig.structured_input_signature[1].items()}
     outputs = {k: [list(v.shape), v.dtype.name] for k, v in sig.structured_outputs.items()}
-    return {"path": os.path.abspath(out_dir), "signature": SIGNATURE, "inputs": inputs,
-            "outputs": outputs}
+    out = {"path": os.path.abspath(out_dir), "signature": SIGNATURE, "inputs": inputs,
+           "outputs": outputs}
+    if keypoint_layout is not None:
+        out["keypoint_layout"] = keypoint_layout
+    return out

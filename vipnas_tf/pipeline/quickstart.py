@@ -1,5 +1,6 @@
-"""The main job: synthetic data -> super-network -> S-ViPNet -> T-ViPNets -> export ->
-benchmark -> evaluate -> video -> report, each step resumable (see `steps.run_steps`).
+"""The main job: synthetic data -> super-network -> S-ViPNet (COCO, then PoseTrack18
+layout) -> T-ViPNets -> export -> benchmark -> evaluate -> video -> report, each step
+resumable (see `steps.run_steps`).
 
 Speed is measured at the training input size and at the deployment size
 (`deploy_input_size`, 256x192 as in the paper) in one interleaved benchmark run; the
@@ -48,6 +49,9 @@ class QuickstartSettings:
     search_budget_fraction: float = 0.35  # of the way from the smallest to the biggest GFLOPs
     search_samples: int = 8
     finetune_steps: int = 60
+    # The paper's COCO -> PoseTrack18 fine-tune of the key S-ViPNet (Sec. 4.2), on the
+    # synthetic clips' frames; its heatmap channels then mean PoseTrack18 joints.
+    posetrack_finetune_steps: int = 40
     temporal_steps: int = 60
     temporal_batch: int = 8
     num_frames: int = 3
@@ -94,8 +98,8 @@ def schedule_budget(key_arch, space, input_size, fraction=0.5):
 
 def build_steps(out, s: QuickstartSettings):
     """The ordered steps; folder i is OUT/NN_name."""
-    names = ["synthetic_data", "supernet", "spatial_search", "finetune", "temporal", "temporal_search",
-             "export", "benchmark", "evaluate", "video", "report"]
+    names = ["synthetic_data", "supernet", "spatial_search", "finetune", "posetrack_finetune", "temporal",
+             "temporal_search", "export", "benchmark", "evaluate", "video", "report"]
     d = {n: os.path.join(out, f"{i + 1:02d}_{n}") for i, n in enumerate(names)}
     data = _data(d["synthetic_data"])
 
@@ -140,8 +144,21 @@ def build_steps(out, s: QuickstartSettings):
                         eval_every=0, **data["coco"])
         return {"train": summary, "model_dir": os.path.join(folder, "model")}
 
+    def posetrack_finetune(folder):
+        # COCO-layout S-ViPNet -> PoseTrack18 layout: channels mapped by
+        # vipnas_tf.codecs.layout_mapping (head_bottom / head_top fresh). No validation
+        # here: the evaluate step scores this network on the val clips.
+        summary = train(folder, mode="standalone", arch=os.path.join(d["spatial_search"], "best_arch.json"),
+                        init_from=os.path.join(d["finetune"], "model"), batch_size=s.supernet_batch,
+                        train_steps=s.posetrack_finetune_steps, learning_rate=s.supernet_lr / 4,
+                        checkpoint_every=s.posetrack_finetune_steps, eval_every=-1, **data["posetrack"])
+        return {"train": summary, "model_dir": os.path.join(folder, "model"), "keypoint_layout": "posetrack18",
+                "command": f"python scripts/train.py --flagfile=configs/quickstart_posetrack_finetune.flags "
+                           f"--model_dir={folder}/model --arch={d['spatial_search']}/best_arch.json "
+                           f"--init_from={d['finetune']}/model --synthetic_data={d['synthetic_data']}"}
+
     def temporal(folder):
-        summary = train(folder, mode="temporal", key_model_dir=os.path.join(d["finetune"], "model"),
+        summary = train(folder, mode="temporal", key_model_dir=os.path.join(d["posetrack_finetune"], "model"),
                         batch_size=s.temporal_batch, train_steps=s.temporal_steps, learning_rate=s.supernet_lr / 4,
                         num_frames=s.num_frames, num_random=s.num_random, checkpoint_every=30, eval_every=-1,
                         **data["posetrack"])
@@ -178,12 +195,14 @@ def build_steps(out, s: QuickstartSettings):
         return write_report(out, d, folder, s)
 
     fns = [synthetic_data_step(s.images, s.clips, s.frames, s.seed).run, supernet, spatial_search, finetune,
-           temporal, temporal_search, export, benchmark, evaluate, video, report]
+           posetrack_finetune, temporal, temporal_search, export, benchmark, evaluate, video, report]
     descriptions = [
         f"generating {s.images} images and {s.clips} clips of {s.frames} frames",
         f"sandwich-training the {s.space} super-network ({s.supernet_steps} steps, {_hw(s)})",
         f"searching an S-ViPNet under a GFLOPs budget ({s.search_samples} candidates, evolution)",
         f"fine-tuning the searched S-ViPNet ({s.finetune_steps} steps)",
+        f"fine-tuning the S-ViPNet on the PoseTrack18 clips' frames ({s.posetrack_finetune_steps} steps, "
+        f"COCO -> PoseTrack18 keypoint layout)",
         f"training the T-ViPNet propagation model over clips (T={s.num_frames}, {s.temporal_steps} steps)",
         f"allocating computation over T={s.num_frames} frames ({s.temporal_samples} candidates)",
         "exporting SavedModel and TFLite (float32, int8) models"
@@ -241,13 +260,16 @@ def export_all(d, folder, s, data):
     key = _load_keras(os.path.join(sched_dir, schedule["keras_models"]["key"]))
     frames = [_load_keras(os.path.join(sched_dir, f)) for f in schedule["keras_models"]["frames"]]
     calib = _val_crops(s, data["coco"], 64)
+    layout = schedule.get("keypoint_layout")
     out = {"savedmodel": export_savedmodel(key, os.path.join(folder, "s_vipnet_savedmodel"),
-                                           metadata={"arch": schedule["key"]["arch"]})["path"]}
+                                           metadata={"arch": schedule["key"]["arch"]},
+                                           keypoint_layout=layout)["path"],
+           "keypoint_layout": layout}
     reports = {}
     for mode in ("float32", "int8"):
         kw = {"calibration_inputs": [calib]} if mode == "int8" else {}
         path = os.path.join(folder, f"s_vipnet_{mode}.tflite")
-        _, rep = deploy.convert(key, mode, path, eval_inputs=[calib[:16]], **kw)
+        _, rep = deploy.convert(key, mode, path, eval_inputs=[calib[:16]], keypoint_layout=layout, **kw)
         reports[f"s_vipnet_{mode}"] = _short(rep)
         sched_out = os.path.join(folder, f"schedule_{mode}")
         rep = deploy.convert_schedule(schedule, key, lambda i: frames[i], sched_out, mode,
@@ -367,7 +389,9 @@ def evaluate_schedule(d, folder, s, data):
     key = _load_keras(os.path.join(sched_dir, schedule["keras_models"]["key"]))
     frames = [_load_keras(os.path.join(sched_dir, f)) for f in schedule["keras_models"]["frames"]]
     pt = data["posetrack"]
-    ev = ClipEvaluator(pt["val_ann"], pt["val_images"], tuple(s.input_size), s.num_frames)
+    ev = ClipEvaluator(pt["val_ann"], pt["val_images"], tuple(s.input_size), s.num_frames,
+                       keypoint_layout=schedule.get("keypoint_layout"),
+                       model_source=os.path.join(sched_dir, "schedule.json"))
     key_fn = tf.function(lambda x: key(x, training=False))
     frame_fns = [tf.function(lambda x, p, m=m: m([x, p], training=False)) for m in frames]
 
@@ -380,6 +404,7 @@ def evaluate_schedule(d, folder, s, data):
     result = {"schedule_map_nonkey": round(float(sched["Total"]), 2),
               "s_vipnet_per_frame_map_nonkey": round(float(per_frame["Total"]), 2),
               "num_clips": ev.num_clips, "num_frames": s.num_frames,
+              "keypoint_layout": schedule.get("keypoint_layout"),
               "schedule_avg_gflops": schedule["avg_gflops"], "s_vipnet_gflops": schedule["key"]["paper_gflops"]}
     io_utils.write_json(os.path.join(folder, "evaluation.json"), result)
     return result

@@ -57,9 +57,10 @@ def _read(path, default=None):
 
 def training_curves(d, path):
     plt = _plt()
-    runs = [("super-network (sandwich)", d["supernet"]), ("S-ViPNet fine-tune", d["finetune"]),
+    runs = [("super-network (sandwich)", d["supernet"]), ("S-ViPNet fine-tune (COCO)", d["finetune"]),
+            ("S-ViPNet fine-tune (PoseTrack18)", d["posetrack_finetune"]),
             ("T-ViPNet propagation", d["temporal"])]
-    fig, axes = plt.subplots(1, 3, figsize=(15, 3.8))
+    fig, axes = plt.subplots(1, len(runs), figsize=(5 * len(runs), 3.8))
     for ax, (title, folder) in zip(axes, runs):
         p = os.path.join(folder, "model", "metrics.jsonl")
         rows = io_utils.read_jsonl(p) if os.path.exists(p) else []
@@ -298,6 +299,12 @@ def write_report(out, d, folder, settings):
           "![pareto](IMG:pareto)\n",
           f"Best S-ViPNet `{search.get('arch')}`: AP {_ap(search.get('ap'))}, {search.get('paper_gflops')} GFLOPs.\n",
           f"Reproduce: `{search.get('command', '')}`\n",
+          "## Key S-ViPNet: COCO -> PoseTrack18 keypoint layout\n",
+          f"The S-ViPNet fine-tuned on the COCO images is fine-tuned again on the synthetic PoseTrack18 clips' "
+          f"frames ({(done.get('posetrack_finetune', {}).get('train') or {}).get('final_step')} steps): nose, ears "
+          f"and body joints carry over, head_bottom and head_top start fresh. The T-ViPNets and the schedule "
+          f"(keypoint layout `{schedule.get('keypoint_layout')}`) are built on it.\n",
+          f"Reproduce: `{done.get('posetrack_finetune', {}).get('command', '')}`\n",
           "## The chosen architectures (per stage)\n",
           "One row per network of the schedule, one box per stage: box height is the stage's width, the label its "
           "channels (c), depth (d), kernel (k), expansion (e) and groups (g); orange stages have attention, the red "

@@ -191,6 +191,8 @@ def load_schedule_models(schedule, loader=None, builder=None, lower=True, allow_
     if not isinstance(schedule, Schedule):
         raise ScheduleModelError(f"expected a Schedule, got {type(schedule).__name__}")
     schedule.validate()
+    # the key frame's and the T-ViPNets' layouts (file and model directories) agree
+    schedule.check_model_layouts(required=False)
     if builder is not None:
         key, frames, weights = *builder(schedule), "injected"
     elif schedule.extra.get("keras_models"):

@@ -53,7 +53,7 @@ import tensorflow as tf
 
 from vipnas_tf.arch.space import get_space
 from vipnas_tf.codecs.affine import bbox_xywh_to_center_scale, get_affine_matrix, keypoints_crop_to_image
-from vipnas_tf.codecs.dataset_info import DATASET_INFOS
+from vipnas_tf.codecs.dataset_info import DATASET_INFOS, require_same_layout
 from vipnas_tf.codecs.heatmap import HeatmapCodec
 from vipnas_tf.data.transforms import normalize_images_np, warp_crop
 from vipnas_tf.runtime import tracking
@@ -81,7 +81,9 @@ class RunnerConfig:
       max_scale_change: keypoint tracking: a new box's width and height stay within
         this factor of the previous box's (one wrong pose cannot collapse the box).
       min_box_size: keypoint tracking: smallest box side in pixels.
-      keypoint_format: "posetrack18" or "coco": keypoint names of the results.
+      keypoint_format: "posetrack18" or "coco": keypoint names of the results (None:
+        the schedule's `keypoint_layout`, else "posetrack18"); a format other than the
+        schedule's layout is refused.
       max_detections: a person detector's best boxes used per detection (new tracks).
       redetect_every: with a person detector, also detect every this many frames: a
         detection re-anchors the track it overlaps (IoU, else the track box holding its
@@ -97,13 +99,13 @@ class RunnerConfig:
     reset_after: Optional[int] = None
     max_scale_change: float = 1.5
     min_box_size: float = 16.0
-    keypoint_format: str = "posetrack18"
+    keypoint_format: Optional[str] = None
     max_detections: int = 10
     redetect_every: Optional[int] = None
     min_anchor_iou: Optional[float] = 0.3
 
     def __post_init__(self):
-        if self.keypoint_format not in DATASET_INFOS:
+        if self.keypoint_format is not None and self.keypoint_format not in DATASET_INFOS:
             raise ValueError(f"keypoint_format={self.keypoint_format!r}: expected one of {sorted(DATASET_INFOS)}")
 
 
@@ -128,7 +130,13 @@ class VideoPoseRunner:
         self.config = config
         self.input_size = tuple(schedule.input_size)
         self.codec = HeatmapCodec(self.input_size)
-        self.info = DATASET_INFOS[config.keypoint_format]
+        layout = schedule.check_model_layouts(required=False)
+        if layout is not None and config.keypoint_format is not None:
+            require_same_layout(layout, f"the schedule {getattr(schedule, '_source', None) or ''}".strip(),
+                                config.keypoint_format, "keypoint_format (the results' keypoint names)",
+                                what="name the keypoints")
+        self.keypoint_format = config.keypoint_format or layout or "posetrack18"
+        self.info = DATASET_INFOS[self.keypoint_format]
         desc = schedule.describe()
         self.position_gflops = [desc["key"]["paper_gflops"]] + [f["paper_gflops"] for f in desc["frames"]]
         self.cycle = schedule.num_frames + 1
@@ -136,7 +144,7 @@ class VideoPoseRunner:
         k = get_space(schedule.space).num_keypoints
         if k != self.info.num_keypoints:
             raise ValueError(f"the schedule's networks predict {k} keypoints, keypoint_format="
-                             f"{config.keypoint_format!r} has {self.info.num_keypoints}")
+                             f"{self.keypoint_format!r} has {self.info.num_keypoints}")
         input_size = self.input_size
         # One trace (batch = tracks at a cycle position); no Python control flow to convert.
         self._warp = tf.function(lambda hm, prev_m, cur_m: warp_previous_heatmaps(hm, prev_m, cur_m, input_size),

@@ -128,6 +128,7 @@ class TemporalSearch(ResumableCandidates):
         for k in ("val_ann", "val_images", "train_ann", "train_images"):
             if not self.run_config.get(k) or not os.path.exists(self.run_config[k]):
                 raise SearchError(f"{k}: {self.run_config.get(k)!r} of the temporal run does not exist")
+        self.keypoint_layout = self._check_layouts()
         self._open_candidates(self.out_dir, lambda row: row["key"], accept=self._complete_row)
         if self.stale:
             log.info("%s: %d candidates lack the per-frame-position mAPs of eq. 3 and are evaluated again",
@@ -139,6 +140,21 @@ class TemporalSearch(ResumableCandidates):
         fm = row.get("frame_map")
         return (isinstance(fm, list) and len(fm) == self.frames and "sum_ap" in row
                 and len(row.get("frames", ())) == self.frames)
+
+    def _check_layouts(self):
+        """The temporal run's keypoint layout; its key S-ViPNet's must be the same."""
+        from vipnas_tf.codecs.dataset_info import LayoutMismatchError, require_same_layout  # pylint: disable=import-outside-toplevel
+        from vipnas_tf.training.checkpoint import ModelDirError, keypoint_layout_of_run  # pylint: disable=import-outside-toplevel
+
+        try:
+            layout = keypoint_layout_of_run(self.model_dir, self.run_config)
+            key_dir = self.run_config.get("key_model_dir")
+            if key_dir and os.path.isfile(os.path.join(key_dir, "run_config.json")):
+                require_same_layout(keypoint_layout_of_run(key_dir), f"the key S-ViPNet {key_dir}", layout,
+                                    f"the temporal run {self.model_dir}", what="search a schedule over")
+        except (ModelDirError, LayoutMismatchError) as e:
+            raise SearchError(str(e)) from None
+        return layout
 
     def gflops(self, frame_arch):
         key = frame_arch.to_string()
@@ -165,7 +181,8 @@ class TemporalSearch(ResumableCandidates):
         ds = make_clip_dataset(clips, self.input_size, self.calib_batch_size, training=True, seed=self.seed + 7,
                                num_frames=self.frames + 1, prefetch=False)
         calib = [{k: b[k] for k in ("image", "crop_matrix")} for b in ds.take(self.bn_calib_batches)]
-        clip_ev = ClipEvaluator(rc["val_ann"], rc["val_images"], self.input_size, self.frames, self.max_clips)
+        clip_ev = ClipEvaluator(rc["val_ann"], rc["val_images"], self.input_size, self.frames, self.max_clips,
+                                keypoint_layout=self.keypoint_layout, model_source=f"the temporal run {self.model_dir}")
         empty = [t + 1 for t, gt in enumerate(clip_ev.position_gt) if not gt.frames]
         if empty:
             raise SearchError(f"val_ann {rc['val_ann']!r}: no labelled person at non-key frame position(s) "
@@ -260,7 +277,8 @@ class TemporalSearch(ResumableCandidates):
             key_model_dir=os.path.abspath(self.run_config["key_model_dir"]),
             model_dir=os.path.abspath(self.model_dir),
             extra={"map_nonkey": best["map"], "sum_ap_nonkey": best["sum_ap"], "frame_map_nonkey": best["frame_map"],
-                   "budget_total_gflops": self.limit, "keras_models": keras_models})
+                   "budget_total_gflops": self.limit, "keras_models": keras_models},
+            keypoint_layout=self.keypoint_layout)
         path = os.path.join(self.out_dir, "schedule.json")
         schedule.save(path)
         buf = io.StringIO()
@@ -289,7 +307,7 @@ class TemporalSearch(ResumableCandidates):
             "num_candidates": len(self.rows), "new_evaluations": self.new_evaluations,
             "resumed_candidates": resumed, "rescored_stale_candidates": self.stale, "seconds": round(elapsed, 1),
             "candidates_per_minute": round(60 * len(self.rows) / evaluated, 2) if evaluated else None,
-            "input_size": list(self.input_size),
+            "input_size": list(self.input_size), "keypoint_layout": self.keypoint_layout,
         }
         io_utils.write_json(os.path.join(self.out_dir, "summary.json"), summary)
         return summary

@@ -4,7 +4,7 @@ Written by temporal search, read by export, the video runner and the benchmark
 harness. Format "vipnas-tf/schedule/v1" (see /work/notes/common.md):
 
     {"format": "vipnas-tf/schedule/v1", "space": "mobilenetv3", "input_size": [H, W],
-     "num_frames": T,
+     "keypoint_layout": "posetrack18" | "coco", "num_frames": T,
      "key": {"arch": "<compact>", "model_dir": "<S-ViPNet model dir or null>",
              "paper_gflops": x, "macs": n},
      "frames": [{"arch": "<compact>", "fusion_op": "add"|"mul"|"cat",
@@ -15,7 +15,9 @@ harness. Format "vipnas-tf/schedule/v1" (see /work/notes/common.md):
 Costs are recomputed from the architectures by the cost model (`frame_cost`; the key
 frame: `arch_cost`), never trusted from the file: `validate` reports a file whose
 stored figures disagree. Relative model directories are relative to the schedule
-file's folder. Other top-level keys (search metadata, e.g. the budget or the AP) are
+file's folder. `keypoint_layout` says what each heatmap channel means; every network of
+the schedule has it (`check_model_layouts` compares the file with its model
+directories; a schedule written before the key existed takes theirs). Other top-level keys (search metadata, e.g. the budget or the AP) are
 kept as `extra` and written back.
 """
 import dataclasses
@@ -26,11 +28,13 @@ from vipnas_tf.arch import cost as cost_lib
 from vipnas_tf.arch.arch import Arch, parse_arch
 from vipnas_tf.arch.describe import arch_cost
 from vipnas_tf.arch.space import get_space
+from vipnas_tf.codecs.dataset_info import DATASET_INFOS, require_same_layout
+from vipnas_tf.data.formats import run_config_layout
 from vipnas_tf.temporal.frame_arch import FUSION_OPS, FrameArch, TemporalSpace, frame_cost, fusion_conv_costs
 from vipnas_tf.utils import io as io_utils
 
 SCHEDULE_FORMAT = "vipnas-tf/schedule/v1"
-_KNOWN_KEYS = ("format", "space", "input_size", "num_frames", "key", "frames", "model_dir",
+_KNOWN_KEYS = ("format", "space", "input_size", "keypoint_layout", "num_frames", "key", "frames", "model_dir",
                "key_frame_interval", "avg_gflops", "avg_gflops_nonkey")
 GFLOPS_TOLERANCE = 1e-3  # the file rounds GFLOPs to 4 decimals
 
@@ -48,6 +52,8 @@ class Schedule:
       model_dir: temporal (T-ViPNet super-network) model directory.
       extra: other top-level keys of the file.
       base_dir: the folder relative model directories are resolved against.
+      keypoint_layout: "coco" | "posetrack18" (None: not stated, see
+        `check_model_layouts`).
 
     Example:
       >>> s = Schedule.load("out/schedule.json")
@@ -63,6 +69,7 @@ class Schedule:
     model_dir: Optional[str] = None
     extra: dict = dataclasses.field(default_factory=dict)
     base_dir: Optional[str] = None
+    keypoint_layout: Optional[str] = None
 
     def __post_init__(self):
         object.__setattr__(self, "input_size", cost_lib.check_input_size(self.input_size))
@@ -146,6 +153,7 @@ class Schedule:
             "format": SCHEDULE_FORMAT,
             "space": self.space,
             "input_size": list(self.input_size),
+            "keypoint_layout": self.keypoint_layout,
             "num_frames": self.num_frames,
             "key": {"arch": self.key_arch.to_string(), "model_dir": self.key_model_dir,
                     "paper_gflops": d["key"]["paper_gflops"], "macs": d["key"]["macs"]},
@@ -156,6 +164,8 @@ class Schedule:
             "avg_gflops": d["avg_gflops"],
             "avg_gflops_nonkey": d["avg_gflops_nonkey"],
         }
+        if self.keypoint_layout is None:
+            del out["keypoint_layout"]
         out.update({k: v for k, v in self.extra.items() if k not in out})
         return out
 
@@ -213,8 +223,11 @@ class Schedule:
         for field, value in (("key.model_dir", key.get("model_dir")), ("model_dir", d.get("model_dir"))):
             if value is not None and not isinstance(value, str):
                 fail(field, f"must be a path or null, got {value!r}")
+        layout = d.get("keypoint_layout")
+        if layout is not None and layout not in DATASET_INFOS:
+            fail("keypoint_layout", f"{layout!r} is not a keypoint layout; expected one of {list(DATASET_INFOS)}")
         schedule = cls(space, input_size, key_arch, tuple(parsed), key.get("model_dir"), d.get("model_dir"),
-                       {k: v for k, v in d.items() if k not in _KNOWN_KEYS}, base_dir)
+                       {k: v for k, v in d.items() if k not in _KNOWN_KEYS}, base_dir, layout)
         object.__setattr__(schedule, "_stored", d)  # for validate's cost check
         object.__setattr__(schedule, "_source", source)
         return schedule
@@ -229,9 +242,44 @@ class Schedule:
                              base_dir=os.path.dirname(os.path.abspath(path)))
 
     @classmethod
-    def from_archs(cls, key_arch, frames, input_size, key_model_dir=None, model_dir=None, extra=None):
+    def from_archs(cls, key_arch, frames, input_size, key_model_dir=None, model_dir=None, extra=None,
+                   keypoint_layout=None):
         """A schedule of a key architecture and T frame architectures (search output)."""
-        return cls(key_arch.space, input_size, key_arch, tuple(frames), key_model_dir, model_dir, dict(extra or {}))
+        return cls(key_arch.space, input_size, key_arch, tuple(frames), key_model_dir, model_dir, dict(extra or {}),
+                   keypoint_layout=keypoint_layout)
+
+    # ---- keypoint layout ------------------------------------------------------------------
+    def check_model_layouts(self, source=None, required=True):
+        """The schedule's keypoint layout, checked against its model directories.
+
+        The key frame's S-ViPNet (`key.model_dir`) and the T-ViPNets' temporal run
+        (`model_dir`), when they exist, must have the file's `keypoint_layout` and each
+        other's (LayoutMismatchError naming both and the files). A schedule without the
+        field takes its model directories' layout; with neither, ValueError says how to
+        state it.
+
+        Returns:
+          "coco" | "posetrack18".
+        """
+        where = source or getattr(self, "_source", None) or "schedule"
+        found = []  # (layout, what)
+        if self.keypoint_layout is not None:
+            found.append((self.keypoint_layout, f"{where} (field 'keypoint_layout')"))
+        for field, path in (("key.model_dir", self.key_model_path), ("model_dir", self.model_path)):
+            config_file = os.path.join(path, "run_config.json") if path else None
+            if config_file and os.path.isfile(config_file):
+                layout = run_config_layout(io_utils.read_json(config_file), config_file)
+                found.append((layout, f"{where} field '{field}' {path}"))
+        if not found and not required:
+            return None
+        if not found:
+            raise ValueError(f"{where}: field 'keypoint_layout' is missing and neither 'key.model_dir' nor "
+                             f"'model_dir' names an existing model directory to take it from; add "
+                             f"\"keypoint_layout\": \"posetrack18\" or \"coco\" (the layout the networks "
+                             f"were trained on) to {where}")
+        for layout, what in found[1:]:
+            require_same_layout(found[0][0], found[0][1], layout, what, what="run this schedule")
+        return found[0][0]
 
     # ---- validation -----------------------------------------------------------------------
     def validate(self, space=None, input_size=None, temporal_space=None, source=None):

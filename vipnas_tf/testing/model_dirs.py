@@ -12,8 +12,11 @@ from vipnas_tf.utils import io as io_utils
 
 
 def make_supernet_dir(model_dir, space="mobilenetv3", input_size=(64, 64), data=None, mode="supernet",
-                      arch=None, randomize=False, seed=0):
-    """Writes MODEL_DIR/run_config.json and MODEL_DIR/ckpt/ckpt-1; returns the network."""
+                      arch=None, randomize=False, seed=0, keypoint_layout="coco"):
+    """Writes MODEL_DIR/run_config.json and MODEL_DIR/ckpt/ckpt-1; returns the network.
+
+    `keypoint_layout` is recorded as a training run records its annotations' layout
+    (None: left out, as in a run written before the field existed)."""
     from vipnas_tf.models import build_supernet  # pylint: disable=import-outside-toplevel
     from vipnas_tf.testing.weights import randomize_weights  # pylint: disable=import-outside-toplevel
 
@@ -23,6 +26,8 @@ def make_supernet_dir(model_dir, space="mobilenetv3", input_size=(64, 64), data=
     os.makedirs(model_dir, exist_ok=True)
     config = {"mode": mode, "space": net.space.name, "input_size": list(input_size),
               "arch": arch.to_string() if arch is not None else None, "eval_max_persons": 0}
+    if keypoint_layout is not None:
+        config["keypoint_layout"] = keypoint_layout
     config.update(data or {})
     io_utils.write_json(os.path.join(model_dir, "run_config.json"), config)
     from vipnas_tf.training.checkpoint import model_checkpoint  # pylint: disable=import-outside-toplevel

@@ -1,6 +1,7 @@
 """Model directories: what a training run leaves behind, and how to load it.
 
-    MODEL_DIR/run_config.json   the resolved TrainConfig (mode, space, input size, arch...)
+    MODEL_DIR/run_config.json   the resolved TrainConfig (mode, space, input size, arch,
+                                keypoint_layout: what each heatmap channel means)
     MODEL_DIR/flags.txt         the resolved command-line flags (scripts/train.py)
     MODEL_DIR/ckpt/             tf.train.CheckpointManager (model, optimizer, step)
     MODEL_DIR/metrics.jsonl     one JSON object per logged step
@@ -70,6 +71,23 @@ def read_run_config(model_dir):
     if not os.path.exists(path):
         raise ModelDirError(f"{model_dir!r} is not a vipnas-tf model directory: no {RUN_CONFIG}")
     return io_utils.read_json(path)
+
+
+def keypoint_layout_of_run(model_dir, run_config=None):
+    """The keypoint layout ("coco" | "posetrack18") of a model directory.
+
+    From `run_config.json`'s `keypoint_layout`; a run written before that key existed
+    gets the layout of its own training annotations (`train_ann`) if they still exist.
+    Otherwise ModelDirError names the file and says how to state the layout.
+    """
+    from vipnas_tf.data.formats import run_config_layout  # pylint: disable=import-outside-toplevel
+
+    model_dir = os.fspath(model_dir)
+    cfg = read_run_config(model_dir) if run_config is None else run_config
+    try:
+        return run_config_layout(cfg, os.path.join(model_dir, RUN_CONFIG))
+    except ValueError as e:
+        raise ModelDirError(str(e)) from None
 
 
 def latest_checkpoint(model_dir):

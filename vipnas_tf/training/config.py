@@ -4,6 +4,7 @@ import os
 from typing import Optional, Tuple
 
 from vipnas_tf.data.transforms import AugmentConfig
+from vipnas_tf.data.formats import DATA_FORMATS
 from vipnas_tf.training.init import KERNEL_INITS
 
 MODES = ("supernet", "standalone", "temporal")
@@ -45,12 +46,20 @@ class TrainConfig:
       keep_checkpoints: checkpoints kept.
       log_every: steps between metrics.jsonl / TensorBoard records.
       eval_every: steps between validation AP (0 = only at the end; -1 = never).
-      eval_max_persons: validation subset size (0 = all).
+      eval_max_persons: validation subset size (0 = all; COCO validation only, a
+        PoseTrack18 val set is scored whole).
       bn_calib_batches: K batches of BN re-calibration before evaluating a sub-network.
-      train_ann, train_images, val_ann, val_images: COCO-format keypoint files and image
-        folders (temporal: PoseTrack18-format annotation file or folder, image root).
+      train_ann, train_images, val_ann, val_images: annotations and image roots: a COCO
+        keypoints file, or PoseTrack18 annotations (a folder of per-video JSON files as
+        released, or one merged file); temporal: PoseTrack18 only. The keypoint layout
+        of the run ("coco" or "posetrack18", `run_config.json`'s `keypoint_layout`) is
+        the training annotations'; a PoseTrack18-layout run validates with PoseTrack
+        mAP (PCKh@0.5), a COCO-layout one with COCO OKS AP.
+      data_format: "auto" (tell COCO from PoseTrack18 by the content), "coco" or
+        "posetrack".
       init_from: model_dir whose weights initialise this run (stand-alone fine-tuning
-        from a super-network; temporal: the spatial super-network).
+        from a super-network, or from a COCO-trained S-ViPNet into a PoseTrack18 run:
+        heatmap channels mapped by `vipnas_tf.codecs.layout_mapping`).
       key_model_dir: temporal: the trained S-ViPNet (stand-alone run) for key frames.
       num_frames: temporal: T non-key frames per clip.
       fusion: temporal: use the fusion module (False: the frame-wise ablation).
@@ -95,6 +104,7 @@ class TrainConfig:
     train_images: str = ""
     val_ann: str = ""
     val_images: str = ""
+    data_format: str = "auto"
     init_from: str = ""
     key_model_dir: str = ""
     num_frames: int = 3
@@ -135,6 +145,8 @@ class TrainConfig:
             raise ValueError("mode 'temporal' needs key_model_dir (a trained S-ViPNet model_dir)")
         if self.mode == "temporal" and self.num_frames < 1:
             raise ValueError(f"num_frames (T) must be >= 1, got {self.num_frames}")
+        if self.data_format not in DATA_FORMATS:
+            raise ValueError(f"data_format must be one of {DATA_FORMATS}, got {self.data_format!r}")
         if self.kernel_init not in KERNEL_INITS:
             raise ValueError(f"kernel_init must be one of {KERNEL_INITS}, got {self.kernel_init!r}")
         if self.distill_start < 0:

@@ -51,7 +51,8 @@ class SpatialTask:
         return SandwichSampler(self.space, self.config.num_random, self.config.seed)
 
     def run_config_extra(self):
-        return {"arch": self.arch.to_string() if self.arch is not None else None}
+        return {"arch": self.arch.to_string() if self.arch is not None else None,
+                "keypoint_layout": self.keypoint_layout}
 
     def forward(self, model):
         return lambda batch, arch, training: model(batch["image"], arch=arch, training=training)
@@ -67,33 +68,78 @@ class SpatialTask:
     # ---- data ------------------------------------------------------------------
     def train_samples(self):
         if self._train_samples is None:
-            from vipnas_tf.data import load_coco  # pylint: disable=import-outside-toplevel
+            from vipnas_tf.data.formats import load_samples  # pylint: disable=import-outside-toplevel
 
-            self._train_samples = load_coco(self.config.train_ann, self.config.train_images)
+            self._train_samples, _ = load_samples(
+                self.config.train_ann, self.config.train_images, self.config.data_format)
             if len(self._train_samples) == 0:
                 raise ValueError(f"{self.config.train_ann}: no person samples to train on")
         return self._train_samples
+
+    @property
+    def keypoint_layout(self):
+        """"coco" | "posetrack18": the training annotations' layout (the run's)."""
+        return self.train_samples().info.name
+
+    def check_val_layout(self):
+        """Refuses a validation set whose keypoint layout differs from the training set's."""
+        from vipnas_tf.codecs.dataset_info import require_same_layout  # pylint: disable=import-outside-toplevel
+        from vipnas_tf.data.formats import annotation_layout  # pylint: disable=import-outside-toplevel
+
+        if self.config.val_ann and self.config.eval_every >= 0:
+            require_same_layout(self.keypoint_layout, f"the training annotations {self.config.train_ann}",
+                                annotation_layout(self.config.val_ann, self.config.data_format),
+                                f"the validation annotations {self.config.val_ann}",
+                                what="validate on a set of another layout")
+
+    def check_layouts(self):
+        """Start-up checks (Trainer, before any model is built): the validation set and
+        `init_from` must fit the training set's keypoint layout (`init_from` of another
+        layout only through a mapping of `vipnas_tf.codecs.layout_mapping`)."""
+        from vipnas_tf.codecs.layout_mapping import channel_mapping  # pylint: disable=import-outside-toplevel
+        from vipnas_tf.training.checkpoint import keypoint_layout_of_run  # pylint: disable=import-outside-toplevel
+
+        self.check_val_layout()
+        if self.config.init_from:
+            source = keypoint_layout_of_run(self.config.init_from)
+            channel_mapping(source, self.keypoint_layout,
+                            where=f"init_from {self.config.init_from} (layout {source!r}) into a run on "
+                                  f"{self.config.train_ann} (layout {self.keypoint_layout!r})")
 
     def steps_per_epoch(self):
         return max(1, len(self.train_samples()) // self.config.batch_size)
 
     def train_dataset(self, seed, batch_size, stats=None):
+        from vipnas_tf.codecs.dataset_info import UNLABELLED_SLOTS  # pylint: disable=import-outside-toplevel
         from vipnas_tf.data.pipeline import make_topdown_dataset  # pylint: disable=import-outside-toplevel
 
-        ds = make_topdown_dataset(self.train_samples(), self.input_size, batch_size, training=True,
+        samples = self.train_samples()
+        ds = make_topdown_dataset(samples, self.input_size, batch_size, training=True,
                                   seed=seed, augment=self.config.augment_config(), stats=stats)
         stats = ds.pipeline_stats
-        ds = ds.map(lambda d: {k: d[k] for k in TRAIN_KEYS})
+        # Slots the layout never labels (PoseTrack18's ears) train at target weight 0,
+        # whatever a file might hold there.
+        keep = np.ones(samples.info.num_keypoints, np.float32)
+        keep[list(UNLABELLED_SLOTS.get(samples.info.name, ()))] = 0.0
+        keep = tf.constant(keep)
+        ds = ds.map(lambda d: {k: d[k] * keep if k == "target_weight" else d[k] for k in TRAIN_KEYS})
         ds.pipeline_stats = stats
         return ds
 
     # ---- validation ------------------------------------------------------------
     def evaluator(self):
+        """COCO OKS AP for a COCO-layout run, PoseTrack mAP (PCKh@0.5) for a
+        PoseTrack18-layout one (the paper's metric on PoseTrack)."""
         if self._evaluator is None:
-            from vipnas_tf.evaluation import CocoEvaluator  # pylint: disable=import-outside-toplevel
+            from vipnas_tf.evaluation import CocoEvaluator, PoseTrackEvaluator  # pylint: disable=import-outside-toplevel
 
-            self._evaluator = CocoEvaluator.subset(self.config.val_ann, self.config.val_images,
-                                                   self.config.eval_max_persons, self.input_size)
+            self.check_val_layout()
+            if self.keypoint_layout == "posetrack18":
+                self._evaluator = PoseTrackEvaluator(self.config.val_ann, self.config.val_images,
+                                                     self.input_size, keypoint_layout=self.keypoint_layout)
+            else:
+                self._evaluator = CocoEvaluator.subset(self.config.val_ann, self.config.val_images,
+                                                       self.config.eval_max_persons, self.input_size)
         return self._evaluator
 
     def eval_members(self):
@@ -102,15 +148,21 @@ class SpatialTask:
         return {"max": self.space.max(), "min": self.space.min()}
 
     def evaluate(self, model, calib_batches):
-        """Validation AP of the members to watch (BN re-calibrated for sampled ones)."""
+        """Validation AP of the members to watch (BN re-calibrated for sampled ones):
+        `val_ap_*` (COCO AP, 0..1) or, for a PoseTrack18-layout run, `val_map_*`
+        (PoseTrack mAP, percent)."""
         out = {}
         state = bn_lib.bn_state(model)
+        posetrack = self.keypoint_layout == "posetrack18"
         try:
             for name, arch in self.eval_members().items():
                 if self.arch is None:
                     bn_lib.recalibrate_bn(model, arch, calib_batches())
                 stats = self.evaluator().evaluate(bn_lib.predict_fn(model, arch))
-                out[f"val_ap_{name}"] = float(stats["AP"])
+                if posetrack:
+                    out[f"val_map_{name}"] = float(stats["Total"])
+                else:
+                    out[f"val_ap_{name}"] = float(stats["AP"])
         finally:
             bn_lib.set_bn_state(model, state)
         return out

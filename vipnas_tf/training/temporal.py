@@ -102,11 +102,15 @@ class TemporalTask:
         self.config = config
         key_cfg = _key_run(config.key_model_dir)
         self.key_arch = parse_arch(key_cfg["arch"])
+        key_config_file = os.path.join(config.key_model_dir, "run_config.json")
         if key_cfg["space"] != config.space:
-            raise ValueError(f"key_model_dir holds a {key_cfg['space']!r} S-ViPNet, space is {config.space!r}")
+            raise ValueError(f"{key_config_file}: field 'space': the key S-ViPNet is {key_cfg['space']!r}, "
+                             f"this temporal run's space is {config.space!r}")
         if tuple(key_cfg["input_size"]) != tuple(config.input_size):
-            raise ValueError(f"key_model_dir was trained at {key_cfg['input_size']}, input_size is "
-                             f"{list(config.input_size)}")
+            raise ValueError(f"{key_config_file}: field 'input_size': the key S-ViPNet was trained at "
+                             f"{list(key_cfg['input_size'])}, this temporal run's input_size is "
+                             f"{list(config.input_size)}; train both at one size")
+        self.keypoint_layout = self._check_layouts(config, key_cfg)
         self.space = get_space(config.space)
         self.input_size = tuple(config.input_size)
         self.num_frames = int(config.num_frames)
@@ -114,6 +118,31 @@ class TemporalTask:
         self.temporal_space = TemporalSpace(self.space, max_arch=self.key_arch)
         self._clips = None
         self._evaluator = None
+
+    @staticmethod
+    def _check_layouts(config, key_cfg):
+        """The layout of the clips (the run's); refuses a key model or a val set of
+        another layout, naming both layouts and the files."""
+        from vipnas_tf.codecs.dataset_info import require_same_layout  # pylint: disable=import-outside-toplevel
+        from vipnas_tf.data.formats import annotation_layout, detect_annotation_format  # pylint: disable=import-outside-toplevel
+        from vipnas_tf.training.checkpoint import keypoint_layout_of_run  # pylint: disable=import-outside-toplevel
+
+        key_layout = keypoint_layout_of_run(config.key_model_dir, key_cfg)
+        fmt = config.data_format
+        if fmt == "auto":
+            fmt = detect_annotation_format(config.train_ann)
+        if fmt != "posetrack":
+            raise ValueError(f"train_ann {config.train_ann}: temporal training needs PoseTrack18 video "
+                             f"annotations (tracks over frames), got the {fmt!r} format")
+        layout = annotation_layout(config.train_ann, "posetrack")
+        key_where = f"key_model_dir {config.key_model_dir}"
+        require_same_layout(key_layout, key_where, layout, f"the temporal training set {config.train_ann}",
+                            what="train T-ViPNets from this key model")
+        if config.val_ann and os.path.exists(config.val_ann):
+            require_same_layout(layout, f"the temporal training set {config.train_ann}",
+                                annotation_layout(config.val_ann, "posetrack"),
+                                f"the validation set {config.val_ann}", what="validate on a set of another layout")
+        return layout
 
     def build_model(self):
         from vipnas_tf.training.checkpoint import load_model  # pylint: disable=import-outside-toplevel
@@ -133,7 +162,8 @@ class TemporalTask:
 
     def run_config_extra(self):
         return {"arch": None, "key_arch": self.key_arch.to_string(),
-                "key_model_dir": os.path.abspath(self.config.key_model_dir), "fusion": self.fusion}
+                "key_model_dir": os.path.abspath(self.config.key_model_dir), "fusion": self.fusion,
+                "keypoint_layout": self.keypoint_layout}
 
     def forward(self, model):
         t_count = self.num_frames
@@ -193,7 +223,8 @@ class TemporalTask:
             if not self.config.val_ann:
                 raise ValueError("temporal validation needs val_ann / val_images (PoseTrack format)")
             self._evaluator = ClipEvaluator(self.config.val_ann, self.config.val_images, self.input_size,
-                                            self.num_frames)
+                                            self.num_frames, keypoint_layout=self.keypoint_layout,
+                                            model_source=f"this temporal run (layout of {self.config.train_ann})")
         return self._evaluator
 
     def evaluate(self, model, calib_batches):

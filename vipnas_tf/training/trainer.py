@@ -27,6 +27,7 @@ import tensorflow as tf
 
 from vipnas_tf.training import checkpoint as ckpt_lib
 from vipnas_tf.training import init as init_lib
+from vipnas_tf.training import layout_transfer
 from vipnas_tf.training.config import TrainConfig
 from vipnas_tf.training.schedules import PoseLRSchedule
 from vipnas_tf.training.step import TrainStep
@@ -36,7 +37,8 @@ from vipnas_tf.utils import io as io_utils
 log = logging.getLogger(__name__)
 
 # Fields that must match when a run resumes in an existing model_dir.
-IDENTITY_FIELDS = ("mode", "space", "arch", "input_size", "num_frames", "key_arch", "fusion")
+IDENTITY_FIELDS = ("mode", "space", "arch", "input_size", "num_frames", "key_arch", "fusion",
+                   "keypoint_layout")
 
 
 def write_scalar(tag, value, step):
@@ -91,6 +93,8 @@ class Trainer:
         self.log = log_fn or log.info
         check_writable(self.model_dir)
         self.task = make_task(config)
+        if hasattr(self.task, "check_layouts"):
+            self.task.check_layouts()
         self._check_existing_run()
         self.strategy = make_strategy(config.strategy, config.tpu)
         self.chief = is_chief(self.strategy)
@@ -150,8 +154,13 @@ class Trainer:
             self.log(f"resuming from {latest} (step {int(self.optimizer.iterations)})")
             return latest
         if self.config.init_from:
-            path = ckpt_lib.restore_weights(self.model, self.config.init_from)
+            path, source, fresh = layout_transfer.restore_for_layout(
+                self.model, self.config.init_from, self.task.keypoint_layout, self.config.seed)
             self.log(f"initialised weights from {path}")
+            if source != self.task.keypoint_layout:
+                self.log(f"keypoint layout {source} -> {self.task.keypoint_layout}: output-conv channels "
+                         f"{list(fresh)} re-initialised N(0, 0.001), the others copied "
+                         f"(vipnas_tf.codecs.layout_mapping)")
         else:
             # Weights the task copied from a trained model (a temporal run's T-ViPNet
             # from the key S-ViPNet) are kept; only new kernels follow `kernel_init`.
