@@ -111,7 +111,7 @@ def _check(name, fmt, heatmaps, reference):
 def test_run_config_records_arch_and_provenance(imported):
     name, _, path, model_dir = imported
     cfg = json.loads(open(os.path.join(model_dir, "run_config.json")).read())
-    assert cfg["mode"] == "static" and cfg["preset"] == name and cfg["keypoints"] == "coco"
+    assert cfg["mode"] == "static" and cfg["preset"] == name and cfg["keypoint_layout"] == "coco"
     assert cfg["input_size"] == [256, 192]
     assert cfg["arch"] == mm.mmpose_arch(name).to_string() and cfg["arch"].endswith("/pad_symmetric")
     assert cfg["source"]["checkpoint"] == os.path.basename(path)

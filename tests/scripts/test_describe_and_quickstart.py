@@ -96,8 +96,8 @@ def _fake_run(root):
     from tests.runtime import helpers
     from vipnas_tf.search.spatial import CSV_FIELDS
 
-    names = ["synthetic_data", "supernet", "spatial_search", "finetune", "temporal", "temporal_search", "export",
-             "benchmark", "evaluate", "video", "report"]
+    names = ["synthetic_data", "supernet", "spatial_search", "finetune", "posetrack_finetune", "temporal",
+             "temporal_search", "export", "benchmark", "evaluate", "video", "report"]
     d = {n: root / f"{i + 1:02d}_{n}" for i, n in enumerate(names)}
     for p in d.values():
         p.mkdir(parents=True)
@@ -158,7 +158,7 @@ def test_report_headline_and_self_contained_html(tmp_path):
     assert "At 64x64 (float32) the schedule is not faster" in verdicts and "less accurate" in verdicts
     assert "256x192 (float32)" not in verdicts  # faster there
 
-    folder = tmp_path / "11_report"
+    folder = tmp_path / "12_report"
     summary = write_report(str(tmp_path), d, str(folder), settings)
     assert summary["headline"]["pareto_half_best"] == 2
     page = (tmp_path / "report.html").read_text()
@@ -171,7 +171,7 @@ def test_report_headline_and_self_contained_html(tmp_path):
     assert page.index("Headline") < page.index("Step times")
     assert "0.0626" in page and 'class="verdict"' in page and "mmpose checkpoints" in page
     md = (tmp_path / "report.md").read_text()
-    assert "11_report/overlay.gif" in md and "11_report/synthetic_overlay.gif" in md and "2 of 3" in md
+    assert "12_report/overlay.gif" in md and "12_report/synthetic_overlay.gif" in md and "2 of 3" in md
 def test_quickstart_fine_tunes_the_key_model_on_posetrack_before_the_temporal_step(tmp_path):
     from vipnas_tf.pipeline.quickstart import QuickstartSettings, build_steps
 

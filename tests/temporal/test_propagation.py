@@ -169,7 +169,7 @@ def test_previous_heatmaps_enter_the_fusion_alike_in_training_evaluation_and_vid
     key_dir.mkdir()
     (key_dir / "run_config.json").write_text(json.dumps(
         {"mode": "standalone", "space": "mobilenetv3", "arch": spatial.space.max().to_string(),
-         "input_size": list(INPUT)}))
+         "input_size": list(INPUT), "keypoint_layout": "posetrack18"}))
     task = TemporalTask(TrainConfig(mode="temporal", input_size=INPUT, num_frames=T, key_model_dir=str(key_dir),
                                     train_ann=val_ann, train_images=str(pt)))
     model = PropagationModel(tnet, key, unroll=False)

@@ -458,7 +458,7 @@ def import_checkpoint(checkpoint, name: str, output, input_size=INPUT_SIZE) -> D
         "input_size": list(input_size),
         "arch": arch.to_string(),
         "preset": name,
-        "keypoints": "coco",
+        "keypoint_layout": "coco",
         "num_keypoints": get_space(arch.space).num_keypoints,
         "normalization": {"channels": "RGB", "mean": list(IMAGENET_MEAN_RGB), "std": list(IMAGENET_STD_RGB)},
         "source": source,
