@@ -17,6 +17,9 @@ hold schedule.json, candidates.csv and summary.json. Rows:
     included), the PoseTrack mAP on the non-key frames of the val clips, the effective
     FPS of the cycle (T + 1 frames / cycle time) of the float32 TFLite schedule;
   - the S-ViPNet alone on every frame (mAP on the same non-key frames of the T = 3 clips).
+Each T cuts the val tracks into its own clips of T + 1 frames, so the non-key frames
+scored differ between rows (more clips for a smaller T); compare mAPs across T with that
+in mind.
 FPS is measured twice: at the model's own input size (trained weights), and at
 `--speed_input_size` (default 256x192, the deployment size) with the same architectures
 and random weights - speed does not depend on the weights.
@@ -142,12 +145,16 @@ def main(argv):
              + (f"| FPS {speed_size[0]}x{speed_size[1]} (random weights) |" if speed_size else "|"),
              "| --- | --- | --- | --- | --- |" + (" --- |" if speed_size else "")]
     for r in rows + [alone]:
-        cells = [r["T"], r["avg_gflops_nonkey"], r["avg_gflops_cycle"], r["map_nonkey"], r["fps"]]
+        cells = [r["T"], r["avg_gflops_nonkey"], r["avg_gflops_cycle"], round(r["map_nonkey"], 2), _round(r["fps"])]
         if speed_size:
-            cells.append(r.get(f"fps_{speed_size[0]}x{speed_size[1]}"))
+            cells.append(_round(r.get(f"fps_{speed_size[0]}x{speed_size[1]}")))
         lines.append("| " + " | ".join(str(c) for c in cells) + " |")
     io_utils.write_text(os.path.join(F.out, "results.md"), "\n".join(lines) + "\n")
     print(json.dumps(result, indent=2) if F.json else "\n".join(lines))
+
+
+def _round(fps):
+    return None if fps is None else round(fps, 1)
 
 
 if __name__ == "__main__":

@@ -205,3 +205,18 @@ def test_model_dir_checkpoint_holds_every_variable(tmp_path):
     assert len(loaded.weights) == len(net.weights)
     for a, b in zip(net.weights, loaded.weights):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b), err_msg=a.path)
+
+
+def test_config_paths_are_made_absolute(tmp_path, monkeypatch):
+    """A run started with relative data paths records absolute ones, so a search or an
+    export started from another working directory still finds the data."""
+    import os
+
+    from vipnas_tf.training import TrainConfig
+
+    monkeypatch.chdir(tmp_path)
+    cfg = TrainConfig(train_ann="data/train.json", train_images="data/img", val_ann="", init_from="runs/a")
+    out = cfg.with_absolute_paths()
+    assert out.train_ann == os.path.join(str(tmp_path), "data", "train.json")
+    assert out.init_from == os.path.join(str(tmp_path), "runs", "a")
+    assert out.val_ann == "" and cfg.train_ann == "data/train.json"  # empty stays empty; the original is unchanged

@@ -12,6 +12,10 @@ SCHEDULES = ("step", "cosine", "constant")
 STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")
 
 
+# Fields holding paths of data or other runs (recorded absolute in run_config.json).
+PATH_FIELDS = ("train_ann", "train_images", "val_ann", "val_images", "init_from", "key_model_dir")
+
+
 @dataclasses.dataclass
 class TrainConfig:
     """Settings of `Trainer` (scripts/train.py maps its flags onto these).
@@ -176,6 +180,12 @@ class TrainConfig:
             # evaluation silently skipped is a trap: make it explicit
             raise ValueError("val_ann is required for validation (or set eval_every=-1)")
         return self
+
+    def with_absolute_paths(self):
+        """The same config with every data and model path made absolute, so that the
+        run_config.json written from it serves from any working directory."""
+        return dataclasses.replace(self, **{name: os.path.abspath(getattr(self, name)) for name in PATH_FIELDS
+                                            if getattr(self, name)})
 
     def to_dict(self):
         d = dataclasses.asdict(self)

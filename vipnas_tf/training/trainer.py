@@ -87,7 +87,8 @@ class Trainer:
     """
 
     def __init__(self, config: TrainConfig, model_dir, progress=True, log_fn=None):
-        self.config = config.validate()
+        config = config.with_absolute_paths().validate()
+        self.config = config
         self.model_dir = os.fspath(model_dir)
         self.progress = progress
         self.log = log_fn or log.info
