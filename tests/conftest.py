@@ -116,13 +116,14 @@ def train_data(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def key_run(train_data, tmp_path_factory):
-    """The smallest MobileNetV3 S-ViPNet trained stand-alone (He kernels) for 12 steps,
+    """The smallest MobileNetV3 S-ViPNet trained stand-alone (He kernels) for 12 steps on
+    the synthetic PoseTrack18 frames (the layout of the temporal run built on it),
     checkpoint every 3, killed after step 7 and resumed."""
     from vipnas_tf.arch import get_space  # pylint: disable=import-outside-toplevel
 
     model_dir = str(tmp_path_factory.mktemp("runs") / "key")
     args = train_args(train_data, model_dir, "--mode=standalone", f"--arch={get_space('mobilenetv3').min().to_string()}",
-                      "--kernel_init=he", "--train_steps=12", "--checkpoint_every=3", "--keep_checkpoints=10")
+                      "--synthetic_set=posetrack", "--kernel_init=he", "--train_steps=12", "--checkpoint_every=3", "--keep_checkpoints=10")
     return kill_and_resume(args, model_dir, kill_after=7)
 
 

@@ -74,8 +74,8 @@ def test_clip_evaluator_scores_ground_truth_perfectly(pt_data):
     # precision 1 (pooled = sum / T here, with equally many persons per position).
     state["start"] = 0
 
-    def second_frame_blind(clips):
-        heat = np.array(clip_predict(clips))
+    def second_frame_blind(clips, crop_matrices):
+        heat = np.array(clip_predict(clips, crop_matrices))
         heat[:, 1] = 0.0
         return heat
 

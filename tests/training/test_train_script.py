@@ -34,12 +34,13 @@ def _restore(model, model_dir, step):
 
 def _spatial_losses(model_dir, arch, steps):
     """Loss of `arch` on one fixed training batch (BN in training mode) at each step's checkpoint."""
-    from vipnas_tf.data import load_coco
+    from vipnas_tf.data.formats import load_samples
     from vipnas_tf.data.pipeline import make_topdown_dataset
     from vipnas_tf.models import build_supernet
 
     rc = read_run_config(model_dir)
-    ds = make_topdown_dataset(load_coco(rc["train_ann"], rc["train_images"]), (64, 64), 8, training=False)
+    ds = make_topdown_dataset(load_samples(rc["train_ann"], rc["train_images"])[0], (64, 64), 8,
+                              training=False)
     batch = next(iter(ds))
     net = build_supernet("mobilenetv3", input_size=(64, 64))
     losses = []
