@@ -50,6 +50,9 @@ flags.DEFINE_integer("num_random", 2, "Random sub-networks per sandwich step (pa
 flags.DEFINE_bool("distill", True, "In-place distillation from the biggest sub-network.")
 flags.DEFINE_integer("distill_start", 0, "Step at which in-place distillation starts (0: from the "
                      "start, the paper's recipe); before it every member learns from the ground truth only.")
+flags.DEFINE_integer("random_start", 0, "Step at which the --num_random random members join the "
+                     "sandwich (0: from the start, the paper's recipe); before it only the biggest and "
+                     "the smallest train.")
 flags.DEFINE_enum("kernel_init", "paper", ["paper", "he"], "Kernel initialisation of a fresh run: the "
                   "paper's N(0, 0.001), or He normal (except the heatmap output conv and the fusion "
                   "module), which leaves the mean-pose plateau far sooner on short budgets.")
@@ -124,7 +127,7 @@ def config_from_flags():
         learning_rate=F.learning_rate, lr_schedule=F.lr_schedule,
         lr_decay_at=tuple(float(v) for v in F.lr_decay_at), lr_decay_factor=F.lr_decay_factor,
         warmup_steps=F.warmup_steps, num_random=F.num_random, distill=F.distill,
-        distill_start=F.distill_start, seed=F.seed, kernel_init=F.kernel_init,
+        distill_start=F.distill_start, random_start=F.random_start, seed=F.seed, kernel_init=F.kernel_init,
         strategy=F.strategy, tpu=F.tpu, checkpoint_every=F.checkpoint_every,
         keep_checkpoints=F.keep_checkpoints, log_every=F.log_every, eval_every=F.eval_every,
         eval_max_persons=F.eval_max_persons, bn_calib_batches=F.bn_calib_batches,

@@ -109,6 +109,7 @@ def _fake_run(root):
     # candidates: (GFLOPs, AP); the front is (0.012, 0.044), (0.02, 0.05), (0.03, 0.09): two with AP >= 0.045
     rows = [(0.012, 0.044), (0.02, 0.05), (0.025, 0.01), (0.03, 0.09), (0.04, 0.08)]
     lines = [",".join(CSV_FIELDS)] + [f"{i},a{i},1,{g},1,,{ap},1,x" for i, (g, ap) in enumerate(rows)]
+    lines.append(f"5,p,1,0.05,1,,0.5,0,preset:s_vipnas_mbv3")  # a preset: not a searched candidate
     (d["spatial_search"] / "candidates.csv").write_text("\n".join(lines) + "\n")
     (d["spatial_search"] / "DONE.json").write_text(json.dumps(
         {"arch": key["arch"], "ap": 0.044, "paper_gflops": key["paper_gflops"], "budget": {"limit": 0.02},
@@ -144,9 +145,10 @@ def test_report_headline_and_self_contained_html(tmp_path):
     h = headline(d, settings)
     assert (h["untrained_ap"], h["biggest_ap"], h["smallest_ap"]) == (0.0, 0.0626, 0.0248)
     assert (h["pareto_candidates"], h["pareto_half_best"]) == (3, 2)
+    assert (h["candidates"], h["candidates_half_best"]) == (5, 3)
     sv = h["s_vipnet"]
     assert sv["budget_gflops"] == 0.02 and sv["space_min_gflops"] <= sv["gflops"] < sv["space_max_gflops"]
-    assert 0 <= sv["budget_position"] <= 1
+    assert 0 <= sv["budget_position"] <= 1 and sv["budget_used"] == round(sv["gflops"] / 0.02, 3)
     assert h["fps"]["64x64"] == {"s_vipnet_float32": 2000.0, "s_vipnet_int8": 2500.0, "schedule_float32": 1900.0,
                                  "schedule_int8": 2600.0, "sbl_mbv3_float32": 300.0}
     assert h["fps"]["256x192"]["schedule_float32"] == 240.0 and h["fps"]["256x192"]["sbl_mbv3_int8"] == 40.0

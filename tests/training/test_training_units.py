@@ -76,6 +76,8 @@ def test_config_errors_name_the_setting(tmp_path):
         _config(tmp_path, strategy="horovod").validate()
     with pytest.raises(ValueError, match="distill_start"):
         _config(tmp_path, distill_start=-1).validate()
+    with pytest.raises(ValueError, match="random_start"):
+        _config(tmp_path, random_start=-1).validate()
     with pytest.raises(ValueError, match="unknown TrainConfig fields"):
         TrainConfig.from_dict({"bogus": 1})
     with pytest.raises(ValueError, match="half_body_prob.*1.5"):
@@ -99,13 +101,14 @@ def test_unwritable_model_dir_fails_early(tmp_path):
         check_writable(str(blocker / "run"))
 
 
-def _toy_step(strategy, model, optimizer, members, distill=True, distill_start=0):
+def _toy_step(strategy, model, optimizer, members, distill=True, distill_start=0, random_start=0):
     return TrainStep(
         strategy, model, optimizer,
         forward=lambda b, a, t: model(b["image"], arch=a, training=t),
         loss_fn=lambda p, b: keypoint_mse(p, b["heatmaps"], b["target_weight"]),
         teacher_shape=lambda b: tf.concat([tf.shape(b["image"])[:3], [K]], 0),
-        global_batch_size=4, num_members=len(members), distill=distill, distill_start=distill_start)
+        global_batch_size=4, num_members=len(members), distill=distill, distill_start=distill_start,
+        random_start=random_start)
 
 
 def test_sandwich_step_sums_member_gradients_with_distillation():
@@ -141,18 +144,40 @@ def test_sandwich_step_sums_member_gradients_with_distillation():
     assert step.trace_count == 1  # new members, no re-trace
 
 
-def _updates(members, batch, distill, distill_start, steps):
+def _updates(members, batch, distill, distill_start, steps, random_start=0, with_gt=False):
     """Weights after each of `steps` SGD sandwich steps from the same fresh ToyNet."""
     keras.utils.set_random_seed(0)
     model = ToyNet()
     sgd = keras.optimizers.SGD(0.5)
     sgd.build(model.trainable_variables)
-    step = _toy_step(tf.distribute.get_strategy(), model, sgd, members, distill, distill_start)
+    step = _toy_step(tf.distribute.get_strategy(), model, sgd, members, distill, distill_start, random_start)
     out = []
     for _ in range(steps):
         gt, kd = step(batch, members)
-        out.append(([np.array(w) for w in model.trainable_variables], kd.numpy()))
+        out.append(([np.array(w) for w in model.trainable_variables], gt.numpy() if with_gt else kd.numpy()))
     return out, step.trace_count
+
+
+def test_random_members_join_at_random_start():
+    """Before random_start a sandwich step is exactly the two ends' step (the random
+    member neither runs nor pulls); from it on the random member trains, without a re-trace."""
+    members = np.array([[8], [2], [5]], np.int32)
+    batch = {k: tf.constant(v) for k, v in toy_batch().items()}
+    late, traces = _updates(members, batch, True, 0, 3, random_start=2, with_gt=True)
+    ends, _ = _updates(members[:2].copy(), batch, True, 0, 3, with_gt=True)
+    full, _ = _updates(members, batch, True, 0, 3, with_gt=True)
+    for (w_late, gt_late), (w_ends, gt_ends) in zip(late[:2], ends[:2]):
+        for a, b in zip(w_late, w_ends):
+            np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+        np.testing.assert_allclose(gt_late[:2], gt_ends, rtol=1e-6)
+        assert gt_late[2] == 0.0
+    assert late[2][1][2] > 0  # step 2: the random member's loss is computed ...
+    # ... and its gradient counts: the update differs from the two ends' third step
+    assert any(not np.allclose(a, b, rtol=1e-6, atol=1e-7) for a, b in zip(late[2][0], ends[2][0]))
+    assert any(not np.allclose(a, b, rtol=1e-6, atol=1e-7) for a, b in zip(late[0][0], full[0][0]))
+    assert traces == 1
+    with pytest.raises(ValueError, match="random_start"):
+        _toy_step(tf.distribute.get_strategy(), ToyNet(), keras.optimizers.SGD(0.1), members, True, 0, -1)
 
 
 def test_distill_start_trains_on_ground_truth_only_before_it():

@@ -29,17 +29,25 @@ def se_channels(mid):
 
 
 class MobileNetV3Space(SearchSpace):
+    """Table A1's space; `channels_per_group` (default {1, 2, 4, 8}) sets the group choices
+    of the middle convs as mid / c, `head_groups` those of the head's deconvs."""
+
     family = "mobilenetv3"
+
+    def __init__(self, *args, channels_per_group=CHANNELS_PER_GROUP, head_groups=HEAD_GROUPS, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.channels_per_group = tuple(channels_per_group)
+        self.head_groups = tuple(head_groups)
 
     def mid_channels(self, stage_index, stage, in_channels):
         return stage.width * stage.expansion
 
     def group_choices(self, stage_index, stage, in_channels):
         mid = self.mid_channels(stage_index, stage, in_channels)
-        return tuple(sorted({mid // c for c in CHANNELS_PER_GROUP if mid % c == 0}))
+        return tuple(sorted({mid // c for c in self.channels_per_group if mid % c == 0}))
 
     def head_group_choices(self, width, in_channels):
-        return tuple(g for g in HEAD_GROUPS if width % g == 0 and in_channels % g == 0)
+        return tuple(g for g in self.head_groups if width % g == 0 and in_channels % g == 0)
 
     def conv_costs(self, arch, input_size):
         return mobilenetv3_conv_costs(arch, input_size, self.stage_strides(), self.num_keypoints)
@@ -92,9 +100,9 @@ def head_conv_costs(head, in_ch, hw, num_keypoints):
     return layers
 
 
-def _stage(depth, width, expansion, stride, activation, label):
+def _stage(depth, width, expansion, stride, activation, label, kernel=(3, 5, 7)):
     return StageSpace(
-        depth=depth, width=(width,), expansion=expansion, kernel=(3, 5, 7),
+        depth=depth, width=(width,), expansion=expansion, kernel=kernel,
         attention=(False, True), stride=stride, activation=activation, label=label,
     )
 
@@ -113,5 +121,32 @@ MOBILENETV3_SPACE = register_space(
             _stage((2, 3, 4), 160, (3, 4, 5, 6), 2, "hswish", "stage 6"),
         ),
         head=HeadSpace(width=(160, 256), kernel=4, num_layers=3),
+    )
+)
+
+
+# The quickstart's space: a sub-space of Table A1 that a few minutes of sandwich training
+# on 2 CPU cores can cover. Every choice is one of Table A1's; fewer of them:
+#   depth {2, 3, 4} as in Table A1, expansion {3, 4, 6} (3-6), kernel {3, 5} (3, 5, 7),
+#   middle convs depthwise or 2 channels per group (1, 2, 4, 8), a depthwise head 160
+#   wide (the published S-ViPNAS-MobileNetV3's head).
+# Its biggest is about a third of Table A1's, so the random members of a short sandwich
+# share most of their weights with the two trained ends.
+MOBILENETV3_QUICK_SPACE = register_space(
+    MobileNetV3Space(
+        name="mobilenetv3_quick",
+        stem_width=(16,),
+        stem_kernel=(3,),
+        stages=(
+            StageSpace(depth=(1,), width=(16,), expansion=(1,), kernel=(3,), stride=1, activation="relu", label="stage 1"),
+            _stage((2, 3, 4), 24, (3, 4, 6), 2, "relu", "stage 2", kernel=(3, 5)),
+            _stage((2, 3, 4), 40, (3, 4, 6), 2, "relu", "stage 3", kernel=(3, 5)),
+            _stage((2, 3, 4), 80, (3, 4, 6), 2, "hswish", "stage 4", kernel=(3, 5)),
+            _stage((2, 3, 4), 112, (3, 4, 6), 1, "hswish", "stage 5", kernel=(3, 5)),
+            _stage((2, 3, 4), 160, (3, 4, 6), 2, "hswish", "stage 6", kernel=(3, 5)),
+        ),
+        head=HeadSpace(width=(160,), kernel=4, num_layers=3),
+        channels_per_group=(1, 2),
+        head_groups=(160,),
     )
 )

@@ -4,10 +4,14 @@
 scripts/quickstart.py writes them into summary.json under "headline"):
 
   untrained_ap, biggest_ap, smallest_ap       super-network members, COCO AP (synthetic val)
-  s_vipnet: arch, ap, gflops, budget_gflops,  the searched S-ViPNet; `budget_position` is
+  s_vipnet: arch, ap, gflops, budget_gflops,  the searched S-ViPNet in the band [budget_lower_gflops,
+    budget_lower_gflops, budget_used,         budget_gflops]; budget_used = gflops / budget_gflops;
+                                              `budget_position` is
     space_min_gflops, space_max_gflops,       where its GFLOPs lie from the space's
     budget_position                           smallest (0) to its biggest (1)
-  pareto_candidates, pareto_half_best         Pareto-front candidates; those with AP >= half the best
+  candidates, candidates_half_best            searched candidates (all within the budget); those
+                                              with AP >= half the best candidate's
+  pareto_candidates, pareto_half_best         the same for the Pareto front of the candidates
   schedule_gflops_nonkey, s_vipnet_gflops     GFLOPs per non-key frame vs per S-ViPNet frame
   schedule_map_nonkey, s_vipnet_map_nonkey    PoseTrack mAP on the non-key frames (synthetic val)
   fps: {"HxW": {"s_vipnet_float32", ...}}     TFLite, 1 thread, one interleaved run; at the
@@ -51,19 +55,24 @@ def bench_key(name, sizes):
 
 
 def pareto_counts(candidates_csv):
-    """(Pareto-front size, front members with AP >= half the best AP) of candidates.csv."""
+    """Counts of candidates.csv's searched candidates (presets excluded):
+    {"candidates", "candidates_half_best", "pareto_candidates", "pareto_half_best"}, where
+    "half_best" counts those with AP >= half the best candidate's AP."""
     from vipnas_tf.search.spatial import pareto_front  # pylint: disable=import-outside-toplevel
 
+    keys = ("candidates", "candidates_half_best", "pareto_candidates", "pareto_half_best")
     if not os.path.exists(candidates_csv):
-        return None, None
+        return dict.fromkeys(keys)
     with open(candidates_csv, encoding="utf-8") as f:
-        rows = [r for r in csv.DictReader(f) if r.get("ap") not in (None, "") and r.get("paper_gflops")]
+        rows = [r for r in csv.DictReader(f) if r.get("ap") not in (None, "") and r.get("paper_gflops")
+                and not str(r.get("source", "")).startswith("preset:")]
     if not rows:
-        return 0, 0
+        return dict.fromkeys(keys, 0)
     pts = [(float(r["paper_gflops"]), float(r["ap"])) for r in rows]
     front = pareto_front(pts)
-    best = max(p[1] for p in pts)
-    return len(front), sum(1 for i in front if pts[i][1] >= 0.5 * best)
+    half = 0.5 * max(p[1] for p in pts)
+    return dict(zip(keys, (len(pts), sum(1 for p in pts if p[1] >= half), len(front),
+                           sum(1 for i in front if pts[i][1] >= half))))
 
 
 def _space_range(space_name, input_size):
@@ -98,10 +107,10 @@ def headline(d, settings):
     budget = _f((search.get("budget") or {}).get("limit"))
     g = _f(search.get("paper_gflops"))
     out["s_vipnet"] = {"arch": search.get("arch"), "ap": _f(search.get("ap")), "gflops": g,
-                       "budget_gflops": budget, "space_min_gflops": round(lo, 4), "space_max_gflops": round(hi, 4),
+                       "budget_gflops": budget, "budget_lower_gflops": _f((search.get("budget") or {}).get("lower")),
+                       "budget_used": None if g is None or not budget else round(g / budget, 3), "space_min_gflops": round(lo, 4), "space_max_gflops": round(hi, 4),
                        "budget_position": None if g is None or hi <= lo else round((g - lo) / (hi - lo), 3)}
-    out["pareto_candidates"], out["pareto_half_best"] = pareto_counts(
-        os.path.join(d["spatial_search"], "candidates.csv"))
+    out.update(pareto_counts(os.path.join(d["spatial_search"], "candidates.csv")))
     evaluation = _read(os.path.join(d["evaluate"], "evaluation.json"), {})
     schedule = _read(os.path.join(d["temporal_search"], "schedule.json"), {})
     out["schedule_gflops_nonkey"] = _f(schedule.get("avg_gflops_nonkey"))
@@ -135,6 +144,13 @@ def verdicts(h):
                      "its accuracy differences are close to noise.")
     if big is not None and h.get("smallest_ap") is not None and h["smallest_ap"] > big:
         lines.append("The smallest member scores above the biggest: the super-network is under-trained.")
+    n, half = h.get("candidates"), h.get("candidates_half_best")
+    if n and half is not None and half < min(5, n):
+        lines.append(f"Only {half} of {n} candidates reach half the best candidate's AP: the super-network's "
+                     "sub-networks carry little signal, so the search's ranking is close to noise.")
+    used = (h.get("s_vipnet") or {}).get("budget_used")
+    if used is not None and used < 0.5:
+        lines.append(f"The S-ViPNet uses {100 * used:.0f}% of its GFLOPs budget.")
     pos = (h.get("s_vipnet") or {}).get("budget_position")
     if pos is not None and pos <= 0.05:
         lines.append("The search chose (nearly) the smallest network of the space as the S-ViPNet: the T-ViPNets, "
@@ -143,6 +159,9 @@ def verdicts(h):
     if sched is not None and svip is not None and sched >= svip:
         lines.append(f"The schedule is not cheaper: {sched:.4f} GFLOPs per non-key frame vs {svip:.4f} for the "
                      "S-ViPNet.")
+    elif sched is not None and svip and sched > 0.6 * svip:
+        lines.append(f"The T-ViPNets cost {sched / svip:.2f}x the S-ViPNet's GFLOPs per non-key frame "
+                     "(the paper allocates about half).")
     sm, vm = h.get("schedule_map_nonkey"), h.get("s_vipnet_map_nonkey")
     if sm is not None and vm is not None and sm < vm:
         lines.append(f"The schedule is less accurate than the S-ViPNet on every frame ({sm:.1f} vs {vm:.1f} mAP).")

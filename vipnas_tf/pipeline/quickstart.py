@@ -33,21 +33,28 @@ class QuickstartSettings:
     clips: int = 24
     frames: int = 8
     seed: int = 0
-    space: str = "mobilenetv3"
+    # A sub-space of Table A1 (fewer kernel and group choices, a depthwise head; see
+    # vipnas_tf/arch/mobilenetv3_space.py) that a few minutes of sandwich training cover.
+    space: str = "mobilenetv3_quick"
     input_size: tuple = (64, 64)
     supernet_steps: int = 500
     supernet_batch: int = 32
     supernet_lr: float = 2e-3
     # A few-minute budget from scratch (README, "Training from scratch in minutes"): He
-    # kernels instead of the paper's N(0, 0.001), the sandwich's two ends only, and
-    # in-place distillation from half-way, once the biggest has left the mean pose.
+    # kernels instead of the paper's N(0, 0.001), one random member (paper: 2) that joins
+    # the sandwich half-way, and in-place distillation from half-way, once the biggest
+    # has left the mean pose.
     supernet_kernel_init: str = "he"
-    supernet_num_random: int = 0
+    supernet_num_random: int = 1
+    supernet_random_from: float = 0.5  # fraction of supernet_steps
     supernet_distill_from: float = 0.5  # fraction of supernet_steps
     augment: bool = False  # the synthetic set is learned in minutes without it; full recipes use it
     num_random: int = 1
-    search_budget_fraction: float = 0.35  # of the way from the smallest to the biggest GFLOPs
-    search_samples: int = 8
+    # The S-ViPNet is searched in a GFLOPs band, as positions on the way from the space's
+    # smallest (0) to its biggest (1) network: a real choice, not the bottom of the space.
+    search_budget_fraction: float = 0.75  # the budget (upper end)
+    search_floor_fraction: float = 0.4  # the band's lower end
+    search_samples: int = 12
     finetune_steps: int = 60
     # The paper's COCO -> PoseTrack18 fine-tune of the key S-ViPNet (Sec. 4.2), on the
     # synthetic clips' frames; its heatmap channels then mean PoseTrack18 joints.
@@ -114,6 +121,7 @@ def build_steps(out, s: QuickstartSettings):
     def supernet(folder):
         summary = train(folder, mode="supernet", batch_size=s.supernet_batch, train_steps=s.supernet_steps,
                         learning_rate=s.supernet_lr, warmup_steps=10, num_random=s.supernet_num_random,
+                        random_start=int(s.supernet_random_from * s.supernet_steps),
                         kernel_init=s.supernet_kernel_init, distill_start=int(s.supernet_distill_from * s.supernet_steps),
                         checkpoint_every=50, eval_every=0, **data["coco"])
         untrained = _untrained_ap(s, data["coco"])
@@ -129,12 +137,13 @@ def build_steps(out, s: QuickstartSettings):
         oracle = CostOracle(s.input_size)
         lo, hi = oracle(space.min())["paper_gflops"], oracle(space.max())["paper_gflops"]
         limit = round(lo + s.search_budget_fraction * (hi - lo), 4)
-        search = SpatialSearch(os.path.join(d["supernet"], "model"), folder, Budget("paper_gflops", limit),
+        floor = round((lo + s.search_floor_fraction * (hi - lo)) / limit, 3)
+        search = SpatialSearch(os.path.join(d["supernet"], "model"), folder, Budget("paper_gflops", limit, floor),
                                strategy="evolution", num_samples=s.search_samples, population=4, seed=s.seed,
                                bn_calib_batches=4, eval_max_persons=s.eval_max_persons)
         summary = search.run()
         summary["command"] = (f"python scripts/search.py --model_dir={d['supernet']}/model --out={folder} "
-                              f"--max_gflops={limit} --strategy=evolution --num_samples={s.search_samples} --json")
+                              f"--max_gflops={limit} --budget_floor={floor} --strategy=evolution --num_samples={s.search_samples} --json")
         return summary
 
     def finetune(folder):

@@ -213,6 +213,10 @@ def _speed_rows(h):
     return rows
 
 
+def _pct(value):
+    return "n/a" if value is None else f"{100 * value:.0f}%"
+
+
 def _headline_md(h, settings):
     sv = h["s_vipnet"]
     pos = "n/a" if sv["budget_position"] is None else f"{100 * sv['budget_position']:.0f}%"
@@ -223,10 +227,13 @@ def _headline_md(h, settings):
         "| what | value |", "|---|---|",
         f"| super-network AP, untrained / biggest / smallest member | {_ap(h['untrained_ap'])} / "
         f"{_ap(h['biggest_ap'])} / {_ap(h['smallest_ap'])} |",
-        f"| chosen S-ViPNet | AP {_ap(sv['ap'])}, {_num(sv['gflops'])} GFLOPs (budget {_num(sv['budget_gflops'])}; "
+        f"| chosen S-ViPNet | AP {_ap(sv['ap'])}, {_num(sv['gflops'])} GFLOPs ({_pct(sv.get('budget_used'))} of the "
+        f"budget {_num(sv['budget_gflops'])}, searched in the band {_num(sv.get('budget_lower_gflops'))} to "
+        f"{_num(sv['budget_gflops'])}; "
         f"the space spans {_num(sv['space_min_gflops'])} to {_num(sv['space_max_gflops'])}: it sits {pos} of the "
         f"way up) |",
-        f"| Pareto-front candidates with AP >= half the best | {h['pareto_half_best']} of {h['pareto_candidates']} |",
+        f"| candidates (all within the budget) with AP >= half the best | {h['candidates_half_best']} of "
+        f"{h['candidates']} (on the Pareto front: {h['pareto_half_best']} of {h['pareto_candidates']}) |",
         f"| schedule vs S-ViPNet, mAP on non-key frames | {_num(h['schedule_map_nonkey'], '{:.1f}')} vs "
         f"{_num(h['s_vipnet_map_nonkey'], '{:.1f}')} |",
         f"| GFLOPs per non-key frame, schedule vs S-ViPNet | {_num(h['schedule_gflops_nonkey'])} vs "

@@ -39,6 +39,8 @@ class TrainConfig:
       distill: in-place distillation from the biggest.
       distill_start: step at which in-place distillation starts (0 = from the start,
         the paper's recipe); before it, every member learns from the ground truth only.
+      random_start: step at which the N random members join the sandwich (0 = from the
+        start, the paper's recipe); before it only the biggest and the smallest train.
       seed: seeds data order, augmentation, sampling and kernel initialisation.
       kernel_init: "paper" (N(0, 0.001), Sec. 4.2) or "he" (He normal except the heatmap
         output conv and the fusion module; for short budgets: see
@@ -94,6 +96,7 @@ class TrainConfig:
     num_random: int = 2
     distill: bool = True
     distill_start: int = 0
+    random_start: int = 0
     seed: int = 0
     kernel_init: str = "paper"
     strategy: str = "default"
@@ -155,6 +158,8 @@ class TrainConfig:
             raise ValueError(f"kernel_init must be one of {KERNEL_INITS}, got {self.kernel_init!r}")
         if self.distill_start < 0:
             raise ValueError(f"distill_start must be >= 0, got {self.distill_start}")
+        if self.random_start < 0:
+            raise ValueError(f"random_start must be >= 0, got {self.random_start}")
         for name in ("rotation_prob", "flip_prob", "half_body_prob"):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:

@@ -50,6 +50,12 @@ class TrainStep:
         truth only; the distillation loss is still computed and logged. A short budget
         from scratch benefits: the biggest's heatmaps are the mean pose for the first
         few hundred steps, and distilling them holds the other members there.
+      random_start: optimizer step at which the members after the first two (the
+        sandwich's random ones) join (0: from the first step, the paper's recipe).
+        Before it only the biggest and the smallest train, and their steps cost no
+        more than with N = 0; the random members then start from a biggest that has
+        left the mean pose (the progressive order of once-for-all). Their losses read
+        0 before it.
       fixed_arch: stand-alone training of one architecture (a Python `Arch`: the graph
         is specialised to it; no loop, no distillation).
 
@@ -61,7 +67,7 @@ class TrainStep:
     def __init__(self, strategy, model, optimizer, forward: Callable, loss_fn: Callable,
                  teacher_shape: Callable, global_batch_size: int, num_members: int,
                  distill: bool = True, fixed_arch=None, distill_fn: Optional[Callable] = None,
-                 distill_start: int = 0):
+                 distill_start: int = 0, random_start: int = 0):
         self.strategy = strategy
         self.model = model
         self.optimizer = optimizer
@@ -74,6 +80,9 @@ class TrainStep:
         if int(distill_start) < 0:
             raise ValueError(f"distill_start must be >= 0, got {distill_start}")
         self.distill_start = int(distill_start)
+        if int(random_start) < 0:
+            raise ValueError(f"random_start must be >= 0, got {random_start}")
+        self.random_start = int(random_start)
         self.fixed_arch = fixed_arch
         self.distill_fn = distill_fn or distillation_mse
         self.trace_count = 0
@@ -97,6 +106,9 @@ class TrainStep:
         # 0/1 weight of the distillation term; a tensor (the step is a variable), so
         # crossing distill_start does not re-trace the step.
         kd_weight = tf.cast(self.optimizer.iterations >= self.distill_start, tf.float32)
+        # members run this step: all of them, or the two ends before random_start (a
+        # tensor bound, so the loop is traced once and the early steps are cheaper)
+        active = tf.where(self.optimizer.iterations >= self.random_start, m, min(m, 2))
 
         def body(i, teacher, grads, gt_losses, kd_losses):
             with tf.GradientTape() as tape:
@@ -120,7 +132,7 @@ class TrainStep:
         grads = [tf.zeros_like(v) for v in variables]
         zeros = tf.zeros([m])
         _, _, grads, gt_losses, kd_losses = tf.while_loop(
-            lambda i, *_: i < m, body, (tf.constant(0), teacher, grads, zeros, zeros),
+            lambda i, *_: i < active, body, (tf.constant(0), teacher, grads, zeros, zeros),
             parallel_iterations=1)
         self.optimizer.apply_gradients(zip(grads, variables))
         return gt_losses, kd_losses

@@ -128,6 +128,7 @@ class Trainer:
             fixed_arch=getattr(self.sampler, "arch", None),
             distill_fn=getattr(self.task, "distill_fn", None),
             distill_start=config.distill_start,
+            random_start=config.random_start,
         )
         if self.chief:
             run_config = dict(config.to_dict(), **self.task.run_config_extra(),
