@@ -41,12 +41,11 @@ class QuickstartSettings:
     supernet_batch: int = 32
     supernet_lr: float = 2e-3
     # A few-minute budget from scratch (README, "Training from scratch in minutes"): He
-    # kernels instead of the paper's N(0, 0.001), one random member (paper: 2) that joins
-    # the sandwich half-way, and in-place distillation from half-way, once the biggest
-    # has left the mean pose.
+    # kernels instead of the paper's N(0, 0.001), one random member (paper: 2), and
+    # in-place distillation from half-way, once the biggest has left the mean pose.
     supernet_kernel_init: str = "he"
     supernet_num_random: int = 1
-    supernet_random_from: float = 0.5  # fraction of supernet_steps
+    supernet_random_from: float = 0.0  # fraction of supernet_steps (0: from the start, as the paper)
     supernet_distill_from: float = 0.5  # fraction of supernet_steps
     augment: bool = False  # the synthetic set is learned in minutes without it; full recipes use it
     num_random: int = 1
