@@ -60,7 +60,7 @@ def main(argv):
     from vipnas_tf.arch import parse_arch
     from vipnas_tf.evaluation.clips import ClipEvaluator
     from vipnas_tf.export import deploy
-    from vipnas_tf.export.benchmark import BenchmarkSpec, machine_info, run_benchmark
+    from vipnas_tf.litert.benchmark import BenchmarkSpec, machine_info, run_benchmark
     from vipnas_tf.pipeline.quickstart import schedule_budget
     from vipnas_tf.search.temporal import TemporalSearch
     from vipnas_tf.training.checkpoint import read_run_config

@@ -8,7 +8,9 @@ import numpy as np
 import pytest
 
 from tiny_models import K, build_tiny_pose_model, sample_inputs, tiny_frame_factory
-from vipnas_tf.export import benchmark, deploy, tflite_export
+from vipnas_tf import litert
+from vipnas_tf.export import deploy, tflite_export
+from vipnas_tf.litert import run_tflite
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -38,7 +40,7 @@ def test_convert_float32_reports_parity(tiny_model, tmp_path):
 
 def test_convert_with_decode_outputs_keypoints(tiny_model):
     fb, _ = deploy.convert(tiny_model, "float16", decode=True)
-    outs = tflite_export.run_tflite(fb, sample_inputs(tiny_model))
+    outs = run_tflite(fb, sample_inputs(tiny_model))
     assert [o.shape for o in outs] == [(1, 8, 6, K), (1, K, 2), (1, K)]
 
 
@@ -103,12 +105,12 @@ def test_convert_schedule_generic(tiny_model, tmp_path, mode):
                                      eval_images=images[:3], progress=False)
     assert sorted(os.listdir(out)) == ["frame1.tflite", "frame2.tflite", "key.tflite", "manifest.json"]
     assert not [p for p in os.listdir(tmp_path) if ".tmp-" in p]
-    manifest = benchmark.read_manifest(out)
+    manifest = litert.read_manifest(out)
     assert manifest["key_frame_interval"] == 3 and manifest["quantization"] == mode
     assert manifest["heatmap_input"] == "prev_heatmaps" and manifest["key_macs"] == 5000
     assert manifest["keypoint_layout"] == "posetrack18" and result["keypoint_layout"] == "posetrack18"
     assert all(m["keypoint_layout"] == "posetrack18" for m in result["models"])
-    runner = benchmark.ScheduleRunner(out)
+    runner = litert.ScheduleRunner(out)
     assert runner.step().shape == (1, 8, 6, K)
     parity = [m["parity"] for m in result["models"]]
     if mode == "float32":
@@ -224,7 +226,7 @@ def test_cli_int8_with_pipeline_data_and_model_dir(tmp_path, synthetic_coco):
     assert not s["random_init"] and s["calibration_samples"] == 16 and s["decode"]
     assert s["parity"]["inputs"] == "validation crops" and s["parity"]["num_crops"] == 8
     assert np.isfinite(s["parity"]["keypoint_error_px"])
-    outs = tflite_export.run_tflite(str(out), [np.zeros((1, 64, 64, 3), np.float32)])
+    outs = run_tflite(str(out), [np.zeros((1, 64, 64, 3), np.float32)])
     assert [o.shape for o in outs] == [(1, 16, 16, 17), (1, 17, 2), (1, 17)]
 
 
@@ -245,7 +247,7 @@ def test_cli_schedule_with_frame_factory(tmp_path):
     s = _json(r.stdout)
     assert [m["path"] for m in s["models"]] == ["key.tflite", "frame1.tflite", "frame2.tflite"]
     assert all(m["parity"]["max_abs_diff"] <= 1e-4 for m in s["models"])
-    report = benchmark.run_benchmark(benchmark.BenchmarkSpec(schedule_dirs=[str(out)], runs=2, warmup=1,
-                                                             measure_memory=False))
+    report = litert.run_benchmark(litert.BenchmarkSpec(schedule_dirs=[str(out)], runs=2, warmup=1,
+                                                          measure_memory=False))
     assert report["results"][0]["fps"] > 0 and report["results"][0]["kind"] == "schedule"
     assert tiny_frame_factory(sched | {"_dir": "."}, 0, (64, 64)).inputs[1].shape[1:] == (16, 16, 17)

@@ -15,6 +15,7 @@ from tiny_models import build_tiny_pose_model, sample_inputs
 from vipnas_tf.arch import resolve_arch
 from vipnas_tf.export import deploy, lowering, quantization, tflite_export
 from vipnas_tf.export.lowered_model import layer_summary, lower_model
+from vipnas_tf.litert import run_tflite
 from vipnas_tf.models import build_static
 from vipnas_tf.testing.weights import randomize_weights
 
@@ -84,7 +85,7 @@ def test_preset_lowered_tflite_float32_parity(preset):
     _, static, x, tol = preset
     fb = tflite_export.export_tflite(lower_model(static))
     ref = np.asarray(static(x[:1], training=False))
-    _check_parity(ref, tflite_export.run_tflite(fb, x[:1])[0], tol)
+    _check_parity(ref, run_tflite(fb, x[:1])[0], tol)
     from ai_edge_litert.interpreter import Interpreter
     ops = {o["op_name"] for o in Interpreter(model_content=fb)._get_ops_details()}
     assert not any(op.startswith(("FLEX", "CUSTOM")) for op in ops), ops
@@ -156,5 +157,5 @@ def test_lowered_int8_is_fully_integer(preset):
                                      quantization=quantization.QuantizationConfig.for_int8(rep))
     ops = [o["op_name"] for o in Interpreter(model_content=fb)._get_ops_details()]
     assert ops.count("QUANTIZE") == 1 and ops.count("DEQUANTIZE") == 1 and "HARD_SWISH" not in ops
-    got = tflite_export.run_tflite(fb, x[:1])[0]
+    got = run_tflite(fb, x[:1])[0]
     assert got.shape == (1, 16, 16, 17) and np.isfinite(got).all()

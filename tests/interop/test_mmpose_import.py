@@ -20,7 +20,7 @@ from vipnas_tf.codecs.affine import bbox_xywh_to_center_scale, get_affine_matrix
 from vipnas_tf.data.transforms import IMAGENET_MEAN_RGB, IMAGENET_STD_RGB, normalize_images_np, warp_crop
 from vipnas_tf.export import deploy
 from vipnas_tf.export.savedmodel import export_savedmodel
-from vipnas_tf.export.tflite_export import run_tflite
+from vipnas_tf.litert import run_tflite
 from vipnas_tf.interop import mmpose as mm
 
 torch = pytest.importorskip("torch", reason="the mmpose import tests need PyTorch (pip install -e '.[test]')")

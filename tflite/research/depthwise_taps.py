@@ -5,7 +5,8 @@ python tflite/research/depthwise_taps.py"""
 import sys, os; sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..'))
 os.environ["TF_CPP_MIN_LOG_LEVEL"]="3"
 import numpy as np, keras
-from vipnas_tf.export import tflite_export as te, quantization as q, benchmark as bm
+from vipnas_tf import litert as bm
+from vipnas_tf.export import tflite_export as te, quantization as q
 def M(shape, f):
     x=keras.Input(shape); return keras.Model(x, f(x))
 rep=lambda s: (lambda: (np.random.default_rng(i).standard_normal((1,)+s).astype(np.float32) for i in range(4)))

@@ -5,7 +5,8 @@ python tflite/research/hard_swish_int8.py"""
 import sys, os; sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..'))
 os.environ["TF_CPP_MIN_LOG_LEVEL"]="3"
 import numpy as np, keras
-from vipnas_tf.export import tflite_export as te, quantization as q, benchmark as bm, lowering as lo
+from vipnas_tf import litert as bm
+from vipnas_tf.export import tflite_export as te, quantization as q, lowering as lo
 from ai_edge_litert.interpreter import Interpreter
 def M(shape, f):
     x=keras.Input(shape); return keras.Model(x, f(x))

@@ -30,6 +30,9 @@ import tensorflow as tf
 from vipnas_tf.export import quantization as quant_lib
 from vipnas_tf.export import tflite_export
 from vipnas_tf.export.lowered_model import hard_swish_method_for, layer_summary, lower_model
+from vipnas_tf.litert.interpreter import predict_first_output
+from vipnas_tf.litert.runners import MANIFEST
+from vipnas_tf.utils.io import write_bytes
 
 MODES = ("float32", "float16", "dynamic", "int8", "qat")
 RANDOM_INIT_NOTE = ("weights randomly initialised (fan-in scaled normal, seed {seed}): no "
@@ -318,17 +321,7 @@ def _first(out):
 
 def predict_tflite(flatbuffer, inputs: Sequence[np.ndarray], threads: int = 1) -> np.ndarray:
     """First output of a batch-1 .tflite on every sample of `inputs` (one interpreter)."""
-    from vipnas_tf.export.benchmark import load_interpreter  # pylint: disable=import-outside-toplevel
-
-    interp = load_interpreter(flatbuffer, threads)
-    ins, out = interp.get_input_details(), interp.get_output_details()[0]
-    results = []
-    for i in range(len(inputs[0])):
-        for detail, arr in zip(ins, inputs):
-            interp.set_tensor(detail["index"], tflite_export.quantize_array(arr[i:i + 1], detail))
-        interp.invoke()
-        results.append(tflite_export.dequantize_array(interp.get_tensor(out["index"]), out))
-    return np.concatenate(results)
+    return predict_first_output(flatbuffer, inputs, threads)
 
 
 def compare_heatmaps(ref: np.ndarray, got: np.ndarray, input_size) -> Dict:
@@ -475,7 +468,7 @@ def convert(model: keras.Model, mode: str, path: Optional[str] = None, *,
                    "dynamic": quant_lib.QuantizationConfig.for_dynamic}[mode]()
         flatbuffer = tflite_export.export_tflite(deploy, quantization=cfg, decode_fn=decode_fn)
     if path is not None:
-        tflite_export._write_atomic(path, flatbuffer)  # pylint: disable=protected-access
+        write_bytes(path, flatbuffer)
         summary["path"] = os.path.abspath(path)
     summary["size_bytes"] = len(flatbuffer)
     summary["parity"] = parity_report(model, flatbuffer, eval_inputs)
@@ -722,8 +715,7 @@ def _recompute_costs(key, frames, input_size):
 def write_manifest(folder, schedule: Dict, files: Sequence[str], *, name: str,
                    image_input: str = "image", heatmap_input: Optional[str] = None,
                    quantization: str = "float32", input_size=None):
-    """Writes folder/manifest.json in the benchmark's format (vipnas_tf/export/benchmark.py)."""
-    from vipnas_tf.export.benchmark import MANIFEST  # pylint: disable=import-outside-toplevel
+    """Writes folder/manifest.json in the benchmark's format (vipnas_tf/litert/runners.py)."""
     from vipnas_tf.utils.io import write_json  # pylint: disable=import-outside-toplevel
 
     key = dict(schedule["key"])

@@ -31,10 +31,10 @@ import re
 from typing import Callable, List, Optional, Sequence, Tuple, Union
 
 import keras
-import numpy as np
 import tensorflow as tf
 
 from vipnas_tf.export.quantization import QuantizationConfig
+from vipnas_tf.utils.io import write_bytes
 
 # decode_fn(heatmaps [N, H, W, K] float32) -> (keypoints [N, K, 2], scores [N, K]).
 DecodeFn = Callable[[tf.Tensor], Tuple[tf.Tensor, tf.Tensor]]
@@ -228,7 +228,7 @@ def export_tflite(model: keras.Model, path: Optional[Union[str, os.PathLike]] = 
         ops = unsupported_ops_from_error(e, model)
         raise UnsupportedOpError(ops, str(e)) from e
     if path is not None:
-        _write_atomic(path, flatbuffer)
+        write_bytes(path, flatbuffer)
     return flatbuffer
 
 
@@ -268,60 +268,3 @@ def _layer_of(location: str, layer_names: Sequence[str]) -> str:
         if base in layer_names:
             return base
     return ""
-
-
-def _write_atomic(path, data: bytes):
-    path = os.fspath(path)
-    parent = os.path.dirname(os.path.abspath(path))
-    os.makedirs(parent, exist_ok=True)
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "wb") as f:
-        f.write(data)
-    os.replace(tmp, path)
-
-
-def run_tflite(flatbuffer_or_path: Union[bytes, str, os.PathLike],
-               inputs: Union[np.ndarray, Sequence[np.ndarray]],
-               num_threads: int = 1) -> List[np.ndarray]:
-    """Runs a .tflite once with the LiteRT interpreter (XNNPACK on).
-
-    Args:
-        flatbuffer_or_path: the model bytes or a path.
-        inputs: float32 arrays in the model's input order (batch as exported).
-            Integer inputs are quantized with the tensor's scale/zero point.
-
-    Returns:
-        The outputs in the model's output order, dequantized to float32.
-    """
-    from ai_edge_litert.interpreter import Interpreter  # pylint: disable=import-outside-toplevel
-
-    if isinstance(flatbuffer_or_path, (bytes, bytearray)):
-        interpreter = Interpreter(model_content=bytes(flatbuffer_or_path), num_threads=num_threads)
-    else:
-        interpreter = Interpreter(model_path=os.fspath(flatbuffer_or_path), num_threads=num_threads)
-    interpreter.allocate_tensors()
-    inputs = [inputs] if isinstance(inputs, np.ndarray) else list(inputs)
-    for detail, value in zip(interpreter.get_input_details(), inputs):
-        interpreter.set_tensor(detail["index"], quantize_array(value, detail))
-    interpreter.invoke()
-    return [dequantize_array(interpreter.get_tensor(d["index"]), d)
-            for d in interpreter.get_output_details()]
-
-
-def quantize_array(value: np.ndarray, detail) -> np.ndarray:
-    """float32 -> the tensor's dtype using its (scale, zero_point); float passes through."""
-    dtype = detail["dtype"]
-    if np.issubdtype(dtype, np.floating):
-        return np.asarray(value, dtype=dtype)
-    scale, zero = detail["quantization"]
-    info = np.iinfo(dtype)
-    q = np.round(np.asarray(value, np.float32) / scale + zero)
-    return np.clip(q, info.min, info.max).astype(dtype)
-
-
-def dequantize_array(value: np.ndarray, detail) -> np.ndarray:
-    """The tensor's dtype -> float32 using its (scale, zero_point)."""
-    scale, zero = detail["quantization"]
-    if np.issubdtype(value.dtype, np.floating) or scale == 0:
-        return np.asarray(value, np.float32)
-    return (value.astype(np.float32) - zero) * scale

@@ -344,7 +344,7 @@ def run_bench(d, folder, s):
     baseline, float32 and int8, at the training resolution and (random weights) at
     `deploy_input_size`."""
     from vipnas_tf.arch import arch_cost, parse_arch, resolve_arch  # pylint: disable=import-outside-toplevel
-    from vipnas_tf.export.benchmark import BenchmarkSpec, run_benchmark  # pylint: disable=import-outside-toplevel
+    from vipnas_tf.litert.benchmark import BenchmarkSpec, run_benchmark  # pylint: disable=import-outside-toplevel
 
     e = d["export"]
     key_arch = parse_arch(io_utils.read_json(os.path.join(d["temporal_search"], "schedule.json"))["key"]["arch"])
