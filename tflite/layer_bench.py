@@ -33,11 +33,10 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "res
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import keras  # noqa: E402
-import numpy as np  # noqa: E402
 
 import published_models as pm  # noqa: E402
 from vipnas_tf import litert  # noqa: E402
-from vipnas_tf.export import lowering, quantization, tflite_export  # noqa: E402
+from vipnas_tf.export import lowering, tflite_export  # noqa: E402
 
 FLAGS = flags.FLAGS
 flags.DEFINE_list("sections", ["components", "grouped", "deconv", "e2e"], "What to measure.")
@@ -51,19 +50,8 @@ flags.DEFINE_list("e2e_variants", ["mbv3_naive", "mbv3_lowered", "mbv3_lowered_h
                                    "mbv3_dw_multiplier", "sbl_res50"], "e2e: which models.")
 
 
-def _rep(shapes):
-    def gen():
-        rng = np.random.default_rng(0)
-        for _ in range(8):
-            yield [rng.standard_normal(s).astype(np.float32) for s in shapes]
-    return gen
-
-
 def convert(model, precision):
-    shapes = [(1,) + tuple(i.shape[1:]) for i in model.inputs]
-    cfg = (quantization.QuantizationConfig.for_int8(_rep(shapes), num_calibration_samples=8)
-           if precision == "int8" else quantization.QuantizationConfig.for_float32())
-    return tflite_export.export_tflite(model, quantization=cfg)
+    return tflite_export.export_quantized(model, precision, num_calibration_samples=8)
 
 
 class _BytesRunner(litert.ModelRunner):

@@ -6,6 +6,7 @@ import keras
 from tiny_models import K, build_tiny_pose_model, sample_inputs
 from vipnas_tf.export import quantization, tflite_export
 from vipnas_tf.litert import run_tflite
+from vipnas_tf.testing.tflite_parity import run_tflite_parity_test
 
 
 def _keras_out(model, inputs):
@@ -16,18 +17,9 @@ def _rep(model):
     return lambda: (sample_inputs(model, 4, seed) for seed in range(8))
 
 
-def _assert_parity(model, flatbuffer, atol, same_argmax=True):
-    x = sample_inputs(model, 1, seed=123)
-    ref = _keras_out(model, x)
-    got = run_tflite(flatbuffer, x)[0]
-    assert got.shape == ref.shape
-    err = np.abs(got - ref).max()
-    assert err <= atol, err
-    if same_argmax:
-        flat_ref = ref.reshape(1, -1, ref.shape[-1]).argmax(1)
-        flat_got = got.reshape(1, -1, got.shape[-1]).argmax(1)
-        np.testing.assert_array_equal(flat_ref, flat_got)
-    return err
+def _assert_parity(model, flatbuffer, atol=None, same_argmax=True, **kwargs):
+    return run_tflite_parity_test(model, flatbuffer, sample_inputs(model, 1, seed=123), atol=atol,
+                                  same_argmax=same_argmax, **kwargs)
 
 
 @pytest.fixture(scope="module")
@@ -52,11 +44,8 @@ def test_dynamic_range_parity(tiny_model):
 def test_int8_float_io_error_bounded(tiny_model, fp32):
     fb = tflite_export.export_tflite(
         tiny_model, quantization=quantization.QuantizationConfig.for_int8(_rep(tiny_model)))
-    x = sample_inputs(tiny_model, 1, seed=123)
-    ref = _keras_out(tiny_model, x)
-    got = run_tflite(fb, x)[0]
     # int8 error relative to the output range: a few quantization steps.
-    assert np.abs(got - ref).max() <= 0.05 * np.abs(ref).max()
+    _assert_parity(tiny_model, fb, relative_atol=0.05, same_argmax=False)
     # Much smaller than the float32 file (weights are int8).
     assert len(fb) < len(fp32)
 
@@ -179,5 +168,4 @@ def test_lowered_layers_convert_to_builtins_with_parity():
     _assert_parity(model, fb, atol=1e-4)
     fb8 = tflite_export.export_tflite(model, quantization=quantization.QuantizationConfig.for_int8(_rep(model)))
     x = sample_inputs(model, 1, seed=123)
-    ref = _keras_out(model, x)
-    assert np.abs(run_tflite(fb8, x)[0] - ref).max() <= 0.05 * np.abs(ref).max()
+    run_tflite_parity_test(model, fb8, x, relative_atol=0.05, same_argmax=False)

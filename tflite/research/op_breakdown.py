@@ -29,8 +29,8 @@ from tqdm import tqdm  # noqa: E402
 
 from vipnas_tf.arch import arch_cost, resolve_arch  # noqa: E402
 from vipnas_tf import litert  # noqa: E402
-from vipnas_tf.export import quantization, tflite_export  # noqa: E402
-from vipnas_tf.export.lowered_model import hard_swish_method_for, lower_model  # noqa: E402
+from vipnas_tf.export import tflite_export  # noqa: E402
+from vipnas_tf.export.lowering import hard_swish_method_for, lower_model  # noqa: E402
 from vipnas_tf.models import build_static  # noqa: E402
 from vipnas_tf.testing.weights import randomize_weights  # noqa: E402
 
@@ -144,23 +144,9 @@ def single_layer_models(model):
     return out
 
 
-def _rep(model):
-    shapes = [(1,) + tuple(i.shape[1:]) for i in model.inputs]
-
-    def gen():
-        rng = np.random.default_rng(0)
-        for _ in range(4):
-            yield [rng.standard_normal(s).astype(np.float32) for s in shapes]
-    return gen
-
-
 def convert(model, precision, io_dtype="int8"):
-    if precision == "int8":
-        cfg = quantization.QuantizationConfig.for_int8(_rep(model), num_calibration_samples=4,
-                                                       io_dtype=io_dtype)
-    else:
-        cfg = quantization.QuantizationConfig.for_float32()
-    return tflite_export.export_tflite(model, quantization=cfg)
+    return tflite_export.export_quantized(model, precision, num_calibration_samples=4,
+                                          io_dtype=io_dtype if precision == "int8" else "float32")
 
 
 def breakdown(static_model, precision, runs, warmup, threads):

@@ -1,3 +1,4 @@
+# Over 450 lines for one idea: the latency lookup table (measure, build, calibrate, save/load, predict) shares its state.
 """Per-layer lookup-table latency model of TFLite on this machine (1 thread, XNNPACK).
 
 A network's latency is predicted as
@@ -5,7 +6,8 @@ A network's latency is predicted as
     predict_ms(arch) = scale * (overhead_ms + sum over its units u of table[u.key])
 
 where the units are the stem, every backbone block, every head deconv and the final
-conv of the *deployed* model (after the export lowering, `latency_lowering`), and
+conv of the *deployed* model (after the export lowering,
+`vipnas_tf.export.lowering.deployed`), and
 the `io` unit for int8 (see `latency_units`). Each table entry is measured by
 converting a one-unit model to TFLite and timing it with the LiteRT interpreter,
 interleaved with the other units of its chunk and with a near-empty model
@@ -56,7 +58,7 @@ from vipnas_tf import litert
 from vipnas_tf.arch import cost as cost_lib
 from vipnas_tf.arch.arch import Arch
 from vipnas_tf.arch.space import SearchSpace, get_space
-from vipnas_tf.search import latency_lowering as lowering_lib
+from vipnas_tf.export.lowering import deployed as lowering_lib
 from vipnas_tf.search import latency_units as units_lib
 from vipnas_tf.utils import io as io_utils
 

@@ -4,7 +4,7 @@ A network is cut into units at block boundaries: the stem (conv + BN + activatio
 each backbone block (MobileNetV3: expand 1x1 -> k x k grouped conv -> SE -> project
 1x1 [+ residual]), each head deconv (sub-pixel deconv + BN + ReLU) and the final 1x1
 conv. Every unit is timed as a tiny TFLite model of its own, lowered and converted
-exactly as the whole network is (`latency_lowering.convert`).
+exactly as the whole network is (`vipnas_tf.export.lowering.deployed.convert`).
 
 A unit's key is a string that holds everything its speed depends on: kind, input
 shape and the layer choices, e.g.

@@ -45,7 +45,7 @@ def _static_step(model):
 
 def trainable_static(net, arch, input_size):
     """The extracted static model with grouped convs on `tf.nn.conv2d` (trainable, BN kept)."""
-    from vipnas_tf.export.lowered_model import lower_model  # pylint: disable=import-outside-toplevel
+    from vipnas_tf.export.lowering import lower_model  # pylint: disable=import-outside-toplevel
 
     return lower_model(net.extract(arch, input_size), fold_batch_norm=False, fuse_activations=False,
                        grouped_method="conv", max_depthwise_taps=0, hard_swish="activation")
