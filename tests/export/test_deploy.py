@@ -124,6 +124,26 @@ def test_convert_schedule_generic(tiny_model, tmp_path, mode):
         assert all(p["max_abs_diff"] <= 0.1 * p["output_scale"] for p in parity)
 
 
+def test_manifest_costs_are_the_schedules_at_the_converted_size(tmp_path):
+    """Converted at another input size, the manifest's costs are the cost model's there;
+    at a size the cost model has no figures for (not a multiple of 32), they are null."""
+    import dataclasses
+
+    from vipnas_tf.export.schedule_export import write_manifest
+
+    schedule = _schedule(2, keypoint_layout="coco")
+    files = ["key.tflite", "frame1.tflite", "frame2.tflite"]
+    m = write_manifest(tmp_path, schedule, files, name="s", input_size=(128, 96))
+    want = dataclasses.replace(schedule, input_size=(128, 96)).describe()
+    assert m["key_macs"] == want["key"]["macs"] > schedule.describe()["key"]["macs"]
+    assert [f["gflops"] for f in m["frame_models"]] == [f["paper_gflops"] for f in want["frames"]]
+    assert m["input_size"] == [128, 96] and m["keypoint_layout"] == "coco"
+    assert litert.read_manifest(tmp_path)["key_frame_interval"] == 3
+    odd = write_manifest(tmp_path, schedule, files, name="s", input_size=(32, 24))
+    assert odd["key_macs"] is None and "avg_gflops" not in odd
+    assert odd["frame_models"][0]["arch"] == schedule.frames[0].to_dict()["arch"]
+
+
 def test_convert_schedule_int8_without_data_is_refused(tiny_model, tmp_path):
     with pytest.raises(ValueError, match="needs real input crops"):
         convert_schedule(_schedule(1), tiny_model, lambda i: None, tmp_path / "s", "int8")
