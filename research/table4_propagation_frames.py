@@ -25,6 +25,7 @@ FPS is measured twice: at the model's own input size (trained weights), and at
 and random weights - speed does not depend on the weights.
 Resumable: each search continues where it stopped (candidates.jsonl); exports are redone.
 """
+import dataclasses
 import json
 import os
 import sys
@@ -59,10 +60,13 @@ def main(argv):
     import vipnas_tf.models  # noqa: F401  (registers the static layers for keras.saving)
     from vipnas_tf.arch import parse_arch
     from vipnas_tf.evaluation.clips import ClipEvaluator
+    from vipnas_tf.export import convert as convert_lib
     from vipnas_tf.export import deploy
-    from vipnas_tf.export.benchmark import BenchmarkSpec, machine_info, run_benchmark
+    from vipnas_tf.export.schedule_export import convert_schedule
+    from vipnas_tf.litert.benchmark import BenchmarkSpec, machine_info, run_benchmark
     from vipnas_tf.pipeline.quickstart import schedule_budget
     from vipnas_tf.search.temporal import TemporalSearch
+    from vipnas_tf.temporal.schedule import Schedule
     from vipnas_tf.training.checkpoint import read_run_config
     from vipnas_tf.utils import io as io_utils
 
@@ -84,40 +88,41 @@ def main(argv):
         search = TemporalSearch(F.temporal_model_dir, folder, frames=t, max_avg_gflops=budget,
                                 strategy=F.strategy, num_samples=F.num_samples, seed=F.seed)
         summary = search.run()
-        schedule = deploy.read_schedule(os.path.join(folder, "schedule.json"))
-        key_keras = keras.saving.load_model(os.path.join(folder, schedule["keras_models"]["key"]), compile=False)
+        schedule = Schedule.load(os.path.join(folder, "schedule.json"))
+        key_keras = keras.saving.load_model(os.path.join(folder, schedule.extra["keras_models"]["key"]),
+                                            compile=False)
         frame_models = [keras.saving.load_model(os.path.join(folder, f), compile=False)
-                        for f in schedule["keras_models"]["frames"]]
+                        for f in schedule.extra["keras_models"]["frames"]]
         out_dir = os.path.join(F.out, f"tflite_T{t}")
-        deploy.convert_schedule(schedule, key_keras, lambda i, fm=frame_models: fm[i], out_dir, "float32",
-                                name=f"T{t}", progress=False)
+        convert_schedule(schedule, key_keras, lambda i, fm=frame_models: fm[i], out_dir, "float32",
+                         name=f"T{t}", progress=False)
         sched_dirs.append(out_dir)
         if speed_size:
-            random_sched = {k: v for k, v in schedule.items() if k != "model_dir"}
-            key_r = deploy.load_static_model(schedule["key"]["arch"], None, input_size=speed_size).model
+            random_sched = dataclasses.replace(schedule, model_dir=None)
+            key_r = deploy.load_static_model(schedule.key_arch, None, input_size=speed_size).model
             factory = deploy.temporal_frame_factory(random_sched, speed_size, seed=F.seed)
             out_r = os.path.join(F.out, f"tflite_T{t}_{speed_size[0]}x{speed_size[1]}")
-            deploy.convert_schedule(random_sched, key_r, factory, out_r, "float32",
-                                    name=f"T{t}@{speed_size[0]}x{speed_size[1]}", progress=False)
+            convert_schedule(random_sched, key_r, factory, out_r, "float32",
+                             name=f"T{t}@{speed_size[0]}x{speed_size[1]}", progress=False)
             speed_dirs.append(out_r)
         key_gflops = summary["key_paper_gflops"]
         rows.append({"T": t, "avg_gflops_nonkey": summary["avg_gflops_nonkey"],
                      "avg_gflops_cycle": summary["avg_gflops"], "map_nonkey": summary["map_nonkey"],
                      "num_candidates": summary["num_candidates"], "schedule": os.path.join(folder, "schedule.json"),
                      "frames": [f["arch"] + f" fuse={f['fusion_op']}@{f['fusion_stage']}"
-                                for f in schedule["frames"]]})
+                                for f in (fr.to_dict() for fr in schedule.frames)]})
 
     # The S-ViPNet alone: its mAP on the non-key frames of the T = 3 clips, and its speed.
     ev = ClipEvaluator(rc["val_ann"], rc["val_images"], size, 3)
     key_fn = tf.function(lambda x: key_keras(x, training=False))
     key_map = float(ev.evaluate_framewise(lambda x: key_fn(tf.convert_to_tensor(x, tf.float32)))["Total"])
     key_path = os.path.join(F.out, "s_vipnet_float32.tflite")
-    deploy.convert(key_keras, "float32", key_path)
+    convert_lib.convert(key_keras, "float32", key_path)
     models = [key_path]
     if speed_size:
         key_r = deploy.load_static_model(key_arch.to_string(), None, input_size=speed_size).model
         key_r_path = os.path.join(F.out, f"s_vipnet_float32_{speed_size[0]}x{speed_size[1]}.tflite")
-        deploy.convert(key_r, "float32", key_r_path)
+        convert_lib.convert(key_r, "float32", key_r_path)
         models.append(key_r_path)
     bench = run_benchmark(BenchmarkSpec(models=models, schedule_dirs=sched_dirs + speed_dirs, threads=1,
                                         runs=F.runs, warmup=3, measure_memory=False))

@@ -16,7 +16,6 @@ A schedule writes OUTPUT/key and OUTPUT/frame{i}.
 Check it with:
   saved_model_cli show --dir /tmp/sm --tag_set serve --signature_def serving_default
 """
-import importlib
 import json
 import os
 import sys
@@ -53,25 +52,17 @@ def main(argv):
     t0 = time.time()
     try:
         if FLAGS.schedule:
-            schedule = deploy.read_schedule(FLAGS.schedule)
-            size = deploy.parse_input_size(FLAGS.input_size or schedule["input_size"])
-            key = deploy.load_static_model(schedule["key"]["arch"],
-                                           deploy.schedule_path(schedule, schedule["key"].get("model_dir")),
-                                           size, FLAGS.seed)
-            if FLAGS.frame_factory:
-                module, _, fn = FLAGS.frame_factory.partition(":")
-                factory = getattr(importlib.import_module(module), fn)
-                frame_fn = lambda i: factory(schedule, i, size)  # noqa: E731
-            else:
-                frame_fn = deploy.temporal_frame_factory(schedule, size, seed=FLAGS.seed)
+            loaded = deploy.load_schedule(
+                FLAGS.schedule, FLAGS.input_size, FLAGS.seed,
+                frame_factory=deploy.frame_factory_from_spec(FLAGS.frame_factory) if FLAGS.frame_factory else None)
+            schedule, key = loaded.schedule, loaded.key
             exports = {"key": _export_one(key.model, os.path.join(FLAGS.output, "key"),
-                                          {"role": "key", "arch": schedule["key"]["arch"],
-                                           "weights": key.weights}, schedule.get("keypoint_layout"))}
-            for i, frame in enumerate(schedule["frames"]):
+                                          {"role": "key", "arch": schedule.key_arch.to_string(),
+                                           "weights": key.weights}, schedule.keypoint_layout)}
+            for i, frame in enumerate(schedule.frames):
                 exports[f"frame{i + 1}"] = _export_one(
-                    frame_fn(i), os.path.join(FLAGS.output, f"frame{i + 1}"),
-                    {"role": f"frame{i + 1}", "arch": frame["arch"], "fusion_op": frame.get("fusion_op"),
-                     "fusion_stage": frame.get("fusion_stage")}, schedule.get("keypoint_layout"))
+                    loaded.frame_model(i), os.path.join(FLAGS.output, f"frame{i + 1}"),
+                    {"role": f"frame{i + 1}", **frame.to_dict()}, schedule.keypoint_layout)
             summary = {"schedule": os.path.abspath(FLAGS.schedule), "exports": exports,
                        "key_weights": key.weights}
         else:

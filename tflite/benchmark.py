@@ -1,6 +1,6 @@
 """Benchmarks .tflite models and video schedules side by side on the CPU.
 
-Thin CLI over `vipnas_tf.export.benchmark` (LiteRT interpreter + XNNPACK). All
+Thin CLI over `vipnas_tf.litert` (LiteRT interpreter + XNNPACK). All
 models are timed interleaved (round-robin per run), so machine noise hits all of
 them alike. Prints a JSON report with --json, writes it with --out, draws a bar
 chart with --plot.
@@ -11,7 +11,7 @@ Examples:
       --threads=1 --runs=30 --json --plot=/tmp/bench.png
   python tflite/benchmark.py --flagfile=bench.flags
 
-A schedule folder holds manifest.json (format: `vipnas_tf/export/benchmark.py`,
+A schedule folder holds manifest.json (format: `vipnas_tf/litert/runners.py`,
 `MANIFEST`): the key-frame model, T frame models (inputs: image crop, previous
 heatmaps) and the key-frame interval T+1; its "fps" is the effective FPS over a
 cycle of T+1 frames.
@@ -24,7 +24,7 @@ from absl import app, flags
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from vipnas_tf.export import benchmark  # noqa: E402
+from vipnas_tf import litert  # noqa: E402
 
 FLAGS = flags.FLAGS
 flags.DEFINE_list("models", [], "Comma-separated .tflite paths (any external file works).")
@@ -56,18 +56,18 @@ def main(argv):
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     if not FLAGS.models and not FLAGS.schedule_dir:
         raise app.UsageError("give --models and/or --schedule_dir")
-    spec = benchmark.BenchmarkSpec(
+    spec = litert.BenchmarkSpec(
         models=FLAGS.models, schedule_dirs=FLAGS.schedule_dir, threads=FLAGS.threads,
         runs=FLAGS.runs, warmup=FLAGS.warmup, measure_memory=FLAGS.memory,
         use_xnnpack=FLAGS.xnnpack, macs=_parse_macs(FLAGS.macs))
-    report = benchmark.run_benchmark(spec)
+    report = litert.run_benchmark(spec)
     text = json.dumps(report, indent=1)
     if FLAGS.out:
         os.makedirs(os.path.dirname(os.path.abspath(FLAGS.out)), exist_ok=True)
         with open(FLAGS.out, "w", encoding="utf-8") as f:
             f.write(text + "\n")
     if FLAGS.plot:
-        benchmark.plot_results(report, FLAGS.plot)
+        litert.plot_results(report, FLAGS.plot)
     if FLAGS.json:
         print(text)
     else:

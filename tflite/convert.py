@@ -1,6 +1,6 @@
 """Converts a model (or a video schedule) to deployment-ready TFLite.
 
-The static model is lowered first (`vipnas_tf.export.lowered_model.lower_model`: BN
+The static model is lowered first (`vipnas_tf.export.lowering.lower_model`: BN
 folding incl. the head BNs, ReLU fusion, grouped convs as depthwise / dense /
 native grouped CONV_2D, <= 25-tap depthwise bands, int8-friendly hard-swish for int8
 and QAT), then converted with TFLite builtins only. A JSON summary is printed: path,
@@ -29,10 +29,9 @@ refused with an explanation. The parity / keypoint error is measured on the firs
 Schedule mode writes DIR/key.tflite, DIR/frame{i}.tflite and DIR/manifest.json (the
 `tflite/benchmark.py --schedule_dir` format). Frame models (T-ViPNets: image crop +
 previous heatmaps) come from --frame_factory=module:function (called as
-fn(schedule_dict, frame_index, (H, W)) -> two-input Keras model), by default from
-`vipnas_tf.temporal`.
+fn(schedule, frame_index, (H, W)) -> two-input Keras model, `schedule` a
+`vipnas_tf.temporal.Schedule`), by default from `vipnas_tf.temporal`.
 """
-import importlib
 import json
 import os
 import sys
@@ -82,51 +81,44 @@ def _fail(msg, code=2):
 
 def _data(size):
     """(calibration/QAT training-mode dataset, eval crops or None)."""
-    from vipnas_tf.export import deploy  # pylint: disable=import-outside-toplevel
+    from vipnas_tf.export import data as data_lib  # pylint: disable=import-outside-toplevel
 
     train_ds = eval_images = None
     if FLAGS.data:
         if not FLAGS.image_root:
             raise ValueError("--data needs --image_root (the folder its file_names are relative to)")
-        train_ds = deploy.coco_dataset(FLAGS.data, FLAGS.image_root, size,
-                                       batch_size=FLAGS.qat_batch_size, training=True, seed=FLAGS.seed)
+        train_ds = data_lib.coco_dataset(FLAGS.data, FLAGS.image_root, size,
+                                         batch_size=FLAGS.qat_batch_size, training=True, seed=FLAGS.seed)
     eval_ann = FLAGS.eval_data or FLAGS.data
     if eval_ann:
         root = FLAGS.eval_image_root or FLAGS.image_root
-        eval_images = deploy.take_images(deploy.coco_dataset(eval_ann, root, size, batch_size=8),
-                                         FLAGS.eval_crops)
+        eval_images = data_lib.take_images(data_lib.coco_dataset(eval_ann, root, size, batch_size=8),
+                                           FLAGS.eval_crops)
     return train_ds, eval_images
 
 
 def _qat_batches(train_ds, teacher):
     """QAT batches: (images, targets) with targets from the teacher or the labels."""
-    from vipnas_tf.export import deploy  # pylint: disable=import-outside-toplevel
+    from vipnas_tf.export.parity import predict_keras  # pylint: disable=import-outside-toplevel
 
     batches = []
     for batch in train_ds.take(FLAGS.qat_batches):
         images = batch["image"].numpy()
         target = (batch["heatmaps"].numpy() if FLAGS.qat_target == "labels"
-                  else deploy.predict_keras(teacher, [images]))
+                  else predict_keras(teacher, [images]))
         batches.append((images, target))
     return batches
 
 
-def _frame_factory(schedule, size):
-    if FLAGS.frame_factory:
-        module, _, fn = FLAGS.frame_factory.partition(":")
-        factory = getattr(importlib.import_module(module), fn)
-        return lambda i: factory(schedule, i, size)
-    from vipnas_tf.export import deploy  # pylint: disable=import-outside-toplevel
-    return deploy.temporal_frame_factory(schedule, size, seed=FLAGS.seed)
-
-
 def _convert_single(mode):
+    from vipnas_tf.export import convert as convert_lib  # pylint: disable=import-outside-toplevel
+    from vipnas_tf.export import data as data_lib  # pylint: disable=import-outside-toplevel
     from vipnas_tf.export import deploy  # pylint: disable=import-outside-toplevel
 
     if not FLAGS.arch and not FLAGS.model_dir:
         raise app.UsageError("give --arch (and/or --model_dir)")
     if mode in ("int8", "qat") and not FLAGS.data:
-        return _fail(deploy.INT8_NEEDS_DATA.format(
+        return _fail(convert_lib.INT8_NEEDS_DATA.format(
             mode="int8 quantization" if mode == "int8" else "QAT"))
     t0 = time.time()
     if FLAGS.model_dir:
@@ -136,22 +128,22 @@ def _convert_single(mode):
         # Random initialisation: BN statistics from real crops when there are any.
         size = deploy.parse_input_size(FLAGS.input_size or (256, 192))
         train_ds, eval_images = _data(size)
-        bn_images = deploy.take_images(train_ds, 8) if train_ds is not None else None
+        bn_images = data_lib.take_images(train_ds, 8) if train_ds is not None else None
         loaded = deploy.load_static_model(FLAGS.arch, None, size, FLAGS.seed,
                                           calibration_images=bn_images)
     _log(f"model: {loaded.arch.to_string() if loaded.arch else loaded.model.name} at "
          f"{loaded.input_size[0]}x{loaded.input_size[1]}; {loaded.weights}")
     kwargs = {}
     if mode == "int8":
-        kwargs["calibration_inputs"] = [deploy.take_images(train_ds, FLAGS.calibration_samples)]
+        kwargs["calibration_inputs"] = [data_lib.take_images(train_ds, FLAGS.calibration_samples)]
     elif mode == "qat":
         kwargs["qat_batches"] = _qat_batches(train_ds, loaded.model)
-        kwargs["qat"] = deploy.QatOptions(FLAGS.qat_steps, FLAGS.qat_learning_rate, FLAGS.qat_target)
+        kwargs["qat"] = convert_lib.QatOptions(FLAGS.qat_steps, FLAGS.qat_learning_rate, FLAGS.qat_target)
     if eval_images is not None:
         kwargs["eval_inputs"] = [eval_images]
-    _, summary = deploy.convert(loaded.model, mode, FLAGS.output, decode=FLAGS.decode,
-                                lower=FLAGS.lower, num_calibration_samples=FLAGS.calibration_samples,
-                                keypoint_layout=loaded.keypoint_layout, **kwargs)
+    _, summary = convert_lib.convert(loaded.model, mode, FLAGS.output, decode=FLAGS.decode,
+                                     lower=FLAGS.lower, num_calibration_samples=FLAGS.calibration_samples,
+                                     keypoint_layout=loaded.keypoint_layout, **kwargs)
     cost = None
     if loaded.arch is not None:
         from vipnas_tf.arch import arch_cost  # pylint: disable=import-outside-toplevel
@@ -167,30 +159,31 @@ def _convert_single(mode):
 
 
 def _convert_schedule(mode):
+    from vipnas_tf.export import convert as convert_lib  # pylint: disable=import-outside-toplevel
+    from vipnas_tf.export import data as data_lib  # pylint: disable=import-outside-toplevel
     from vipnas_tf.export import deploy  # pylint: disable=import-outside-toplevel
+    from vipnas_tf.export.schedule_export import convert_schedule  # pylint: disable=import-outside-toplevel
 
     if mode in ("int8", "qat") and not FLAGS.data:
-        return _fail(deploy.INT8_NEEDS_DATA.format(
+        return _fail(convert_lib.INT8_NEEDS_DATA.format(
             mode="int8 quantization" if mode == "int8" else "QAT"))
     t0 = time.time()
-    schedule = deploy.read_schedule(FLAGS.schedule)
-    size = deploy.parse_input_size(FLAGS.input_size or schedule["input_size"])
-    key = deploy.load_static_model(schedule["key"]["arch"],
-                                   deploy.schedule_path(schedule, schedule["key"].get("model_dir")),
-                                   size, FLAGS.seed)
-    _log(f"key model: {schedule['key']['arch']}; {key.weights}")
-    factory = _frame_factory(schedule, size)
+    loaded = deploy.load_schedule(
+        FLAGS.schedule, FLAGS.input_size, FLAGS.seed,
+        frame_factory=deploy.frame_factory_from_spec(FLAGS.frame_factory) if FLAGS.frame_factory else None)
+    size, key = loaded.input_size, loaded.key
+    _log(f"key model: {loaded.schedule.key_arch.to_string()}; {key.weights}")
     train_ds, eval_images = _data(size)
     data = None
     if mode == "int8":
-        data = deploy.take_images(train_ds, FLAGS.calibration_samples)
+        data = data_lib.take_images(train_ds, FLAGS.calibration_samples)
     elif mode == "qat":
-        data = deploy.take_images(train_ds, FLAGS.qat_batches * FLAGS.qat_batch_size)
-    result = deploy.convert_schedule(
-        schedule, key.model, factory, FLAGS.output, mode,
+        data = data_lib.take_images(train_ds, FLAGS.qat_batches * FLAGS.qat_batch_size)
+    result = convert_schedule(
+        loaded.schedule, key.model, loaded.frame_model, FLAGS.output, mode,
         calibration_images=data if mode == "int8" else None,
         qat_images=data if mode == "qat" else None,
-        qat=deploy.QatOptions(FLAGS.qat_steps, FLAGS.qat_learning_rate, FLAGS.qat_target),
+        qat=convert_lib.QatOptions(FLAGS.qat_steps, FLAGS.qat_learning_rate, FLAGS.qat_target),
         eval_images=eval_images, decode=FLAGS.decode, progress=not FLAGS.json)
     result.update(quantization=mode, schedule=os.path.abspath(FLAGS.schedule),
                   key_weights=key.weights, random_init_key=key.random_init,

@@ -33,10 +33,10 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "res
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import keras  # noqa: E402
-import numpy as np  # noqa: E402
 
 import published_models as pm  # noqa: E402
-from vipnas_tf.export import benchmark, lowering, quantization, tflite_export  # noqa: E402
+from vipnas_tf import litert  # noqa: E402
+from vipnas_tf.export import lowering, tflite_export  # noqa: E402
 
 FLAGS = flags.FLAGS
 flags.DEFINE_list("sections", ["components", "grouped", "deconv", "e2e"], "What to measure.")
@@ -50,22 +50,11 @@ flags.DEFINE_list("e2e_variants", ["mbv3_naive", "mbv3_lowered", "mbv3_lowered_h
                                    "mbv3_dw_multiplier", "sbl_res50"], "e2e: which models.")
 
 
-def _rep(shapes):
-    def gen():
-        rng = np.random.default_rng(0)
-        for _ in range(8):
-            yield [rng.standard_normal(s).astype(np.float32) for s in shapes]
-    return gen
-
-
 def convert(model, precision):
-    shapes = [(1,) + tuple(i.shape[1:]) for i in model.inputs]
-    cfg = (quantization.QuantizationConfig.for_int8(_rep(shapes), num_calibration_samples=8)
-           if precision == "int8" else quantization.QuantizationConfig.for_float32())
-    return tflite_export.export_tflite(model, quantization=cfg)
+    return tflite_export.export_quantized(model, precision, num_calibration_samples=8)
 
 
-class _BytesRunner(benchmark.ModelRunner):
+class _BytesRunner(litert.ModelRunner):
     pass
 
 
@@ -73,8 +62,8 @@ def time_models(named_flatbuffers, runs, warmup, threads, use_xnnpack=True):
     """{name: p50_ms} of flatbuffers timed interleaved."""
     runners = [_BytesRunner(fb, threads, name=n, use_xnnpack=use_xnnpack)
                for n, fb in named_flatbuffers]
-    times = benchmark.measure_interleaved(runners, runs, warmup)
-    return {r.name: benchmark.latency_stats(t)["p50_ms"] for r, t in zip(runners, times)}
+    times = litert.measure_interleaved(runners, runs, warmup)
+    return {r.name: litert.latency_stats(t)["p50_ms"] for r, t in zip(runners, times)}
 
 
 def _model(inp_shape, build, name="m"):
@@ -229,7 +218,7 @@ def e2e(precisions, runs, warmup, threads, model_dir, variants):
             print(f"converted {path} in {time.time() - t0:.1f}s", file=sys.stderr)
             paths.append(path)
             macs[path] = canonical["sbl" if v.startswith("sbl") else "mbv3"]
-    report = benchmark.run_benchmark(benchmark.BenchmarkSpec(
+    report = litert.run_benchmark(litert.BenchmarkSpec(
         models=paths, threads=threads, runs=runs, warmup=warmup, measure_memory=False, macs=macs))
     return [{k: r.get(k) for k in ("name", "p50_ms", "p90_ms", "fps", "macs", "gflops_per_s", "error")}
             for r in report["results"]]
@@ -237,7 +226,7 @@ def e2e(precisions, runs, warmup, threads, model_dir, variants):
 
 def main(argv):
     del argv
-    out = {"threads": FLAGS.threads, "runs": FLAGS.runs, "machine": benchmark.machine_info()}
+    out = {"threads": FLAGS.threads, "runs": FLAGS.runs, "machine": litert.machine_info()}
     for section in FLAGS.sections:
         t0 = time.time()
         if section == "components":

@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 from tiny_models import K, build_tiny_pose_model
-from vipnas_tf.export import benchmark, tflite_export
+from vipnas_tf import litert
+from vipnas_tf.export import tflite_export
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -40,9 +41,9 @@ def files(tmp_path_factory, tiny_model, tiny_temporal_model):
 
 
 def test_latency_stats_per_frame_for_schedules():
-    s = benchmark.latency_stats([0.010, 0.020, 0.030], frames_per_step=1)
+    s = litert.latency_stats([0.010, 0.020, 0.030], frames_per_step=1)
     assert s["p50_ms"] == pytest.approx(20.0) and s["fps"] == pytest.approx(50.0)
-    c = benchmark.latency_stats([0.030, 0.030], frames_per_step=3)
+    c = litert.latency_stats([0.030, 0.030], frames_per_step=3)
     assert c["cycle_p50_ms"] == pytest.approx(30.0)
     assert c["p50_ms"] == pytest.approx(10.0) and c["fps"] == pytest.approx(100.0)
 
@@ -57,13 +58,13 @@ def test_measure_interleaved_rotates_and_counts():
         def step(self):
             order.append(self.n)
 
-    times = benchmark.measure_interleaved([Fake(0), Fake(1), Fake(2)], runs=3, warmup=1)
+    times = litert.measure_interleaved([Fake(0), Fake(1), Fake(2)], runs=3, warmup=1)
     assert [len(t) for t in times] == [3, 3, 3]
     assert order[3:] == [0, 1, 2, 1, 2, 0, 2, 0, 1]
 
 
 def test_schedule_feeds_previous_heatmaps(files, tiny_model, tiny_temporal_model):
-    runner = benchmark.ScheduleRunner(files["schedule"])
+    runner = litert.ScheduleRunner(files["schedule"])
     assert runner.frames_per_step == 3 and runner.macs == 2e6
     last = runner.step()
     # Recompute the cycle with Keras from the same inputs: key -> t1 -> t2.
@@ -82,14 +83,14 @@ def test_manifest_interval_is_checked(tmp_path, files):
     (tmp_path / "manifest.json").write_text(json.dumps(
         {"key_model": files["image"], "frame_models": [files["temporal"]], "key_frame_interval": 4}))
     with pytest.raises(ValueError, match="T \\+ 1"):
-        benchmark.read_manifest(tmp_path)
+        litert.read_manifest(tmp_path)
 
 
 def test_run_benchmark_reports_corrupt_model_and_measures_the_rest(files, tmp_path):
-    spec = benchmark.BenchmarkSpec(models=[files["image"], files["corrupt"], files["temporal"]],
-                                   schedule_dirs=[files["schedule"]], runs=3, warmup=1,
-                                   measure_memory=True, macs={"image.tflite": 1e6})
-    report = benchmark.run_benchmark(spec)
+    spec = litert.BenchmarkSpec(models=[files["image"], files["corrupt"], files["temporal"]],
+                                schedule_dirs=[files["schedule"]], runs=3, warmup=1,
+                                measure_memory=True, macs={"image.tflite": 1e6})
+    report = litert.run_benchmark(spec)
     by_name = {r["name"]: r for r in report["results"]}
     assert "cannot load TFLite model" in by_name["corrupt.tflite"]["error"]
     for name in ("image.tflite", "temporal.tflite", "tiny_T2"):
@@ -100,7 +101,7 @@ def test_run_benchmark_reports_corrupt_model_and_measures_the_rest(files, tmp_pa
     assert by_name["image.tflite"]["gflops_per_s"] == pytest.approx(
         2e6 * by_name["image.tflite"]["fps"] / 1e9, rel=1e-3)
     png = tmp_path / "bench.png"
-    benchmark.plot_results(report, str(png))
+    litert.plot_results(report, str(png))
     assert png.stat().st_size > 1000
 
 
@@ -117,3 +118,24 @@ def test_cli_prints_json(files, tmp_path):
     assert {"p50_ms", "p90_ms", "fps"} <= set(report["results"][0])
     assert "fps" in report["results"][2] and "error" in report["results"][1]
     assert (tmp_path / "p.png").exists()
+
+
+def test_harness_runs_without_tensorflow(files):
+    """vipnas_tf.litert imports and runs a .tflite with TensorFlow and Keras unimportable."""
+    code = (
+        "import sys, json\n"
+        "sys.modules['tensorflow'] = None\n"
+        "sys.modules['keras'] = None\n"
+        "import numpy as np\n"
+        "from vipnas_tf import litert\n"
+        "from vipnas_tf.litert import benchmark, interpreter, memory, plots, runners, timing\n"
+        "r = litert.ModelRunner(sys.argv[1])\n"
+        "times = litert.measure_interleaved([r], runs=2, warmup=1)\n"
+        "x = np.ones([1] + r.info()['inputs'][0]['shape'][1:], np.float32)\n"
+        "out = litert.run_tflite(sys.argv[1], [x])[0]\n"
+        "print(json.dumps({'runs': len(times[0]), 'shape': list(out.shape)}))\n")
+    out = subprocess.run([sys.executable, "-c", code, files["image"]], capture_output=True, text=True,
+                         timeout=120, check=False, env=dict(os.environ, PYTHONPATH=REPO))
+    assert out.returncode == 0, out.stderr[-2000:]
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["runs"] == 2 and result["shape"][-1] == K

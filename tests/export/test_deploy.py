@@ -8,7 +8,11 @@ import numpy as np
 import pytest
 
 from tiny_models import K, build_tiny_pose_model, sample_inputs, tiny_frame_factory
-from vipnas_tf.export import benchmark, deploy, tflite_export
+from vipnas_tf import litert
+from vipnas_tf.export import convert as convert_lib, deploy, parity
+from vipnas_tf.export.schedule_export import convert_schedule
+from vipnas_tf.litert import run_tflite
+from vipnas_tf.temporal.schedule import SCHEDULE_FORMAT, Schedule
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -29,7 +33,7 @@ def _json(stdout):
 
 def test_convert_float32_reports_parity(tiny_model, tmp_path):
     path = tmp_path / "m.tflite"
-    fb, summary = deploy.convert(tiny_model, "float32", str(path))
+    fb, summary = convert_lib.convert(tiny_model, "float32", str(path))
     assert path.read_bytes() == fb and summary["size_bytes"] == len(fb)
     p = summary["parity"]
     assert p["max_abs_diff"] <= 1e-4 and p["argmax_identical"] and p["keypoint_error_px"] == 0.0
@@ -37,15 +41,15 @@ def test_convert_float32_reports_parity(tiny_model, tmp_path):
 
 
 def test_convert_with_decode_outputs_keypoints(tiny_model):
-    fb, _ = deploy.convert(tiny_model, "float16", decode=True)
-    outs = tflite_export.run_tflite(fb, sample_inputs(tiny_model))
+    fb, _ = convert_lib.convert(tiny_model, "float16", decode=True)
+    outs = run_tflite(fb, sample_inputs(tiny_model))
     assert [o.shape for o in outs] == [(1, 8, 6, K), (1, K, 2), (1, K)]
 
 
 @pytest.mark.parametrize("mode", ["int8", "qat"])
 def test_int8_and_qat_without_data_are_refused(tiny_model, mode):
     with pytest.raises(ValueError, match="needs real input crops"):
-        deploy.convert(tiny_model, mode)
+        convert_lib.convert(tiny_model, mode)
 
 
 def test_compare_heatmaps_keypoint_error():
@@ -53,17 +57,9 @@ def test_compare_heatmaps_keypoint_error():
     ref[0, 2, 1, 0] = ref[0, 5, 4, 1] = 1.0
     got = ref.copy()
     got[0, 2, 1, 0], got[0, 2, 3, 0] = 0.0, 1.0  # keypoint 0 moves 2 cells right = 8 px
-    r = deploy.compare_heatmaps(ref, got, (32, 24))
+    r = parity.compare_heatmaps(ref, got, (32, 24))
     assert r["keypoint_error_px"] == pytest.approx(4.0)  # (8 + 0) / 2
     assert r["argmax_agreement"] == 0.5 and not r["argmax_identical"]
-
-
-def _schedule(num_frames, input_size=(32, 24)):
-    frames = [{"arch": f"tiny{i}", "fusion_op": "add", "fusion_stage": 2, "paper_gflops": 0.01,
-               "macs": 1000 * (i + 1)} for i in range(num_frames)]
-    return {"format": deploy.SCHEDULE_FORMAT, "space": "mobilenetv3", "input_size": list(input_size),
-            "num_frames": num_frames, "key": {"arch": "tinykey", "paper_gflops": 0.02, "macs": 5000},
-            "frames": frames, "key_frame_interval": num_frames + 1, "_dir": "."}
 
 
 def _valid_schedule(num_frames, size=(64, 64)):
@@ -76,13 +72,18 @@ def _valid_schedule(num_frames, size=(64, 64)):
     key = resolve_arch("s_vipnas_mbv3")
     frames = TemporalSpace(get_space(key.space), max_arch=key).sample(np.random.default_rng(0), num_frames)
     kc = arch_cost(key, size)
-    return {"format": deploy.SCHEDULE_FORMAT, "space": key.space, "input_size": list(size),
+    return {"format": SCHEDULE_FORMAT, "space": key.space, "input_size": list(size),
             "num_frames": num_frames,
             "key": {"arch": key.to_string(), "model_dir": None, "paper_gflops": kc.paper_gflops,
                     "macs": kc.macs},
             "frames": [dict(f.to_dict(), paper_gflops=frame_cost(f, size).paper_gflops,
                             macs=frame_cost(f, size).macs) for f in frames],
             "model_dir": None, "key_frame_interval": num_frames + 1}
+
+
+def _schedule(num_frames, keypoint_layout=None):
+    """A `Schedule` of `_valid_schedule` (64x64)."""
+    return Schedule.from_dict(dict(_valid_schedule(num_frames), keypoint_layout=keypoint_layout))
 
 
 def _write(path, data):
@@ -94,22 +95,27 @@ def _write(path, data):
 def test_convert_schedule_generic(tiny_model, tmp_path, mode):
     """Schedule conversion over any 'frame i -> two-input model' callable; the folder
     is what the benchmark's ScheduleRunner reads."""
-    frames = [build_tiny_pose_model(seed=20 + i, with_prev_heatmaps=True) for i in range(2)]
-    images = sample_inputs(tiny_model, 6, seed=1)[0]
+    size = (64, 64)
+    key = build_tiny_pose_model(size=size)
+    frames = [build_tiny_pose_model(size=size, seed=20 + i, with_prev_heatmaps=True) for i in range(2)]
+    images = sample_inputs(key, 6, seed=1)[0]
     out = tmp_path / "sched"
-    result = deploy.convert_schedule(dict(_schedule(2), keypoint_layout="posetrack18"), tiny_model,
-                                     lambda i: frames[i], out, mode,
-                                     calibration_images=images if mode == "int8" else None,
-                                     eval_images=images[:3], progress=False)
+    schedule = _schedule(2, keypoint_layout="posetrack18")
+    result = convert_schedule(schedule, key, lambda i: frames[i], out, mode,
+                              calibration_images=images if mode == "int8" else None,
+                              eval_images=images[:3], progress=False)
     assert sorted(os.listdir(out)) == ["frame1.tflite", "frame2.tflite", "key.tflite", "manifest.json"]
     assert not [p for p in os.listdir(tmp_path) if ".tmp-" in p]
-    manifest = benchmark.read_manifest(out)
+    manifest = litert.read_manifest(out)
     assert manifest["key_frame_interval"] == 3 and manifest["quantization"] == mode
-    assert manifest["heatmap_input"] == "prev_heatmaps" and manifest["key_macs"] == 5000
+    costs = schedule.describe()  # the manifest's costs are the cost model's
+    assert manifest["heatmap_input"] == "prev_heatmaps" and manifest["key_macs"] == costs["key"]["macs"]
+    assert [f["macs"] for f in manifest["frame_models"]] == [f["macs"] for f in costs["frames"]]
+    assert manifest["key_arch"] == schedule.key_arch.to_string() and manifest["input_size"] == list(size)
     assert manifest["keypoint_layout"] == "posetrack18" and result["keypoint_layout"] == "posetrack18"
     assert all(m["keypoint_layout"] == "posetrack18" for m in result["models"])
-    runner = benchmark.ScheduleRunner(out)
-    assert runner.step().shape == (1, 8, 6, K)
+    runner = litert.ScheduleRunner(out)
+    assert runner.step().shape == (1, 16, 16, K)
     parity = [m["parity"] for m in result["models"]]
     if mode == "float32":
         assert all(p["max_abs_diff"] <= 1e-4 and p["argmax_identical"] for p in parity)
@@ -118,9 +124,29 @@ def test_convert_schedule_generic(tiny_model, tmp_path, mode):
         assert all(p["max_abs_diff"] <= 0.1 * p["output_scale"] for p in parity)
 
 
+def test_manifest_costs_are_the_schedules_at_the_converted_size(tmp_path):
+    """Converted at another input size, the manifest's costs are the cost model's there;
+    at a size the cost model has no figures for (not a multiple of 32), they are null."""
+    import dataclasses
+
+    from vipnas_tf.export.schedule_export import write_manifest
+
+    schedule = _schedule(2, keypoint_layout="coco")
+    files = ["key.tflite", "frame1.tflite", "frame2.tflite"]
+    m = write_manifest(tmp_path, schedule, files, name="s", input_size=(128, 96))
+    want = dataclasses.replace(schedule, input_size=(128, 96)).describe()
+    assert m["key_macs"] == want["key"]["macs"] > schedule.describe()["key"]["macs"]
+    assert [f["gflops"] for f in m["frame_models"]] == [f["paper_gflops"] for f in want["frames"]]
+    assert m["input_size"] == [128, 96] and m["keypoint_layout"] == "coco"
+    assert litert.read_manifest(tmp_path)["key_frame_interval"] == 3
+    odd = write_manifest(tmp_path, schedule, files, name="s", input_size=(32, 24))
+    assert odd["key_macs"] is None and "avg_gflops" not in odd
+    assert odd["frame_models"][0]["arch"] == schedule.frames[0].to_dict()["arch"]
+
+
 def test_convert_schedule_int8_without_data_is_refused(tiny_model, tmp_path):
     with pytest.raises(ValueError, match="needs real input crops"):
-        deploy.convert_schedule(_schedule(1), tiny_model, lambda i: None, tmp_path / "s", "int8")
+        convert_schedule(_schedule(1), tiny_model, lambda i: None, tmp_path / "s", "int8")
     assert not (tmp_path / "s").exists()
 
 
@@ -133,7 +159,7 @@ def test_failed_schedule_keeps_previous_folder(tiny_model, tmp_path):
         raise RuntimeError("frame model build failed")
 
     with pytest.raises(RuntimeError, match="build failed"):
-        deploy.convert_schedule(_schedule(1), tiny_model, broken, out, "float32", progress=False)
+        convert_schedule(_schedule(1), tiny_model, broken, out, "float32", progress=False)
     assert os.listdir(out) == ["manifest.json"]
 
 
@@ -143,12 +169,12 @@ def test_failed_schedule_keeps_previous_folder(tiny_model, tmp_path):
     ({"num_frames": 3}, "num_frames"),
     ({"frames": []}, "frames"),
 ])
-def test_read_schedule_errors_name_the_field(tmp_path, change, match):
+def test_load_schedule_errors_name_the_field(tmp_path, change, match):
     data = _valid_schedule(2)
-    deploy.read_schedule(_write(tmp_path / "ok.json", data))  # the base is valid
+    Schedule.load(_write(tmp_path / "ok.json", data))  # the base is valid
     data.update(change)
-    with pytest.raises(ValueError, match=match):
-        deploy.read_schedule(_write(tmp_path / "schedule.json", data))
+    with pytest.raises(ValueError, match=f"schedule.json: field '.*{match}"):
+        deploy.load_schedule(_write(tmp_path / "schedule.json", data))
 
 
 def test_load_static_model_from_model_dir(tmp_path):
@@ -224,7 +250,7 @@ def test_cli_int8_with_pipeline_data_and_model_dir(tmp_path, synthetic_coco):
     assert not s["random_init"] and s["calibration_samples"] == 16 and s["decode"]
     assert s["parity"]["inputs"] == "validation crops" and s["parity"]["num_crops"] == 8
     assert np.isfinite(s["parity"]["keypoint_error_px"])
-    outs = tflite_export.run_tflite(str(out), [np.zeros((1, 64, 64, 3), np.float32)])
+    outs = run_tflite(str(out), [np.zeros((1, 64, 64, 3), np.float32)])
     assert [o.shape for o in outs] == [(1, 16, 16, 17), (1, 17, 2), (1, 17)]
 
 
@@ -245,7 +271,7 @@ def test_cli_schedule_with_frame_factory(tmp_path):
     s = _json(r.stdout)
     assert [m["path"] for m in s["models"]] == ["key.tflite", "frame1.tflite", "frame2.tflite"]
     assert all(m["parity"]["max_abs_diff"] <= 1e-4 for m in s["models"])
-    report = benchmark.run_benchmark(benchmark.BenchmarkSpec(schedule_dirs=[str(out)], runs=2, warmup=1,
-                                                             measure_memory=False))
+    report = litert.run_benchmark(litert.BenchmarkSpec(schedule_dirs=[str(out)], runs=2, warmup=1,
+                                                          measure_memory=False))
     assert report["results"][0]["fps"] > 0 and report["results"][0]["kind"] == "schedule"
-    assert tiny_frame_factory(sched | {"_dir": "."}, 0, (64, 64)).inputs[1].shape[1:] == (16, 16, 17)
+    assert tiny_frame_factory(Schedule.from_dict(sched), 0, (64, 64)).inputs[1].shape[1:] == (16, 16, 17)

@@ -7,6 +7,7 @@ import pytest
 import keras
 from tiny_models import K, build_tiny_pose_model, sample_inputs
 from vipnas_tf.export import lowering, tflite_export
+from vipnas_tf.litert import run_tflite
 
 qat = pytest.importorskip("vipnas_tf.export.qat")
 
@@ -77,7 +78,7 @@ def test_qat_fine_tunes_and_exports_runnable_int8(qat_result, tiny_model):
     int8_tensors = [d for d in interp.get_tensor_details() if d["dtype"] == np.int8]
     assert len(int8_tensors) > 20  # weights and activations really are int8
     x = sample_inputs(tiny_model, 1, seed=9)
-    got = tflite_export.run_tflite(flatbuffer, x)[0]
+    got = run_tflite(flatbuffer, x)[0]
     ref = qmodel(x[0]).numpy()  # the fake-quant model is what int8 should reproduce
     assert got.shape == (1, 8, 6, K)
     # Two fine-tune steps leave TFMOT's moving-average ranges near their [-6, 6]

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from tiny_models import build_tiny_pose_model
-from vipnas_tf.export import deploy
-from vipnas_tf.export.lowered_model import lower_model
+from vipnas_tf.export import convert as convert_lib, data as data_lib, parity
+from vipnas_tf.export.lowering import lower_model
 
 pytest.importorskip("vipnas_tf.export.qat")
 
@@ -22,8 +22,8 @@ SIZE = (64, 32)  # heatmaps 16 x 8, one heatmap cell = 4 crop pixels
 @pytest.fixture(scope="module")
 def trained(synthetic_coco):
     train_ann, train_root, val_ann, val_root = synthetic_coco
-    train = deploy.coco_dataset(train_ann, train_root, SIZE, batch_size=16, training=True, seed=1)
-    val = deploy.take_images(deploy.coco_dataset(val_ann, val_root, SIZE, batch_size=16), 24)
+    train = data_lib.coco_dataset(train_ann, train_root, SIZE, batch_size=16, training=True, seed=1)
+    val = data_lib.take_images(data_lib.coco_dataset(val_ann, val_root, SIZE, batch_size=16), 24)
     # BN kept for training; grouped convs as lowering.GroupedConv2D (no XLA path).
     model = lower_model(build_tiny_pose_model(k=17, size=SIZE, seed=0), fold_batch_norm=False)
     model.compile(keras.optimizers.Adam(3e-3), "mse")
@@ -33,12 +33,12 @@ def trained(synthetic_coco):
 
 def test_qat_and_ptq_keypoint_error_bounded(trained):
     model, train, val = trained
-    _, ptq = deploy.convert(model, "int8", calibration_inputs=[deploy.take_images(train, 64)],
-                            eval_inputs=[val])
-    batches = [(b["image"].numpy(), deploy.predict_keras(model, [b["image"].numpy()]))
+    _, ptq = convert_lib.convert(model, "int8", calibration_inputs=[data_lib.take_images(train, 64)],
+                                 eval_inputs=[val])
+    batches = [(b["image"].numpy(), parity.predict_keras(model, [b["image"].numpy()]))
                for b in train.take(6)]
-    _, qat = deploy.convert(model, "qat", qat_batches=batches,
-                            qat=deploy.QatOptions(steps=40, learning_rate=1e-4), eval_inputs=[val])
+    _, qat = convert_lib.convert(model, "qat", qat_batches=batches,
+                                 qat=convert_lib.QatOptions(steps=40, learning_rate=1e-4), eval_inputs=[val])
     e_ptq, e_qat = ptq["parity"]["keypoint_error_px"], qat["parity"]["keypoint_error_px"]
     print(f"keypoint error vs float on {len(val)} val crops: PTQ int8 {e_ptq:.3f} px, "
           f"QAT int8 {e_qat:.3f} px")

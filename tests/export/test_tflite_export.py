@@ -5,6 +5,8 @@ import pytest
 import keras
 from tiny_models import K, build_tiny_pose_model, sample_inputs
 from vipnas_tf.export import quantization, tflite_export
+from vipnas_tf.litert import run_tflite
+from vipnas_tf.testing.tflite_parity import run_tflite_parity_test
 
 
 def _keras_out(model, inputs):
@@ -15,18 +17,9 @@ def _rep(model):
     return lambda: (sample_inputs(model, 4, seed) for seed in range(8))
 
 
-def _assert_parity(model, flatbuffer, atol, same_argmax=True):
-    x = sample_inputs(model, 1, seed=123)
-    ref = _keras_out(model, x)
-    got = tflite_export.run_tflite(flatbuffer, x)[0]
-    assert got.shape == ref.shape
-    err = np.abs(got - ref).max()
-    assert err <= atol, err
-    if same_argmax:
-        flat_ref = ref.reshape(1, -1, ref.shape[-1]).argmax(1)
-        flat_got = got.reshape(1, -1, got.shape[-1]).argmax(1)
-        np.testing.assert_array_equal(flat_ref, flat_got)
-    return err
+def _assert_parity(model, flatbuffer, atol=None, same_argmax=True, **kwargs):
+    return run_tflite_parity_test(model, flatbuffer, sample_inputs(model, 1, seed=123), atol=atol,
+                                  same_argmax=same_argmax, **kwargs)
 
 
 @pytest.fixture(scope="module")
@@ -51,11 +44,8 @@ def test_dynamic_range_parity(tiny_model):
 def test_int8_float_io_error_bounded(tiny_model, fp32):
     fb = tflite_export.export_tflite(
         tiny_model, quantization=quantization.QuantizationConfig.for_int8(_rep(tiny_model)))
-    x = sample_inputs(tiny_model, 1, seed=123)
-    ref = _keras_out(tiny_model, x)
-    got = tflite_export.run_tflite(fb, x)[0]
     # int8 error relative to the output range: a few quantization steps.
-    assert np.abs(got - ref).max() <= 0.05 * np.abs(ref).max()
+    _assert_parity(tiny_model, fb, relative_atol=0.05, same_argmax=False)
     # Much smaller than the float32 file (weights are int8).
     assert len(fb) < len(fp32)
 
@@ -70,7 +60,7 @@ def test_int8_integer_io(tiny_model, io_dtype, np_dtype):
     assert it.get_output_details()[0]["dtype"] == np_dtype
     x = sample_inputs(tiny_model, 1, seed=123)
     ref = _keras_out(tiny_model, x)
-    got = tflite_export.run_tflite(fb, x)[0]  # quantizes in, dequantizes out
+    got = run_tflite(fb, x)[0]  # quantizes in, dequantizes out
     assert np.abs(got - ref).max() <= 0.05 * np.abs(ref).max()
 
 
@@ -95,7 +85,7 @@ def test_multi_input_temporal_model(tiny_temporal_model):
     _assert_parity(tiny_temporal_model, fb, atol=1e-4)
     cfg = quantization.QuantizationConfig.for_int8(_rep(tiny_temporal_model))
     fb8 = tflite_export.export_tflite(tiny_temporal_model, quantization=cfg)
-    assert len(tflite_export.run_tflite(fb8, sample_inputs(tiny_temporal_model))) == 1
+    assert len(run_tflite(fb8, sample_inputs(tiny_temporal_model))) == 1
 
 
 def test_decode_outputs_keypoints_and_scores(tiny_model, tmp_path):
@@ -104,7 +94,7 @@ def test_decode_outputs_keypoints_and_scores(tiny_model, tmp_path):
     path = tmp_path / "sub" / "m.tflite"
     tflite_export.export_tflite(tiny_model, path, decode_fn=decode)
     x = sample_inputs(tiny_model, 1, seed=5)
-    heatmaps, keypoints, scores = tflite_export.run_tflite(str(path), x)
+    heatmaps, keypoints, scores = run_tflite(str(path), x)
     ref = _keras_out(tiny_model, x)
     np.testing.assert_allclose(heatmaps, ref, atol=1e-4)
     flat = ref[0].reshape(-1, K)
@@ -118,7 +108,7 @@ def test_decode_outputs_keypoints_and_scores(tiny_model, tmp_path):
 def test_default_decode_with_int8(tiny_model):
     cfg = quantization.QuantizationConfig.for_int8(_rep(tiny_model))
     fb = tflite_export.export_tflite(tiny_model, quantization=cfg, decode_fn="default")
-    outs = tflite_export.run_tflite(fb, sample_inputs(tiny_model))
+    outs = run_tflite(fb, sample_inputs(tiny_model))
     assert [o.shape for o in outs] == [(1, 8, 6, K), (1, K, 2), (1, K)]
 
 
@@ -150,7 +140,7 @@ def test_default_decode_is_the_codec_when_it_exists(tiny_model):
     codec = heatmap.HeatmapCodec(input_size=(32, 24), heatmap_size=(8, 6))
     x = sample_inputs(tiny_model, 1, seed=11)
     fb = tflite_export.export_tflite(tiny_model, decode_fn="default")
-    _, keypoints, scores = tflite_export.run_tflite(fb, x)
+    _, keypoints, scores = run_tflite(fb, x)
     ref_kp, ref_sc = codec.decode_tf(tiny_model(x, training=False))
     np.testing.assert_allclose(keypoints, np.asarray(ref_kp), atol=1e-3)
     np.testing.assert_allclose(scores, np.asarray(ref_sc), atol=1e-4)
@@ -178,5 +168,4 @@ def test_lowered_layers_convert_to_builtins_with_parity():
     _assert_parity(model, fb, atol=1e-4)
     fb8 = tflite_export.export_tflite(model, quantization=quantization.QuantizationConfig.for_int8(_rep(model)))
     x = sample_inputs(model, 1, seed=123)
-    ref = _keras_out(model, x)
-    assert np.abs(tflite_export.run_tflite(fb8, x)[0] - ref).max() <= 0.05 * np.abs(ref).max()
+    run_tflite_parity_test(model, fb8, x, relative_atol=0.05, same_argmax=False)

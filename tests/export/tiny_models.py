@@ -91,7 +91,8 @@ def sample_inputs(model, n=1, seed=0):
 
 def tiny_frame_factory(schedule, index, input_size):
     """`--frame_factory` for tflite/convert.py tests: frame model `index` of a schedule
-    as a tiny two-input model (image crop, previous heatmaps) of the schedule's size."""
+    (a `vipnas_tf.temporal.Schedule`) as a tiny two-input model (image crop, previous
+    heatmaps) of the schedule's size."""
     from vipnas_tf.arch import get_space  # pylint: disable=import-outside-toplevel
-    k = get_space(schedule["space"]).num_keypoints
+    k = get_space(schedule.space).num_keypoints
     return build_tiny_pose_model(k=k, size=tuple(input_size), seed=10 + index, with_prev_heatmaps=True)

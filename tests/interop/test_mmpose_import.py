@@ -18,9 +18,9 @@ import tensorflow as tf
 
 from vipnas_tf.codecs.affine import bbox_xywh_to_center_scale, get_affine_matrix
 from vipnas_tf.data.transforms import IMAGENET_MEAN_RGB, IMAGENET_STD_RGB, normalize_images_np, warp_crop
-from vipnas_tf.export import deploy
+from vipnas_tf.export import convert as convert_lib, deploy
 from vipnas_tf.export.savedmodel import export_savedmodel
-from vipnas_tf.export.tflite_export import run_tflite
+from vipnas_tf.litert import run_tflite
 from vipnas_tf.interop import mmpose as mm
 
 torch = pytest.importorskip("torch", reason="the mmpose import tests need PyTorch (pip install -e '.[test]')")
@@ -128,7 +128,7 @@ def test_keras_tflite_and_savedmodel_compute_mmpose_heatmaps(imported, crops, tm
     assert not loaded.random_init and loaded.arch.padding == "symmetric"
     _check(name, "keras", loaded.model(images, training=False), reference)
 
-    _, summary = deploy.convert(loaded.model, "float32", str(tmp_path / "m.tflite"), eval_inputs=[images])
+    _, summary = convert_lib.convert(loaded.model, "float32", str(tmp_path / "m.tflite"), eval_inputs=[images])
     lite = run_tflite(summary["path"], images)[0]
     _check(name, "tflite", lite, reference)
 

@@ -11,7 +11,7 @@ import pytest
 from vipnas_tf.arch import get_space, parse_arch
 from vipnas_tf.models.static_builders import build_static
 from vipnas_tf.search import latency as lat
-from vipnas_tf.search import latency_lowering
+from vipnas_tf.export.lowering import deployed as latency_lowering
 from vipnas_tf.search import latency_units as units_lib
 from vipnas_tf.testing.weights import randomize_weights
 

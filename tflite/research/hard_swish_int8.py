@@ -5,11 +5,11 @@ python tflite/research/hard_swish_int8.py"""
 import sys, os; sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..'))
 os.environ["TF_CPP_MIN_LOG_LEVEL"]="3"
 import numpy as np, keras
-from vipnas_tf.export import tflite_export as te, quantization as q, benchmark as bm, lowering as lo
+from vipnas_tf import litert as bm
+from vipnas_tf.export import tflite_export as te, lowering as lo
 from ai_edge_litert.interpreter import Interpreter
 def M(shape, f):
     x=keras.Input(shape); return keras.Model(x, f(x))
-rep=lambda s: (lambda: (np.random.default_rng(i).standard_normal((1,)+s).astype(np.float32) for i in range(4)))
 S=(16,12,400)
 def dwaff(x, w, b, act=None):
     l=keras.layers.DepthwiseConv2D(1, activation=act); y=l(x); l.set_weights([np.full((1,1,x.shape[-1],1), w, np.float32), np.full((x.shape[-1],), b, np.float32)]); return y
@@ -23,7 +23,7 @@ qs=[('conv+hswish', M(S, lambda x: keras.layers.Activation('hard_swish')(conv(x)
     ('conv', M(S, lambda x: conv(x))),
 ]
 for prec in ['fp32','int8']:
-    fbs=[(n, te.export_tflite(m, quantization=q.QuantizationConfig.for_int8(rep(tuple(m.inputs[0].shape[1:]))) if prec=='int8' else None)) for n,m in qs]
+    fbs=[(n, te.export_quantized(m, 'int8' if prec=='int8' else 'float32')) for n,m in qs]
     rs=[bm.ModelRunner(fb, 1, name=n) for n,fb in fbs]
     ts=bm.measure_interleaved(rs, 30, 2)
     for (n,fb),t in zip(fbs,ts):

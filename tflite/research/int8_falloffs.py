@@ -5,11 +5,11 @@ python tflite/research/int8_falloffs.py"""
 import sys, os; sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..'))
 os.environ["TF_CPP_MIN_LOG_LEVEL"]="3"
 import numpy as np, keras
-from vipnas_tf.export import tflite_export as te, quantization as q, benchmark as bm, lowering as lo
+from vipnas_tf import litert as bm
+from vipnas_tf.export import tflite_export as te, lowering as lo
 from ai_edge_litert.interpreter import Interpreter
 def M(shape, f):
     x=keras.Input(shape); return keras.Model(x, f(x))
-rep=lambda s: (lambda: (np.random.default_rng(i).standard_normal((1,)+s).astype(np.float32) for i in range(4)))
 S=(16,12,400)
 qs=[('hswish', M(S, lambda x: keras.layers.Activation('hard_swish')(x))),
     ('relu', M(S, lambda x: keras.layers.ReLU()(x))),
@@ -27,7 +27,7 @@ qs+=[('pad+dw2x2', M(D, lambda x: keras.layers.DepthwiseConv2D(2)(keras.layers.Z
      ('subpixel_fused', M(D, lambda x: lo.grouped_conv2d_transpose_s2k4(x, w, groups=160, method='subpixel_fused'))),
 ]
 for prec in ['fp32','int8']:
-    fbs=[(n, te.export_tflite(m, quantization=q.QuantizationConfig.for_int8(rep(tuple(m.inputs[0].shape[1:]))) if prec=='int8' else None)) for n,m in qs]
+    fbs=[(n, te.export_quantized(m, 'int8' if prec=='int8' else 'float32')) for n,m in qs]
     rs=[bm.ModelRunner(fb, 1, name=n) for n,fb in fbs]
     ts=bm.measure_interleaved(rs, 20, 2)
     for (n,fb),t in zip(fbs,ts):

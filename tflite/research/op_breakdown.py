@@ -28,8 +28,9 @@ import numpy as np  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
 from vipnas_tf.arch import arch_cost, resolve_arch  # noqa: E402
-from vipnas_tf.export import benchmark, quantization, tflite_export  # noqa: E402
-from vipnas_tf.export.lowered_model import hard_swish_method_for, lower_model  # noqa: E402
+from vipnas_tf import litert  # noqa: E402
+from vipnas_tf.export import tflite_export  # noqa: E402
+from vipnas_tf.export.lowering import hard_swish_method_for, lower_model  # noqa: E402
 from vipnas_tf.models import build_static  # noqa: E402
 from vipnas_tf.testing.weights import randomize_weights  # noqa: E402
 
@@ -143,33 +144,19 @@ def single_layer_models(model):
     return out
 
 
-def _rep(model):
-    shapes = [(1,) + tuple(i.shape[1:]) for i in model.inputs]
-
-    def gen():
-        rng = np.random.default_rng(0)
-        for _ in range(4):
-            yield [rng.standard_normal(s).astype(np.float32) for s in shapes]
-    return gen
-
-
 def convert(model, precision, io_dtype="int8"):
-    if precision == "int8":
-        cfg = quantization.QuantizationConfig.for_int8(_rep(model), num_calibration_samples=4,
-                                                       io_dtype=io_dtype)
-    else:
-        cfg = quantization.QuantizationConfig.for_float32()
-    return tflite_export.export_tflite(model, quantization=cfg)
+    return tflite_export.export_quantized(model, precision, num_calibration_samples=4,
+                                          io_dtype=io_dtype if precision == "int8" else "float32")
 
 
 def breakdown(static_model, precision, runs, warmup, threads):
     lowered = lower_model(static_model, hard_swish=hard_swish_method_for(precision))
     layers = single_layer_models(lowered)
-    runners = [benchmark.ModelRunner(convert(lowered, precision, io_dtype="float32"), threads,
-                                     name="__whole_model__")]
+    runners = [litert.ModelRunner(convert(lowered, precision, io_dtype="float32"), threads,
+                                  name="__whole_model__")]
     for name, _, _, m in tqdm(layers, desc=f"convert layers ({precision})", file=sys.stderr):
-        runners.append(benchmark.ModelRunner(convert(m, precision), threads, name=name))
-    times = benchmark.measure_interleaved(runners, runs, warmup)
+        runners.append(litert.ModelRunner(convert(m, precision), threads, name=name))
+    times = litert.measure_interleaved(runners, runs, warmup)
     p50 = [float(np.percentile(t, 50)) * 1e3 for t in times]
     whole = p50[0]
     rows = []
@@ -195,7 +182,7 @@ def main(argv):
     static = randomize_weights(build_static(arch, (h, w)), seed=0)
     report = {"arch": arch.to_string(), "input_size": [h, w], "threads": FLAGS.threads,
               "runs": FLAGS.runs, "macs": arch_cost(arch, (h, w)).macs,
-              "machine": benchmark.machine_info(), "load_avg_before": os.getloadavg()}
+              "machine": litert.machine_info(), "load_avg_before": os.getloadavg()}
     t0 = time.time()
     for p in FLAGS.precisions:
         report[p] = breakdown(static, p, FLAGS.runs, FLAGS.warmup, FLAGS.threads)

@@ -28,8 +28,8 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 from vipnas_tf.arch import resolve_arch  # noqa: E402
-from vipnas_tf.export import deploy  # noqa: E402
-from vipnas_tf.export.lowered_model import lower_model  # noqa: E402
+from vipnas_tf.export import convert as convert_lib, data as data_lib, deploy, parity  # noqa: E402
+from vipnas_tf.export.lowering import lower_model  # noqa: E402
 from vipnas_tf.models import build_static  # noqa: E402
 from vipnas_tf.testing.weights import randomize_weights  # noqa: E402
 from vipnas_tf.utils.io import write_json  # noqa: E402
@@ -54,10 +54,10 @@ def main(argv):
     t0 = time.time()
     size = deploy.parse_input_size(FLAGS.input_size)
     coco = os.path.join(FLAGS.data_root, "coco")
-    train = deploy.coco_dataset(os.path.join(coco, "annotations", "person_keypoints_train.json"),
+    train = data_lib.coco_dataset(os.path.join(coco, "annotations", "person_keypoints_train.json"),
                                 os.path.join(coco, "images", "train"), size,
                                 batch_size=FLAGS.batch_size, training=True, seed=0)
-    val = deploy.take_images(deploy.coco_dataset(
+    val = data_lib.take_images(data_lib.coco_dataset(
         os.path.join(coco, "annotations", "person_keypoints_val.json"),
         os.path.join(coco, "images", "val"), size, batch_size=16), FLAGS.eval_crops)
     arch = resolve_arch(FLAGS.arch)
@@ -68,25 +68,25 @@ def main(argv):
     t_train = time.time() - t0
     print(f"trained {FLAGS.train_steps} steps in {t_train:.0f}s, loss "
           f"{hist.history['loss'][0]:.3g}", file=sys.stderr)
-    ref = deploy.predict_keras(model, [val])
+    ref = parity.predict_keras(model, [val])
     peak = ref.reshape(len(ref), -1, ref.shape[-1]).max(1)
     report = {"arch": arch.to_string(), "input_size": list(size), "train_steps": FLAGS.train_steps,
               "train_loss": float(hist.history["loss"][0]), "val_crops": int(len(val)),
               "float_heatmap_peak_mean": float(peak.mean()), "float_heatmap_mean": float(ref.mean())}
-    _, ptq = deploy.convert(model, "int8", calibration_inputs=[deploy.take_images(
+    _, ptq = convert_lib.convert(model, "int8", calibration_inputs=[data_lib.take_images(
         train, FLAGS.calibration_samples)], eval_inputs=[val],
         num_calibration_samples=FLAGS.calibration_samples)
     report["ptq_int8"] = ptq["parity"]
     print("PTQ", json.dumps(ptq["parity"]), file=sys.stderr)
-    batches = [(b["image"].numpy(), deploy.predict_keras(model, [b["image"].numpy()]))
+    batches = [(b["image"].numpy(), parity.predict_keras(model, [b["image"].numpy()]))
                for b in train.take(FLAGS.qat_batches)]
     for steps in sorted({0, FLAGS.qat_steps}):
         if steps == 0:
             # Calibrated ranges without fine-tuning (one step at learning rate 0).
-            opts = deploy.QatOptions(steps=1, learning_rate=0.0)
+            opts = convert_lib.QatOptions(steps=1, learning_rate=0.0)
         else:
-            opts = deploy.QatOptions(steps=steps, learning_rate=FLAGS.qat_learning_rate)
-        _, q = deploy.convert(model, "qat", qat_batches=batches, qat=opts, eval_inputs=[val])
+            opts = convert_lib.QatOptions(steps=steps, learning_rate=FLAGS.qat_learning_rate)
+        _, q = convert_lib.convert(model, "qat", qat_batches=batches, qat=opts, eval_inputs=[val])
         report[f"qat_int8_{steps}_steps"] = {**q["parity"], "qat": q["qat"]}
         print(f"QAT {steps}", json.dumps(q["parity"]), file=sys.stderr)
     report["seconds"] = round(time.time() - t0, 1)

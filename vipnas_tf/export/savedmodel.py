@@ -31,8 +31,8 @@ from typing import Dict, Optional
 import keras
 import tensorflow as tf
 
-from vipnas_tf.export.deploy import write_dir_atomic
-from vipnas_tf.export.lowered_model import lower_model
+from vipnas_tf.export.lowering import lower_model
+from vipnas_tf.utils.io import write_dir_atomic
 
 SIGNATURE = "serving_default"
 

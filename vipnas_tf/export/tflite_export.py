@@ -34,7 +34,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from vipnas_tf.export.quantization import QuantizationConfig
+from vipnas_tf.export.quantization import QuantizationConfig, arrays_representative, random_representative
+from vipnas_tf.utils.io import write_bytes
 
 # decode_fn(heatmaps [N, H, W, K] float32) -> (keypoints [N, K, 2], scores [N, K]).
 DecodeFn = Callable[[tf.Tensor], Tuple[tf.Tensor, tf.Tensor]]
@@ -70,7 +71,7 @@ class UnsupportedOpError(RuntimeError):
                "need SELECT_TF_OPS / flex, which phones and XNNPACK do not have):\n"
                + "\n".join(lines)
                + "\nRewrite those layers with standard Keras layers that lower to "
-               "TFLite builtins (see vipnas_tf/export/lowering.py).")
+               "TFLite builtins (see vipnas_tf/export/lowering/).")
         if not self.ops:
             msg += "\nConverter said:\n" + converter_message[:4000]
         super().__init__(msg)
@@ -228,8 +229,51 @@ def export_tflite(model: keras.Model, path: Optional[Union[str, os.PathLike]] = 
         ops = unsupported_ops_from_error(e, model)
         raise UnsupportedOpError(ops, str(e)) from e
     if path is not None:
-        _write_atomic(path, flatbuffer)
+        write_bytes(path, flatbuffer)
     return flatbuffer
+
+
+def export_quantized(model: keras.Model, mode: str = "float32", path: Optional[Union[str, os.PathLike]] = None, *,
+                     representative_inputs: Optional[Sequence[np.ndarray]] = None,
+                     num_calibration_samples: Optional[int] = None, io_dtype: str = "float32",
+                     decode_fn: Union[None, str, DecodeFn] = None, seed: int = 0) -> bytes:
+    """`export_tflite` in a quantization mode, int8 calibrated on given or random inputs.
+
+    The one conversion-with-representative-data entry point of the project: deployment
+    (`convert.convert`, real crops), the latency table and the layer benchmarks
+    (random inputs) all convert through it.
+
+    Args:
+        model: a static Keras model.
+        mode: "float32", "float16", "dynamic" or "int8".
+        path: where to write the .tflite (atomically), or None.
+        representative_inputs: for "int8": per model input an array [n, ...] of real
+            inputs (normalised crops; previous heatmaps for a T-ViPNet); None calibrates
+            on N(0, 1) inputs (`quantization.random_representative`), which is right for
+            timing only.
+        num_calibration_samples: int8 samples used; default all n of
+            `representative_inputs`, or 4 random ones.
+        io_dtype: int8 only: "float32", "int8" or "uint8" (see `quantization`).
+        decode_fn: see `export_tflite`.
+        seed: seed of the random inputs.
+    """
+    if mode == "int8":
+        if representative_inputs is None:
+            num = num_calibration_samples or 4
+            data = random_representative([i.shape for i in model.inputs], num, seed)
+        else:
+            num = num_calibration_samples or len(representative_inputs[0])
+            data = arrays_representative(representative_inputs)
+        cfg = QuantizationConfig.for_int8(data, num_calibration_samples=num, io_dtype=io_dtype)
+    else:
+        if io_dtype != "float32":
+            raise ValueError(f"io_dtype={io_dtype!r} needs quantization='int8'")
+        constructors = {"float32": QuantizationConfig.for_float32, "float16": QuantizationConfig.for_float16,
+                        "dynamic": QuantizationConfig.for_dynamic}
+        if mode not in constructors:
+            raise ValueError(f"mode must be one of {('int8', *constructors)}, got {mode!r}")
+        cfg = constructors[mode]()
+    return export_tflite(model, path, quantization=cfg, decode_fn=decode_fn)
 
 
 def unsupported_ops_from_error(error: Exception, model: keras.Model) -> List[UnsupportedOp]:
@@ -268,60 +312,3 @@ def _layer_of(location: str, layer_names: Sequence[str]) -> str:
         if base in layer_names:
             return base
     return ""
-
-
-def _write_atomic(path, data: bytes):
-    path = os.fspath(path)
-    parent = os.path.dirname(os.path.abspath(path))
-    os.makedirs(parent, exist_ok=True)
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "wb") as f:
-        f.write(data)
-    os.replace(tmp, path)
-
-
-def run_tflite(flatbuffer_or_path: Union[bytes, str, os.PathLike],
-               inputs: Union[np.ndarray, Sequence[np.ndarray]],
-               num_threads: int = 1) -> List[np.ndarray]:
-    """Runs a .tflite once with the LiteRT interpreter (XNNPACK on).
-
-    Args:
-        flatbuffer_or_path: the model bytes or a path.
-        inputs: float32 arrays in the model's input order (batch as exported).
-            Integer inputs are quantized with the tensor's scale/zero point.
-
-    Returns:
-        The outputs in the model's output order, dequantized to float32.
-    """
-    from ai_edge_litert.interpreter import Interpreter  # pylint: disable=import-outside-toplevel
-
-    if isinstance(flatbuffer_or_path, (bytes, bytearray)):
-        interpreter = Interpreter(model_content=bytes(flatbuffer_or_path), num_threads=num_threads)
-    else:
-        interpreter = Interpreter(model_path=os.fspath(flatbuffer_or_path), num_threads=num_threads)
-    interpreter.allocate_tensors()
-    inputs = [inputs] if isinstance(inputs, np.ndarray) else list(inputs)
-    for detail, value in zip(interpreter.get_input_details(), inputs):
-        interpreter.set_tensor(detail["index"], quantize_array(value, detail))
-    interpreter.invoke()
-    return [dequantize_array(interpreter.get_tensor(d["index"]), d)
-            for d in interpreter.get_output_details()]
-
-
-def quantize_array(value: np.ndarray, detail) -> np.ndarray:
-    """float32 -> the tensor's dtype using its (scale, zero_point); float passes through."""
-    dtype = detail["dtype"]
-    if np.issubdtype(dtype, np.floating):
-        return np.asarray(value, dtype=dtype)
-    scale, zero = detail["quantization"]
-    info = np.iinfo(dtype)
-    q = np.round(np.asarray(value, np.float32) / scale + zero)
-    return np.clip(q, info.min, info.max).astype(dtype)
-
-
-def dequantize_array(value: np.ndarray, detail) -> np.ndarray:
-    """The tensor's dtype -> float32 using its (scale, zero_point)."""
-    scale, zero = detail["quantization"]
-    if np.issubdtype(value.dtype, np.floating) or scale == 0:
-        return np.asarray(value, np.float32)
-    return (value.astype(np.float32) - zero) * scale

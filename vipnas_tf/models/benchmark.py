@@ -11,7 +11,7 @@ import tensorflow as tf
 from vipnas_tf.arch import cost as cost_lib
 from vipnas_tf.models.supernet import build_supernet
 from vipnas_tf.testing.weights import randomize_weights
-from vipnas_tf.utils.timing import interleaved_times, summarize
+from vipnas_tf.litert.timing import summarize, time_named
 
 
 class TraceCounter:
@@ -76,7 +76,7 @@ def bench_space(space_name, archs, input_size=(256, 192), batch=8, runs=10, cycl
         static_step, _ = make_grad_step(static, takes_arch=False)
         fixed_step = make_fixed_step(net, arch)
         vec = tf.constant(net.encode(arch))
-        times = interleaved_times(
+        times = time_named(
             {
                 "supernet": lambda: super_step(images, targets, vec)[0].numpy(),
                 "fixed": lambda: fixed_step(images, targets)[0].numpy(),
@@ -86,7 +86,7 @@ def bench_space(space_name, archs, input_size=(256, 192), batch=8, runs=10, cycl
         )
         # Keras 3 sends grouped Conv2D layers through XLA on CPU, which makes the
         # extracted model's step very slow; `static_runs` bounds the time spent on it.
-        times.update(interleaved_times({"static": lambda: static_step(images, targets)[0].numpy()}, runs=static_runs or runs, warmup=1))
+        times.update(time_named({"static": lambda: static_step(images, targets)[0].numpy()}, runs=static_runs or runs, warmup=1))
         sup, sta, fix = (summarize(times[k])["median_ms"] for k in ("supernet", "static", "fixed"))
         result["archs"][label] = {
             "arch": arch.to_string(),

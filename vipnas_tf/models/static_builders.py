@@ -8,12 +8,13 @@ trains, and what export converts. Its layer list mirrors the cost model's
 `arch.padding == "symmetric"` (PyTorch's `k // 2` on every side, e.g. imported mmpose
 weights) puts an explicit ZeroPadding2D before each stride-2 conv and the ResNet
 max-pool (`static_ops.strided_conv`, `static_ops.max_pool`); layer list and cost are
-the same.
+the same. The MobileNetV3 blocks are `static_blocks`' (shared with the latency units).
 """
 import keras
 
 from vipnas_tf.arch import cost as cost_lib
 from vipnas_tf.arch.space import get_space
+from vipnas_tf.models import static_blocks as blocks
 from vipnas_tf.models import static_ops as ops
 
 _BUILDERS = {}
@@ -56,35 +57,16 @@ def build_static(arch, input_size=(256, 192), name=None, stage_hook=None, extra_
 
 @register_static_builder("mobilenetv3")
 def _mobilenetv3(arch, x, space, stage_hook=None):
-    x = ops.strided_conv(x, arch.stem.width, arch.stem.kernel, "stem_conv", strides=2, padding=arch.padding)
-    x = ops.batch_norm(x, "stem_bn")
-    x = ops.activation(x, "hswish", "stem_act")
+    x = blocks.stem(x, arch.stem.width, arch.stem.kernel, "hswish", padding=arch.padding)
     for i, (s, sp) in enumerate(zip(arch.stages, space.stages)):
         for j in range(s.depth):
-            name = f"stage{i + 1}_block{j + 1}"
-            in_ch = int(x.shape[-1])
             mid = s.mid_channels[j] if s.mid_channels else s.width * s.expansion
-            groups = mid if s.groups == 0 else s.groups
-            stride = sp.stride if j == 0 else 1
-            h = x
-            if mid != in_ch:
-                h = ops.conv(h, mid, 1, f"{name}_expand_conv")
-                h = ops.batch_norm(h, f"{name}_expand_bn")
-                h = ops.activation(h, sp.activation, f"{name}_expand_act")
-            h = ops.strided_conv(h, mid, s.kernel, f"{name}_mid_conv", strides=stride, groups=groups,
-                                 padding=arch.padding)
-            h = ops.batch_norm(h, f"{name}_mid_bn")
-            h = ops.activation(h, sp.activation, f"{name}_mid_act")
-            if s.attention:
-                h = ops.squeeze_excite(h, f"{name}_se")
-            h = ops.conv(h, s.width, 1, f"{name}_project_conv")
-            h = ops.batch_norm(h, f"{name}_project_bn")
-            if stride == 1 and in_ch == s.width:
-                h = keras.layers.Add(name=f"{name}_add")([h, x])
-            x = h
+            x = blocks.inverted_residual(x, f"stage{i + 1}_block{j + 1}", s.width, mid, s.kernel,
+                                         mid if s.groups == 0 else s.groups, sp.stride if j == 0 else 1,
+                                         sp.activation, bool(s.attention), padding=arch.padding)
         if stage_hook is not None:
             x = stage_hook(i + 1, x)
-    return ops.deconv_head(x, arch.head, space.num_keypoints)
+    return blocks.deconv_head(x, arch.head, space.num_keypoints)
 
 
 @register_static_builder("resnet")
@@ -115,4 +97,4 @@ def _resnet(arch, x, space, stage_hook=None):
             x = ops.activation(x, "relu", f"{name}_out")
         if stage_hook is not None:
             x = stage_hook(i + 1, x)
-    return ops.deconv_head(x, arch.head, space.num_keypoints)
+    return blocks.deconv_head(x, arch.head, space.num_keypoints)

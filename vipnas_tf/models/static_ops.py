@@ -112,12 +112,3 @@ def subpixel_deconv(x, filters, groups, name):
     y = keras.layers.Permute((1, 3, 2, 4, 5), name=f"{name}__interleave")(y)
     return keras.layers.Reshape((2 * h, 2 * w, filters), name=f"{name}__merge")(y)
 
-
-def deconv_head(x, head, num_keypoints):
-    """SimpleBaseline-style head: N x (deconv + BN + ReLU) then a 1x1 conv to K heatmaps."""
-    for n in range(head.num_layers):
-        groups = head.width if head.groups == 0 else head.groups
-        x = subpixel_deconv(x, head.width, groups, f"head_deconv{n + 1}")
-        x = batch_norm(x, f"head_bn{n + 1}")
-        x = activation(x, "relu", f"head_relu{n + 1}")
-    return conv(x, num_keypoints, 1, "head_final_conv", use_bias=True)

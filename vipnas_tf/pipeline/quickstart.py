@@ -258,36 +258,38 @@ def export_all(d, folder, s, data):
     """SavedModel of the S-ViPNet; TFLite float32 + int8 of the S-ViPNet, the schedule
     (key + T frame models, with manifest) and the SimpleBaseline-MobileNetV3 baseline."""
     from vipnas_tf.arch import resolve_arch  # pylint: disable=import-outside-toplevel
-    from vipnas_tf.export import deploy  # pylint: disable=import-outside-toplevel
+    from vipnas_tf.export import convert as convert_lib  # pylint: disable=import-outside-toplevel
     from vipnas_tf.export.savedmodel import export_savedmodel  # pylint: disable=import-outside-toplevel
+    from vipnas_tf.export.schedule_export import convert_schedule  # pylint: disable=import-outside-toplevel
     from vipnas_tf.models.static_builders import build_static  # pylint: disable=import-outside-toplevel
+    from vipnas_tf.temporal.schedule import Schedule  # pylint: disable=import-outside-toplevel
     from vipnas_tf.testing.weights import randomize_weights  # pylint: disable=import-outside-toplevel
 
     sched_dir = d["temporal_search"]
-    schedule = io_utils.read_json(os.path.join(sched_dir, "schedule.json"))
-    key = _load_keras(os.path.join(sched_dir, schedule["keras_models"]["key"]))
-    frames = [_load_keras(os.path.join(sched_dir, f)) for f in schedule["keras_models"]["frames"]]
+    schedule = Schedule.load(os.path.join(sched_dir, "schedule.json"))
+    key = _load_keras(os.path.join(sched_dir, schedule.extra["keras_models"]["key"]))
+    frames = [_load_keras(os.path.join(sched_dir, f)) for f in schedule.extra["keras_models"]["frames"]]
     calib = _val_crops(s, data["coco"], 64)
-    layout = schedule.get("keypoint_layout")
+    layout = schedule.keypoint_layout
     out = {"savedmodel": export_savedmodel(key, os.path.join(folder, "s_vipnet_savedmodel"),
-                                           metadata={"arch": schedule["key"]["arch"]},
+                                           metadata={"arch": schedule.key_arch.to_string()},
                                            keypoint_layout=layout)["path"],
            "keypoint_layout": layout}
     reports = {}
     for mode in ("float32", "int8"):
         kw = {"calibration_inputs": [calib]} if mode == "int8" else {}
         path = os.path.join(folder, f"s_vipnet_{mode}.tflite")
-        _, rep = deploy.convert(key, mode, path, eval_inputs=[calib[:16]], keypoint_layout=layout, **kw)
+        _, rep = convert_lib.convert(key, mode, path, eval_inputs=[calib[:16]], keypoint_layout=layout, **kw)
         reports[f"s_vipnet_{mode}"] = _short(rep)
         sched_out = os.path.join(folder, f"schedule_{mode}")
-        rep = deploy.convert_schedule(schedule, key, lambda i: frames[i], sched_out, mode,
-                                      calibration_images=calib if mode == "int8" else None,
-                                      eval_images=calib[:8], name=f"t_vipnas_T{s.num_frames}_{mode}", progress=False)
+        rep = convert_schedule(schedule, key, lambda i: frames[i], sched_out, mode,
+                               calibration_images=calib if mode == "int8" else None,
+                               eval_images=calib[:8], name=f"t_vipnas_T{s.num_frames}_{mode}", progress=False)
         reports[f"schedule_{mode}"] = {k: v for k, v in rep.items() if k in ("out_dir", "files", "name")}
     baseline = build_static(resolve_arch("sbl_mbv3"), tuple(s.input_size), name="sbl_mbv3")
     randomize_weights(baseline, 0)
-    _, rep = deploy.convert(baseline, "float32", os.path.join(folder, "sbl_mbv3_float32.tflite"),
-                            eval_inputs=[calib[:8]])
+    _, rep = convert_lib.convert(baseline, "float32", os.path.join(folder, "sbl_mbv3_float32.tflite"),
+                                 eval_inputs=[calib[:8]])
     reports["sbl_mbv3_float32"] = _short(rep)
     out["reports"] = reports
     out["note"] = "sbl_mbv3 baseline: architecture only (random weights), measured for speed"
@@ -307,8 +309,10 @@ def export_deploy_resolution(schedule, folder, s, data, calibration_samples=8):
     the weights' values, and the networks were trained at the smaller input only. int8
     is calibrated on a few synthetic crops (its ranges are meaningless for accuracy, the
     kernels it runs are those of a real int8 model)."""
-    from vipnas_tf.arch import parse_arch, resolve_arch  # pylint: disable=import-outside-toplevel
+    from vipnas_tf.arch import resolve_arch  # pylint: disable=import-outside-toplevel
+    from vipnas_tf.export import convert as convert_lib  # pylint: disable=import-outside-toplevel
     from vipnas_tf.export import deploy  # pylint: disable=import-outside-toplevel
+    from vipnas_tf.export.schedule_export import convert_schedule  # pylint: disable=import-outside-toplevel
     from vipnas_tf.models.static_builders import build_static  # pylint: disable=import-outside-toplevel
     from vipnas_tf.testing.weights import randomize_weights  # pylint: disable=import-outside-toplevel
 
@@ -316,19 +320,19 @@ def export_deploy_resolution(schedule, folder, s, data, calibration_samples=8):
     tag = _size_tag(size)
     t0 = time.time()
     calib = _val_crops(s, data["coco"], calibration_samples, size)
-    sched = {k: v for k, v in schedule.items() if k not in ("model_dir", "keras_models")}
-    sched["key"] = {k: v for k, v in schedule["key"].items() if k != "model_dir"}
+    sched = dataclasses.replace(schedule, model_dir=None, key_model_dir=None,
+                                extra={k: v for k, v in schedule.extra.items() if k != "keras_models"})
     # input_size stays the trained one: the manifests then recompute every cost at `size`
-    key = randomize_weights(build_static(parse_arch(schedule["key"]["arch"]), size, name="s_vipnet"), 0)
+    key = randomize_weights(build_static(schedule.key_arch, size, name="s_vipnet"), 0)
     frame_fn = deploy.temporal_frame_factory(sched, size, seed=s.seed)
     frames = {}
     reports = {}
     for mode in ("float32", "int8"):
         sched_out = os.path.join(folder, f"schedule_{mode}_{tag}")
-        rep = deploy.convert_schedule(sched, key, lambda i: frames.setdefault(i, frame_fn(i)), sched_out, mode,
-                                      calibration_images=calib if mode == "int8" else None,
-                                      eval_images=calib[:2], name=f"t_vipnas_T{s.num_frames}_{mode}_{tag}",
-                                      progress=False)
+        rep = convert_schedule(sched, key, lambda i: frames.setdefault(i, frame_fn(i)), sched_out, mode,
+                               calibration_images=calib if mode == "int8" else None,
+                               eval_images=calib[:2], name=f"t_vipnas_T{s.num_frames}_{mode}_{tag}",
+                               progress=False)
         reports[f"schedule_{mode}"] = {k: v for k, v in rep.items() if k in ("out_dir", "name")}
         # the schedule's key model is the S-ViPNet: measured on its own too, under its own name
         with open(os.path.join(sched_out, "key.tflite"), "rb") as f:
@@ -336,8 +340,8 @@ def export_deploy_resolution(schedule, folder, s, data, calibration_samples=8):
     baseline = randomize_weights(build_static(resolve_arch("sbl_mbv3"), size, name="sbl_mbv3"), 0)
     for mode in ("float32", "int8"):
         kw = {"calibration_inputs": [calib]} if mode == "int8" else {}
-        _, rep = deploy.convert(baseline, mode, os.path.join(folder, f"sbl_mbv3_{mode}_{tag}.tflite"),
-                                eval_inputs=[calib[:2]], **kw)
+        _, rep = convert_lib.convert(baseline, mode, os.path.join(folder, f"sbl_mbv3_{mode}_{tag}.tflite"),
+                                     eval_inputs=[calib[:2]], **kw)
         reports[f"sbl_mbv3_{mode}"] = _short(rep)
     return {"input_size": list(size), "folder": folder, "reports": reports, "seconds": round(time.time() - t0, 1),
             "weights": "random (speed only: it does not depend on the weights' values)"}
@@ -352,7 +356,7 @@ def run_bench(d, folder, s):
     baseline, float32 and int8, at the training resolution and (random weights) at
     `deploy_input_size`."""
     from vipnas_tf.arch import arch_cost, parse_arch, resolve_arch  # pylint: disable=import-outside-toplevel
-    from vipnas_tf.export.benchmark import BenchmarkSpec, run_benchmark  # pylint: disable=import-outside-toplevel
+    from vipnas_tf.litert.benchmark import BenchmarkSpec, run_benchmark  # pylint: disable=import-outside-toplevel
 
     e = d["export"]
     key_arch = parse_arch(io_utils.read_json(os.path.join(d["temporal_search"], "schedule.json"))["key"]["arch"])

@@ -118,7 +118,7 @@ class TfliteDetector:
     """
 
     def __init__(self, path, score_threshold=0.5, person_class=0, threads=1):
-        from vipnas_tf.export.benchmark import load_interpreter  # pylint: disable=import-outside-toplevel
+        from vipnas_tf.litert.interpreter import load_interpreter  # pylint: disable=import-outside-toplevel
 
         self.path = os.fspath(path)
         self.name = os.path.basename(self.path)

@@ -79,7 +79,7 @@ def _num_keypoints(schedule):
 def _runner(model, lower=True):
     """numpy-in/numpy-out callable over a lowered model, one trace (batch free)."""
     if lower:
-        from vipnas_tf.export.lowered_model import lower_model  # pylint: disable=import-outside-toplevel
+        from vipnas_tf.export.lowering import lower_model  # pylint: disable=import-outside-toplevel
 
         model = lower_model(model)
     specs = [tf.TensorSpec([None, *t.shape[1:]], tf.float32) for t in model.inputs]

@@ -1,3 +1,4 @@
+# Over 450 lines for one idea: the latency lookup table (measure, build, calibrate, save/load, predict) shares its state.
 """Per-layer lookup-table latency model of TFLite on this machine (1 thread, XNNPACK).
 
 A network's latency is predicted as
@@ -5,7 +6,8 @@ A network's latency is predicted as
     predict_ms(arch) = scale * (overhead_ms + sum over its units u of table[u.key])
 
 where the units are the stem, every backbone block, every head deconv and the final
-conv of the *deployed* model (after the export lowering, `latency_lowering`), and
+conv of the *deployed* model (after the export lowering,
+`vipnas_tf.export.lowering.deployed`), and
 the `io` unit for int8 (see `latency_units`). Each table entry is measured by
 converting a one-unit model to TFLite and timing it with the LiteRT interpreter,
 interleaved with the other units of its chunk and with a near-empty model
@@ -52,10 +54,11 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
+from vipnas_tf import litert
 from vipnas_tf.arch import cost as cost_lib
 from vipnas_tf.arch.arch import Arch
 from vipnas_tf.arch.space import SearchSpace, get_space
-from vipnas_tf.search import latency_lowering as lowering_lib
+from vipnas_tf.export.lowering import deployed as lowering_lib
 from vipnas_tf.search import latency_units as units_lib
 from vipnas_tf.utils import io as io_utils
 
@@ -71,39 +74,20 @@ CALIBRATION_SEED = 20210  # bench_latency_model.py checks with other seeds (0, 1
 
 
 def _runner(flatbuffer, threads):
-    from vipnas_tf.export import benchmark  # pylint: disable=import-outside-toplevel
-    return benchmark.ModelRunner(flatbuffer, threads)
+    return litert.ModelRunner(flatbuffer, threads)
 
 
-CLOCKS = ("cpu", "wall")
+CLOCKS = litert.CLOCKS
 
 
 def interleaved_times(runners, runs: int = DEFAULT_RUNS, warmup: int = DEFAULT_WARMUP):
     """Steps `runners` round-robin (rotating start); per runner (cpu_s, wall_s) arrays.
 
-    cpu: CPU time of the calling thread during `invoke()` (CLOCK_THREAD_CPUTIME_ID).
-    With 1 interpreter thread XNNPACK computes on the calling thread (checked: thread
-    and process CPU time agree), so this is the invoke's latency on an idle core, and
-    it does not count the time the thread waited while the shared machine ran other
-    processes. wall: `perf_counter`, what a user waits on this machine right now.
+    The harness's interleaved timer (`vipnas_tf.litert.timing.interleaved_times`): cpu
+    is the CPU time of the calling thread during `invoke()`, the invoke's latency on an
+    idle core with 1 interpreter thread; wall is what a user waits on this machine now.
     """
-    for _ in range(warmup):
-        for r in runners:
-            r.step()
-    n = len(runners)
-    cpu = [[] for _ in runners]
-    wall = [[] for _ in runners]
-    for rnd in range(runs):
-        for j in range(n):
-            i = (rnd + j) % n
-            c0 = time.thread_time()
-            t0 = time.perf_counter()
-            runners[i].step()
-            t1 = time.perf_counter()
-            c1 = time.thread_time()
-            cpu[i].append(c1 - c0)
-            wall[i].append(t1 - t0)
-    return [(np.asarray(c), np.asarray(w)) for c, w in zip(cpu, wall)]
+    return litert.interleaved_times([r.step for r in runners], runs, warmup)
 
 
 def time_flatbuffers(flatbuffers: Sequence[bytes], runs: int = DEFAULT_RUNS, warmup: int = DEFAULT_WARMUP,
@@ -126,8 +110,7 @@ def time_flatbuffers(flatbuffers: Sequence[bytes], runs: int = DEFAULT_RUNS, war
 
 
 def _machine():
-    from vipnas_tf.export import benchmark  # pylint: disable=import-outside-toplevel
-    info = benchmark.machine_info()
+    info = litert.machine_info()
     try:
         import ai_edge_litert  # pylint: disable=import-outside-toplevel
         info["ai_edge_litert"] = getattr(ai_edge_litert, "__version__", "")

@@ -4,7 +4,7 @@ A network is cut into units at block boundaries: the stem (conv + BN + activatio
 each backbone block (MobileNetV3: expand 1x1 -> k x k grouped conv -> SE -> project
 1x1 [+ residual]), each head deconv (sub-pixel deconv + BN + ReLU) and the final 1x1
 conv. Every unit is timed as a tiny TFLite model of its own, lowered and converted
-exactly as the whole network is (`latency_lowering.convert`).
+exactly as the whole network is (`vipnas_tf.export.lowering.deployed.convert`).
 
 A unit's key is a string that holds everything its speed depends on: kind, input
 shape and the layer choices, e.g.
@@ -18,9 +18,10 @@ For int8 there is also `io/...`: the QUANTIZE of the float input image and the
 DEQUANTIZE of the heatmaps of the deployed (float I/O) model, which units timed with
 integer I/O do not include.
 
-The unit builders below produce the same layers (types, names, shapes) as
-`vipnas_tf.models.static_builders` for the same choices; a test checks that the
-units of an arch add up to `build_static(arch)` layer for layer.
+The unit models are built from the same blocks as `vipnas_tf.models.static_builders`
+(`vipnas_tf.models.static_blocks`), so they have the same layers (types, names,
+shapes); a test checks that the units of an arch add up to `build_static(arch)` layer
+for layer.
 """
 import dataclasses
 import re
@@ -31,7 +32,7 @@ import keras
 from vipnas_tf.arch import cost as cost_lib
 from vipnas_tf.arch.arch import Arch, StageArch
 from vipnas_tf.arch.space import SearchSpace, get_space
-from vipnas_tf.models import static_ops as ops
+from vipnas_tf.models import static_blocks as blocks
 
 
 @dataclasses.dataclass(frozen=True)
@@ -239,20 +240,16 @@ def unit_model(unit: Unit) -> keras.Model:
     x_in = keras.Input(unit.in_shape, name="x")
     x = x_in
     if unit.kind == "stem":
-        x = ops.conv(x, p["out"], p["kernel"], "stem_conv", strides=p["stride"])
-        x = ops.batch_norm(x, "stem_bn")
-        x = ops.activation(x, p["act"], "stem_act")
+        x = blocks.stem(x, p["out"], p["kernel"], p["act"], strides=p["stride"])
     elif unit.kind == "block":
-        x = mobilenetv3_block(x, unit.name or "block", p["out"], p["mid"], p["kernel"], p["groups"],
-                              p["stride"], p["act"], p["se"])
+        x = blocks.inverted_residual(x, unit.name or "block", p["out"], p["mid"], p["kernel"], p["groups"],
+                                     p["stride"], p["act"], p["se"])
     elif unit.kind == "deconv":
         name = unit.name or "head_deconv1"
         n = name[len("head_deconv"):] if name.startswith("head_deconv") else "1"
-        x = ops.subpixel_deconv(x, p["out"], p["groups"], name)
-        x = ops.batch_norm(x, f"head_bn{n}")
-        x = ops.activation(x, "relu", f"head_relu{n}")
+        x = blocks.head_deconv(x, p["out"], p["groups"], n)
     elif unit.kind == "final":
-        x = ops.conv(x, p["out"], 1, "head_final_conv", use_bias=True)
+        x = blocks.final_conv(x, p["out"])
     elif unit.kind == "io":
         # Image in, heatmap-shaped out, next to no compute: with float I/O an int8
         # model adds QUANTIZE / DEQUANTIZE of exactly these tensors.
@@ -262,26 +259,6 @@ def unit_model(unit: Unit) -> keras.Model:
     else:
         raise ValueError(f"unknown unit kind {unit.kind!r}")
     return keras.Model(x_in, x, name=f"unit_{unit.kind}")
-
-
-def mobilenetv3_block(x, name, out, mid, kernel, groups, stride, act, se):
-    """One inverted-residual block exactly as `static_builders` builds it."""
-    in_ch = int(x.shape[-1])
-    h = x
-    if mid != in_ch:
-        h = ops.conv(h, mid, 1, f"{name}_expand_conv")
-        h = ops.batch_norm(h, f"{name}_expand_bn")
-        h = ops.activation(h, act, f"{name}_expand_act")
-    h = ops.conv(h, mid, kernel, f"{name}_mid_conv", strides=stride, groups=groups)
-    h = ops.batch_norm(h, f"{name}_mid_bn")
-    h = ops.activation(h, act, f"{name}_mid_act")
-    if se:
-        h = ops.squeeze_excite(h, f"{name}_se")
-    h = ops.conv(h, out, 1, f"{name}_project_conv")
-    h = ops.batch_norm(h, f"{name}_project_bn")
-    if stride == 1 and in_ch == out:
-        h = keras.layers.Add(name=f"{name}_add")([h, x])
-    return h
 
 
 def overhead_model(quantization: str = "float32") -> keras.Model:

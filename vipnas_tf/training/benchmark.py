@@ -25,7 +25,7 @@ from vipnas_tf.models import build_supernet
 from vipnas_tf.training.losses import keypoint_mse
 from vipnas_tf.training.sandwich import SandwichSampler
 from vipnas_tf.training.step import TrainStep
-from vipnas_tf.utils.timing import interleaved_times, summarize
+from vipnas_tf.litert.timing import summarize, time_named
 
 
 def _static_step(model):
@@ -45,7 +45,7 @@ def _static_step(model):
 
 def trainable_static(net, arch, input_size):
     """The extracted static model with grouped convs on `tf.nn.conv2d` (trainable, BN kept)."""
-    from vipnas_tf.export.lowered_model import lower_model  # pylint: disable=import-outside-toplevel
+    from vipnas_tf.export.lowering import lower_model  # pylint: disable=import-outside-toplevel
 
     return lower_model(net.extract(arch, input_size), fold_batch_norm=False, fuse_activations=False,
                        grouped_method="conv", max_depthwise_taps=0, hard_swish="activation")
@@ -90,7 +90,7 @@ def bench_train(space="mobilenetv3", input_size=(128, 96), batch=16, runs=5, num
         plain = [_static_step(net.extract(a, (h, w))) for a in archs]
         fns["keras_static_sum"] = lambda: [s(images, heatmaps, weights).numpy() for s in plain]
     say("warm-up (traces)")
-    times = interleaved_times(fns, runs=runs, warmup=1)
+    times = time_named(fns, runs=runs, warmup=1)
     med = {k: summarize(v)["median_ms"] for k, v in times.items()}
     traces_before = step.trace_count
     say(f"cycling {cycle} sandwich steps with new members")

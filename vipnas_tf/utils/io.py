@@ -1,7 +1,8 @@
-"""Atomic file writes and JSON reading with errors that name the file and position."""
+"""Atomic file and folder writes, and JSON reading with errors that name the file and position."""
 import contextlib
 import json
 import os
+import shutil
 import tempfile
 
 
@@ -49,6 +50,31 @@ def write_bytes(path, data):
     """Writes `data` (bytes) to `path` atomically."""
     with atomic_open(path, "wb") as f:
         f.write(data)
+
+
+def write_dir_atomic(final_dir, fill):
+    """Calls fill(tmp_dir) and renames tmp_dir to `final_dir` (replacing an old one).
+
+    A crash leaves the previous folder (or none), never a half-written one.
+    """
+    final_dir = os.path.abspath(os.fspath(final_dir))
+    parent = os.path.dirname(final_dir)
+    os.makedirs(parent, exist_ok=True)
+    tmp = f"{final_dir}.tmp-{os.getpid()}"
+    old = f"{final_dir}.old-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    os.makedirs(tmp)
+    try:
+        fill(tmp)
+        if os.path.exists(final_dir):
+            os.rename(final_dir, old)
+        os.rename(tmp, final_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if os.path.exists(old) and not os.path.exists(final_dir):
+            os.rename(old, final_dir)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
 
 
 def read_json(path):

@@ -7,7 +7,7 @@ such a functional model, node by node, into an equivalent one made of what runs 
 in TFLite/XNNPACK (measurements: tflite/README.md, "Per-layer findings"):
 
 - BatchNormalization right after a conv (Conv2D, DepthwiseConv2D) is folded into
-  the conv's kernel and bias (`lowering.fold_batch_norm`); so is a BN after the
+  the conv's kernel and bias (`batch_norm.fold_batch_norm`); so is a BN after the
   pixel shuffle of a sub-pixel deconv (Concatenate of phase convs -> Reshape ->
   Permute -> Reshape -> BN): it is per channel, so it folds into every phase conv.
   This includes the head BNs, which the converter cannot fold (in int8 they would
@@ -15,14 +15,14 @@ in TFLite/XNNPACK (measurements: tflite/README.md, "Per-layer findings"):
 - A ReLU / ReLU6 after such a conv (or after its folded BN) is fused into the conv;
   after a sub-pixel shuffle it moves into the phase convs (it commutes with the
   shuffle), since a standalone int8 RELU is off XNNPACK's fast path.
-- Grouped convs: `lowering.grouped_conv2d(method="auto")`: depthwise when one input
+- Grouped convs: `grouped_conv2d(method="auto")`: depthwise when one input
   channel per group, the dense block-diagonal conv when <= 16 input channels,
-  otherwise `lowering.GroupedConv2D` (TFLite's grouped CONV_2D, the fastest measured
+  otherwise `GroupedConv2D` (TFLite's grouped CONV_2D, the fastest measured
   form; runs without Keras' XLA path in TF). No Keras `Conv2D(groups>1)` remains.
 - Depthwise kernels of more than 25 taps are split into row bands
-  (`lowering.depthwise_conv2d`).
+  (`depthwise.depthwise_conv2d`).
 - hard-swish: `Activation("hard_swish")` (float, TFLite HARD_SWISH) or the int8 form
-  (`lowering.hard_swish(x, "int8")`), chosen by `hard_swish=`.
+  (`hard_swish.hard_swish(x, "int8")`), chosen by `hard_swish=`.
 
 Every other layer is re-created from its config with its weights copied, keeping its
 name (so `UnsupportedOpError` still names the original layer). The result computes the
@@ -40,9 +40,11 @@ from typing import Dict, List, Optional
 import keras
 import numpy as np
 
-from vipnas_tf.export import lowering
+from vipnas_tf.export.lowering.batch_norm import fold_batch_norm as fold_bn_weights
+from vipnas_tf.export.lowering.depthwise import depthwise_conv2d
+from vipnas_tf.export.lowering.grouped_conv import GroupedConv2D, grouped_conv2d
+from vipnas_tf.export.lowering.hard_swish import HARD_SWISH_METHODS, hard_swish as hard_swish_layers
 
-HARD_SWISH_METHODS = ("activation", "int8")
 _HARD_SWISH_NAMES = ("hard_swish", "hard_silu")
 
 
@@ -53,7 +55,7 @@ class LoweringOptions:
     Attributes:
         hard_swish: "activation" (TFLite HARD_SWISH; fastest in float) or "int8"
             (1x1 depthwise affines + MUL; 2x faster in int8, ~3% slower in float).
-        grouped_method: `lowering.grouped_conv2d` method for grouped convs ("auto").
+        grouped_method: `grouped_conv.grouped_conv2d` method for grouped convs ("auto").
         max_depthwise_taps: band split threshold (None: the measured 25; 0: off).
         fold_batch_norm: fold BNs into the preceding convs.
         fuse_activations: fuse ReLU/ReLU6 into the preceding convs.
@@ -68,12 +70,6 @@ class LoweringOptions:
     def __post_init__(self):
         if self.hard_swish not in HARD_SWISH_METHODS:
             raise ValueError(f"hard_swish must be one of {HARD_SWISH_METHODS}, got {self.hard_swish!r}")
-
-
-def hard_swish_method_for(quantization_mode: str) -> str:
-    """The hard-swish form that is fastest for a quantization mode ("int8" and
-    "qat" -> the int8 form; float32/float16/dynamic keep HARD_SWISH)."""
-    return "int8" if quantization_mode in ("int8", "qat") else "activation"
 
 
 # ------------------------------------------------------------------------------
@@ -284,11 +280,11 @@ def _emit_conv(x, op, plan: Optional[_ConvPlan], options: LoweringOptions):
         gamma, beta, mean, var, eps = _bn_params(plan.bn)
         if depthwise:  # [k, k, C, m] -> output channel c * m + j on the last axis
             kh, kw, c, m = kernel.shape
-            k2, bias = lowering.fold_batch_norm(kernel.reshape(kh, kw, 1, c * m), bias,
-                                                gamma, beta, mean, var, eps)
+            k2, bias = fold_bn_weights(kernel.reshape(kh, kw, 1, c * m), bias,
+                                       gamma, beta, mean, var, eps)
             kernel = k2.reshape(kh, kw, c, m)
         else:
-            kernel, bias = lowering.fold_batch_norm(kernel, bias, gamma, beta, mean, var, eps)
+            kernel, bias = fold_bn_weights(kernel, bias, gamma, beta, mean, var, eps)
     if plan is not None and plan.activation:
         activation = plan.activation
     strides = tuple(op.strides)
@@ -296,18 +292,18 @@ def _emit_conv(x, op, plan: Optional[_ConvPlan], options: LoweringOptions):
               and op.padding in ("same", "valid"))
     groups = 1 if depthwise else int(op.groups)
     if simple and depthwise:
-        return lowering.depthwise_conv2d(x, kernel, bias, strides=strides[0], padding=op.padding,
-                                         activation=activation, max_taps=options.max_depthwise_taps,
-                                         name=op.name)
+        return depthwise_conv2d(x, kernel, bias, strides=strides[0], padding=op.padding,
+                                activation=activation, max_taps=options.max_depthwise_taps,
+                                name=op.name)
     if simple and groups > 1:
-        return lowering.grouped_conv2d(x, kernel, bias, groups=groups, strides=strides[0],
-                                       padding=op.padding, method=options.grouped_method,
-                                       activation=activation, name=op.name)
+        return grouped_conv2d(x, kernel, bias, groups=groups, strides=strides[0],
+                              padding=op.padding, method=options.grouped_method,
+                              activation=activation, name=op.name)
     # Plain conv (or an unusual one: dilated, non-square strides): same layer type,
     # folded weights.
     config = dict(op.get_config())
     config.update(activation=activation, use_bias=bias is not None)
-    cls = lowering.GroupedConv2D if groups > 1 else type(op)
+    cls = GroupedConv2D if groups > 1 else type(op)
     layer = cls.from_config(config)
     y = layer(x)
     layer.set_weights([kernel] + ([bias] if bias is not None else []))
@@ -376,7 +372,7 @@ def _lower(model, options, name=None):
             outputs = _emit_conv(args[0], op, planner.plans.get(id(op)), options)
         elif (single and _is_hard_swish(op) and options.hard_swish == "int8"
               and len(args[0].shape) == 4):
-            outputs = lowering.hard_swish(args[0], "int8", name=op.name)
+            outputs = hard_swish_layers(args[0], "int8", name=op.name)
         elif hasattr(op, "_nodes_by_depth"):  # nested functional model
             if id(op) not in clones:
                 clones[id(op)] = _lower(op, options)
@@ -429,7 +425,7 @@ def layer_summary(model: keras.Model) -> Dict[str, int]:
         elif isinstance(layer, keras.layers.Conv2D):
             if layer.groups > 1:
                 out["grouped_conv"] += 1
-                if not isinstance(layer, lowering.GroupedConv2D):
+                if not isinstance(layer, GroupedConv2D):
                     out["keras_grouped_conv"] += 1
             else:
                 out["conv"] += 1

@@ -1,21 +1,21 @@
-"""Static Keras model -> lowered Keras model -> .tflite, for latency measurement.
+"""Static Keras model -> lowered Keras model -> .tflite, as deployed, for latency measurement.
 
-The latency model must time what is deployed: the static model (`build_static` /
-`SuperNetwork.extract`) after the export lowering (`vipnas_tf.export.lowered_model.
-lower_model`: BN folded, ReLU fused, >25-tap depthwise banded, grouped convs in their
-fastest form, hard-swish in the precision's fastest form), then converted by
-`vipnas_tf.export.tflite_export.export_tflite`. `convert(model, quantization)` is the
-one conversion entry point of the latency code: the table's units and whole networks
-both go through it, so they are lowered alike.
+The latency model (`vipnas_tf.search.latency`) must time what is deployed: the static
+model (`build_static` / `SuperNetwork.extract`) after the export lowering (`lower_model`:
+BN folded, ReLU fused, >25-tap depthwise banded, grouped convs in their fastest form,
+hard-swish in the precision's fastest form), then converted by
+`tflite_export.export_quantized`. `convert(model, quantization)` is the one conversion
+entry point of the latency code: the table's units and whole networks both go through
+it, so they are lowered alike.
 """
 import os
 from typing import Optional
 
 import keras
-import numpy as np
 
-from vipnas_tf.export import quantization as quant_lib, tflite_export
-from vipnas_tf.export.lowered_model import hard_swish_method_for, lower_model
+from vipnas_tf.export.lowering.hard_swish import hard_swish_method_for
+from vipnas_tf.export.lowering.model import lower_model
+from vipnas_tf.export.tflite_export import export_quantized
 
 QUANTIZATIONS = ("float32", "int8")
 
@@ -39,18 +39,6 @@ def lower_static_model(model: keras.Model, quantization: str = "float32") -> ker
     return lower_model(model, hard_swish=hard_swish_method_for(quantization))
 
 
-def random_representative(model: keras.Model, num: int = 4, seed: int = 0):
-    """N(0, 1) inputs for int8 calibration (ranges do not change the speed)."""
-    shapes = [(1,) + tuple(int(d) for d in i.shape[1:]) for i in model.inputs]
-
-    def gen():
-        rng = np.random.default_rng(seed)
-        for _ in range(num):
-            yield [rng.standard_normal(s).astype(np.float32) for s in shapes]
-
-    return gen
-
-
 def convert(model: keras.Model, quantization: str = "float32", io_dtype: str = "float32",
             lowered: bool = False, path: Optional[str] = None, calibration_samples: int = 4) -> bytes:
     """Lowers (unless `lowered`) and converts `model` to a .tflite flatbuffer.
@@ -67,12 +55,5 @@ def convert(model: keras.Model, quantization: str = "float32", io_dtype: str = "
     check_quantization(quantization)
     if not lowered:
         model = lower_static_model(model, quantization)
-    if quantization == "int8":
-        cfg = quant_lib.QuantizationConfig.for_int8(random_representative(model, calibration_samples),
-                                                    num_calibration_samples=calibration_samples,
-                                                    io_dtype=io_dtype)
-    else:
-        if io_dtype != "float32":
-            raise ValueError(f"io_dtype={io_dtype!r} needs quantization='int8'")
-        cfg = quant_lib.QuantizationConfig.for_float32()
-    return tflite_export.export_tflite(model, os.fspath(path) if path else None, quantization=cfg)
+    return export_quantized(model, quantization, os.fspath(path) if path else None,
+                            num_calibration_samples=calibration_samples, io_dtype=io_dtype)
