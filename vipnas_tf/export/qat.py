@@ -1,7 +1,9 @@
 """Quantization-aware training (QAT) of a Keras 3 model via tf-keras + TFMOT.
 
 TensorFlow Model Optimization (TFMOT 0.8) accepts only tf-keras (Keras 2) models
-(FACTS.md). The project's models are Keras 3, so this module:
+(measured with TFMOT 0.8.1: `ValueError: to_quantize can only either be a keras
+Sequential or Functional model` for a Keras 3 model). The project's models are
+Keras 3, so this module:
 
 1. `to_tf_keras(model)`: rebuilds a Keras 3 functional model of standard layers as a
    tf-keras functional model, layer by layer from the layer configs (walking the
