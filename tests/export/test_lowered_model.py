@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 import keras
+from tests.testcase import run_tflite_parity_test
 from tiny_models import build_tiny_pose_model, sample_inputs
 from vipnas_tf.arch import resolve_arch
 from vipnas_tf.export import deploy, lowering, quantization, tflite_export
@@ -82,12 +83,8 @@ def test_preset_lowered_keras_parity(preset, hard_swish):
 def test_preset_lowered_tflite_float32_parity(preset):
     """The deployment path: TFLite float32 of the lowered model vs the un-lowered Keras model."""
     _, static, x, tol = preset
-    fb = tflite_export.export_tflite(lower_model(static))
-    ref = np.asarray(static(x[:1], training=False))
-    _check_parity(ref, tflite_export.run_tflite(fb, x[:1])[0], tol)
-    from ai_edge_litert.interpreter import Interpreter
-    ops = {o["op_name"] for o in Interpreter(model_content=fb)._get_ops_details()}
-    assert not any(op.startswith(("FLEX", "CUSTOM")) for op in ops), ops
+    run_tflite_parity_test(lower_model(static), x[:1], reference=static, atol=tol, min_peak=1e-2,
+                           builtin_ops_only=True)
 
 
 def test_tiny_model_head_bn_and_relu_fold_into_phases(tiny_model):
