@@ -504,12 +504,12 @@ SCHEDULE_FORMAT = "vipnas-tf/schedule/v1"
 
 
 def read_schedule(path) -> Dict:
-    """Loads and checks a schedule.json ("vipnas-tf/schedule/v1", see notes/common.md).
+    """Loads and checks a schedule.json ("vipnas-tf/schedule/v1", see docs/schedule.md).
 
     Uses `vipnas_tf.temporal.schedule.Schedule` when it exists; the returned dict has
     the documented fields plus "_dir" (the file's folder, for relative paths). Its
     "keypoint_layout" is the file's, checked against its model directories (a schedule
-    written before that field existed takes theirs; None when nothing states it).
+    without that field takes theirs; None when nothing states it).
     """
     from vipnas_tf.utils.io import read_json  # pylint: disable=import-outside-toplevel
 
