@@ -64,6 +64,7 @@ def preset(request):
 
 
 @pytest.mark.parametrize("hard_swish", ["activation", "int8"])
+@pytest.mark.slow
 def test_preset_lowered_keras_parity(preset, hard_swish):
     name, static, x, tol = preset
     lowered = lower_model(static, hard_swish=hard_swish)
@@ -80,6 +81,7 @@ def test_preset_lowered_keras_parity(preset, hard_swish):
         assert after["grouped_conv"] > 0
 
 
+@pytest.mark.slow
 def test_preset_lowered_tflite_float32_parity(preset):
     """The deployment path: TFLite float32 of the lowered model vs the un-lowered Keras model."""
     _, static, x, tol = preset
@@ -136,6 +138,7 @@ def test_unsupported_op_error_names_layer_after_lowering():
         tflite_export.export_tflite(lower_model(model))
 
 
+@pytest.mark.slow
 def test_lowered_int8_is_fully_integer(preset):
     """int8 of the lowered model: one QUANTIZE at the input, one DEQUANTIZE at the
     output, no float islands and no HARD_SWISH (the int8 form is used instead).

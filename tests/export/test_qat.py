@@ -67,6 +67,7 @@ def qat_result(tiny_model):
     return qmodel, history, qat.export_qat_tflite(qmodel)
 
 
+@pytest.mark.slow
 def test_qat_fine_tunes_and_exports_runnable_int8(qat_result, tiny_model):
     from ai_edge_litert.interpreter import Interpreter
     qmodel, history, flatbuffer = qat_result
