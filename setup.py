@@ -20,7 +20,7 @@ setup(
     include_package_data=True,
     install_requires=[
         # Keras 3 on the TensorFlow backend. tensorflow (not tensorflow-cpu): tf-keras
-        # depends on tensorflow, asking for both installs two copies (FACTS.md).
+        # depends on tensorflow, asking for both installs two copies (measured with TF 2.21).
         "tensorflow>=2.16,<2.22",
         "keras>=3.3",
         # The QAT path: TFMOT accepts only tf-keras (Keras 2) models. See BUILD.md.

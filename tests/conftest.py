@@ -28,6 +28,17 @@ def repo_root():
     return REPO_ROOT
 
 
+@pytest.fixture(scope="session")
+def synthetic_root(tmp_path_factory):
+    """A small synthetic COCO + PoseTrack set (16 images, 4 videos of 5 frames), read by
+    the data and evaluation tests; generated once per test run."""
+    from vipnas_tf.data.synthetic import generate  # pylint: disable=import-outside-toplevel
+
+    root = tmp_path_factory.mktemp("synthetic")
+    generate(root, images=16, clips=4, frames=5, seed=3, workers=1, progress=False)
+    return root
+
+
 # ---- scripts/train.py runs shared by tests/training and tests/search -------------------
 # One tiny synthetic set and three short runs of the real script (64x64, MobileNetV3
 # space), each SIGKILLed mid-run and resumed to the end: a stand-alone S-ViPNet (the

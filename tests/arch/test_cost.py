@@ -1,11 +1,11 @@
-"""The cost model against the paper's figures (FACTS.md) and against built Keras models."""
+"""The cost model against the paper's figures and against built Keras models."""
 import numpy as np
 import pytest
 
 from vipnas_tf.arch import arch_cost, get_space, resolve_arch
 from vipnas_tf.arch.describe import describe
 
-# (preset, paper GFLOPs, params in M), from the paper / FACTS.md.
+# (preset, paper GFLOPs, params in M), from the paper (Tables 1-2) and mmpose's configs.
 PAPER = [
     ("s_vipnas_mbv3", 0.69, 5.90),
     ("s_vipnas_res50", 1.44, 7.29),
@@ -21,7 +21,7 @@ def test_presets_match_paper_within_3_percent(name, gflops, mparams):
 
 
 def test_real_macs_match_facts_hand_counts():
-    # FACTS.md: conv+deconv MACs with deconvs at input resolution (1e9).
+    # Hand counts of the published architectures: conv+deconv MACs with deconvs at input resolution (1e9).
     for name, gmacs in [("s_vipnas_mbv3", 0.734), ("s_vipnas_res50", 1.463), ("sbl_res50", 5.43)]:
         assert abs(arch_cost(resolve_arch(name)).macs / 1e9 - gmacs) < 0.01
 

@@ -21,21 +21,6 @@ def static_twin(elastic, build_fn, input_shapes):
     return model
 
 
-def serialization_round_trip(layer):
-    """get_config -> from_config and keras.saving serialize -> deserialize keep the config."""
-    config = layer.get_config()
-    clone = layer.__class__.from_config(config)
-    assert clone.get_config() == config
-    revived = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(layer))
-    assert type(revived) is type(layer) and revived.get_config() == config
-    return clone
-
-
-@pytest.fixture
-def round_trip():
-    return serialization_round_trip
-
-
 @pytest.fixture
 def twin():
     return static_twin

@@ -3,6 +3,7 @@ import pytest
 import tensorflow as tf
 
 from vipnas_tf.blocks.elastic_hr_fusion import ElasticHRFusion
+from tests.testcase import run_serialization_test
 from vipnas_tf.models.static_hrnet import fusion
 
 MAX_WIDTHS = (32, 64, 128)
@@ -12,9 +13,10 @@ def _inputs(widths, rng, size=16):
     return [rng.normal(size=(2, size >> b, size >> b, w)).astype("float32") for b, w in enumerate(widths)]
 
 
-def test_config_round_trip_and_layer_names(round_trip):
+def test_config_round_trip_and_layer_names():
     fuse = ElasticHRFusion(MAX_WIDTHS, outputs=(0,), name="stage3_module4_fuse")
-    assert round_trip(fuse).outputs == (0,)
+    xs = _inputs((16, 32, 64), np.random.default_rng(0), size=8)
+    assert run_serialization_test(fuse, xs, dict(widths=[16, 32, 64])).outputs == (0,)
     names = sorted(l.name for l in fuse._flatten_layers(include_self=False) if "conv" in l.name)
     assert names == ["stage3_module4_fuse_b2_to_b1_conv1", "stage3_module4_fuse_b3_to_b1_conv1"]
     full = ElasticHRFusion(MAX_WIDTHS, name="f")

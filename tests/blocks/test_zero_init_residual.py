@@ -9,6 +9,8 @@ from vipnas_tf.blocks.elastic_bottleneck import ElasticBottleneck
 from vipnas_tf.blocks.elastic_inverted_residual import ElasticInvertedResidual
 from vipnas_tf.blocks.elastic_se_bottleneck import ElasticSEBottleneck
 
+from tests.testcase import run_serialization_test
+
 BLOCKS = {
     "inverted_residual": (lambda z: ElasticInvertedResidual(16, 16, 48, 5, 48, residual=True, activation="hswish",
                                                             zero_init_residual=z, name="ir"),
@@ -23,18 +25,18 @@ BLOCKS = {
 
 
 @pytest.mark.parametrize("kind", sorted(BLOCKS))
-def test_fresh_block_is_identity_and_option_serialises(kind, round_trip):
+def test_fresh_block_is_identity_and_option_serialises(kind):
     make, identity, choices = BLOCKS[kind]
     x = np.random.default_rng(0).normal(size=(2, 6, 6, 16)).astype("float32")
     block = make(True)
     for training in (False, True):
         y = np.asarray(block(x, training=training, **choices))
         np.testing.assert_allclose(y, identity(x), atol=1e-6)
-    assert round_trip(block).get_config()["zero_init_residual"] is True
+    assert run_serialization_test(block, x, choices).get_config()["zero_init_residual"] is True
     # the ordinary start: the branch contributes from the first step
     plain = make(False)
     assert not np.allclose(np.asarray(plain(x, training=True, **choices)), identity(x), atol=1e-3)
-    assert round_trip(plain).get_config()["zero_init_residual"] is False
+    assert run_serialization_test(plain, x, choices).get_config()["zero_init_residual"] is False
 
 
 def test_non_residual_inverted_residual_keeps_gamma_one():

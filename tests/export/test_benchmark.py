@@ -105,6 +105,7 @@ def test_run_benchmark_reports_corrupt_model_and_measures_the_rest(files, tmp_pa
     assert png.stat().st_size > 1000
 
 
+@pytest.mark.slow
 def test_cli_prints_json(files, tmp_path):
     out = subprocess.run(
         [sys.executable, os.path.join(REPO, "tflite", "benchmark.py"),

@@ -92,6 +92,7 @@ def _write(path, data):
 
 
 @pytest.mark.parametrize("mode", ["float32", "int8"])
+@pytest.mark.slow
 def test_convert_schedule_generic(tiny_model, tmp_path, mode):
     """Schedule conversion over any 'frame i -> two-input model' callable; the folder
     is what the benchmark's ScheduleRunner reads."""
@@ -177,6 +178,7 @@ def test_load_schedule_errors_name_the_field(tmp_path, change, match):
         deploy.load_schedule(_write(tmp_path / "schedule.json", data))
 
 
+@pytest.mark.slow
 def test_load_static_model_from_model_dir(tmp_path):
     from vipnas_tf.arch import resolve_arch
     from vipnas_tf.testing.model_dirs import make_supernet_dir
@@ -198,6 +200,7 @@ def test_load_static_model_from_model_dir(tmp_path):
     del net
 
 
+@pytest.mark.slow
 def test_model_dir_round_trips_the_trained_weights(tmp_path):
     from vipnas_tf.arch import resolve_arch
     from vipnas_tf.testing.model_dirs import make_supernet_dir
@@ -214,6 +217,7 @@ def test_model_dir_round_trips_the_trained_weights(tmp_path):
 # ------------------------------------------------------------------------------ CLI
 
 
+@pytest.mark.slow
 def test_cli_float32_preset_random_init(tmp_path):
     out = tmp_path / "m.tflite"
     r = _cli(["--arch=s_vipnas_mbv3", "--quantization=float32", f"--output={out}",
@@ -226,6 +230,7 @@ def test_cli_float32_preset_random_init(tmp_path):
     assert s["layers"]["keras_grouped_conv"] == 0 and s["cost"]["macs"] > 0
 
 
+@pytest.mark.slow
 def test_cli_int8_without_data_is_refused(tmp_path):
     r = _cli(["--arch=s_vipnas_mbv3", "--quantization=int8", f"--output={tmp_path / 'm.tflite'}",
               "--input_size=64x64"])
@@ -234,6 +239,7 @@ def test_cli_int8_without_data_is_refused(tmp_path):
     assert not (tmp_path / "m.tflite").exists()
 
 
+@pytest.mark.slow
 def test_cli_int8_with_pipeline_data_and_model_dir(tmp_path, synthetic_coco):
     from vipnas_tf.arch import resolve_arch
     from vipnas_tf.testing.model_dirs import make_supernet_dir
@@ -254,6 +260,7 @@ def test_cli_int8_with_pipeline_data_and_model_dir(tmp_path, synthetic_coco):
     assert [o.shape for o in outs] == [(1, 16, 16, 17), (1, 17, 2), (1, 17)]
 
 
+@pytest.mark.slow
 def test_cli_bad_image_root_names_the_file(tmp_path, synthetic_coco):
     train_ann = synthetic_coco[0]
     r = _cli(["--arch=s_vipnas_mbv3", "--quantization=int8", f"--output={tmp_path / 'm.tflite'}",
@@ -261,6 +268,7 @@ def test_cli_bad_image_root_names_the_file(tmp_path, synthetic_coco):
     assert r.returncode == 2 and "not found" in r.stderr and "--image_root" in r.stderr
 
 
+@pytest.mark.slow
 def test_cli_schedule_with_frame_factory(tmp_path):
     sched = _valid_schedule(2)
     (tmp_path / "schedule.json").write_text(json.dumps(sched))

@@ -11,13 +11,13 @@ import numpy as np
 import pytest
 
 import keras
+from tests.testcase import run_tflite_parity_test
 from tiny_models import build_tiny_pose_model, sample_inputs
 from vipnas_tf.arch import resolve_arch
 from vipnas_tf.export import deploy, lowering, quantization, tflite_export
 from vipnas_tf.export.lowering import layer_summary, lower_model
 from vipnas_tf.litert import run_tflite
 from vipnas_tf.models import build_static
-from vipnas_tf.testing.tflite_parity import run_tflite_parity_test
 from vipnas_tf.testing.weights import randomize_weights
 
 SIZE = (64, 64)
@@ -65,6 +65,7 @@ def preset(request):
 
 
 @pytest.mark.parametrize("hard_swish", ["activation", "int8"])
+@pytest.mark.slow
 def test_preset_lowered_keras_parity(preset, hard_swish):
     name, static, x, tol = preset
     lowered = lower_model(static, hard_swish=hard_swish)
@@ -81,14 +82,12 @@ def test_preset_lowered_keras_parity(preset, hard_swish):
         assert after["grouped_conv"] > 0
 
 
+@pytest.mark.slow
 def test_preset_lowered_tflite_float32_parity(preset):
     """The deployment path: TFLite float32 of the lowered model vs the un-lowered Keras model."""
     _, static, x, tol = preset
-    fb = tflite_export.export_tflite(lower_model(static))
-    run_tflite_parity_test(static, fb, [x[:1]], atol=tol, min_output_scale=1e-2)
-    from ai_edge_litert.interpreter import Interpreter
-    ops = {o["op_name"] for o in Interpreter(model_content=fb)._get_ops_details()}
-    assert not any(op.startswith(("FLEX", "CUSTOM")) for op in ops), ops
+    run_tflite_parity_test(lower_model(static), x[:1], reference=static, atol=tol, min_peak=1e-2,
+                           builtin_ops_only=True)
 
 
 def test_tiny_model_head_bn_and_relu_fold_into_phases(tiny_model):
@@ -140,6 +139,7 @@ def test_unsupported_op_error_names_layer_after_lowering():
         tflite_export.export_tflite(lower_model(model))
 
 
+@pytest.mark.slow
 def test_lowered_int8_is_fully_integer(preset):
     """int8 of the lowered model: one QUANTIZE at the input, one DEQUANTIZE at the
     output, no float islands and no HARD_SWISH (the int8 form is used instead).

@@ -14,6 +14,8 @@ from tiny_models import build_tiny_pose_model
 from vipnas_tf.export import convert as convert_lib, data as data_lib, parity
 from vipnas_tf.export.lowering import lower_model
 
+pytestmark = pytest.mark.slow  # traces super-networks / runs the real commands
+
 pytest.importorskip("vipnas_tf.export.qat")
 
 SIZE = (64, 32)  # heatmaps 16 x 8, one heatmap cell = 4 crop pixels

@@ -72,6 +72,7 @@ def test_export_replaces_atomically(exported, tiny_model):
 
 
 @pytest.mark.skipif(shutil.which("saved_model_cli") is None, reason="saved_model_cli not on PATH")
+@pytest.mark.slow
 def test_saved_model_cli_lists_the_signature(exported):
     out, _ = exported
     r = subprocess.run(["saved_model_cli", "show", "--dir", str(out), "--tag_set", "serve",
@@ -82,6 +83,7 @@ def test_saved_model_cli_lists_the_signature(exported):
         assert name in r.stdout, r.stdout
 
 
+@pytest.mark.slow
 def test_cli_export_savedmodel(tmp_path):
     out = tmp_path / "sm"
     env = dict(os.environ, PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""))

@@ -3,10 +3,10 @@ import numpy as np
 import pytest
 
 import keras
+from tests.testcase import run_tflite_parity_test
 from tiny_models import K, build_tiny_pose_model, sample_inputs
 from vipnas_tf.export import quantization, tflite_export
 from vipnas_tf.litert import run_tflite
-from vipnas_tf.testing.tflite_parity import run_tflite_parity_test
 
 
 def _keras_out(model, inputs):
@@ -17,9 +17,8 @@ def _rep(model):
     return lambda: (sample_inputs(model, 4, seed) for seed in range(8))
 
 
-def _assert_parity(model, flatbuffer, atol=None, same_argmax=True, **kwargs):
-    return run_tflite_parity_test(model, flatbuffer, sample_inputs(model, 1, seed=123), atol=atol,
-                                  same_argmax=same_argmax, **kwargs)
+def _x(model):
+    return sample_inputs(model, 1, seed=123)
 
 
 @pytest.fixture(scope="module")
@@ -28,24 +27,24 @@ def fp32(tiny_model):
 
 
 def test_float32_parity(tiny_model, fp32):
-    _assert_parity(tiny_model, fp32, atol=1e-4)
+    run_tflite_parity_test(tiny_model, _x(tiny_model), flatbuffer=fp32, atol=1e-4)
 
 
 def test_float16_parity(tiny_model):
-    fb = tflite_export.export_tflite(tiny_model, quantization=quantization.QuantizationConfig.for_float16())
-    _assert_parity(tiny_model, fb, atol=5e-3, same_argmax=False)
+    run_tflite_parity_test(tiny_model, _x(tiny_model), quantization=quantization.QuantizationConfig.for_float16(),
+                           atol=5e-3, same_argmax=False)
 
 
 def test_dynamic_range_parity(tiny_model):
-    fb = tflite_export.export_tflite(tiny_model, quantization=quantization.QuantizationConfig.for_dynamic())
-    _assert_parity(tiny_model, fb, atol=0.05, same_argmax=False)
+    run_tflite_parity_test(tiny_model, _x(tiny_model), quantization=quantization.QuantizationConfig.for_dynamic(),
+                           atol=0.05, same_argmax=False)
 
 
 def test_int8_float_io_error_bounded(tiny_model, fp32):
-    fb = tflite_export.export_tflite(
-        tiny_model, quantization=quantization.QuantizationConfig.for_int8(_rep(tiny_model)))
     # int8 error relative to the output range: a few quantization steps.
-    _assert_parity(tiny_model, fb, relative_atol=0.05, same_argmax=False)
+    fb = run_tflite_parity_test(tiny_model, _x(tiny_model),
+                                quantization=quantization.QuantizationConfig.for_int8(_rep(tiny_model)),
+                                relative_atol=0.05, same_argmax=False).flatbuffer
     # Much smaller than the float32 file (weights are int8).
     assert len(fb) < len(fp32)
 
@@ -82,7 +81,7 @@ def test_multi_input_temporal_model(tiny_temporal_model):
     from ai_edge_litert.interpreter import Interpreter
     shapes = [tuple(d["shape"]) for d in Interpreter(model_content=fb).get_input_details()]
     assert sorted(shapes) == sorted([(1, 32, 24, 3), (1, 8, 6, K)])
-    _assert_parity(tiny_temporal_model, fb, atol=1e-4)
+    run_tflite_parity_test(tiny_temporal_model, _x(tiny_temporal_model), flatbuffer=fb, atol=1e-4)
     cfg = quantization.QuantizationConfig.for_int8(_rep(tiny_temporal_model))
     fb8 = tflite_export.export_tflite(tiny_temporal_model, quantization=cfg)
     assert len(run_tflite(fb8, sample_inputs(tiny_temporal_model))) == 1
@@ -147,7 +146,7 @@ def test_default_decode_is_the_codec_when_it_exists(tiny_model):
 
 
 def test_lowered_layers_convert_to_builtins_with_parity():
-    """What lowering.py emits (banded 7x7 depthwise, dense/grouped convs, sub-pixel
+    """What the lowering package emits (banded 7x7 depthwise, dense/grouped convs, sub-pixel
     deconv with fused ReLU, int8-form hard-swish) converts and matches Keras."""
     from vipnas_tf.export import lowering
     from ai_edge_litert.interpreter import Interpreter
@@ -165,7 +164,6 @@ def test_lowered_layers_convert_to_builtins_with_parity():
     fb = tflite_export.export_tflite(model)
     ops = {o["op_name"] for o in Interpreter(model_content=fb)._get_ops_details()}
     assert "HARD_SWISH" not in ops and "DEPTHWISE_CONV_2D" in ops
-    _assert_parity(model, fb, atol=1e-4)
-    fb8 = tflite_export.export_tflite(model, quantization=quantization.QuantizationConfig.for_int8(_rep(model)))
-    x = sample_inputs(model, 1, seed=123)
-    run_tflite_parity_test(model, fb8, x, relative_atol=0.05, same_argmax=False)
+    run_tflite_parity_test(model, _x(model), flatbuffer=fb, atol=1e-4)
+    run_tflite_parity_test(model, _x(model), quantization=quantization.QuantizationConfig.for_int8(_rep(model)),
+                           relative_atol=0.05, same_argmax=False)

@@ -108,6 +108,7 @@ def _check(name, fmt, heatmaps, reference):
     assert same.all(), (name, fmt, same)
 
 
+@pytest.mark.slow
 def test_run_config_records_arch_and_provenance(imported):
     name, _, path, model_dir = imported
     cfg = json.loads(open(os.path.join(model_dir, "run_config.json")).read())
@@ -121,6 +122,7 @@ def test_run_config_records_arch_and_provenance(imported):
     assert cfg["normalization"]["mean"] == list(IMAGENET_MEAN_RGB)
 
 
+@pytest.mark.slow
 def test_keras_tflite_and_savedmodel_compute_mmpose_heatmaps(imported, crops, tmp_path):
     name, reference, _, model_dir = imported
     uint8, images = crops
@@ -166,6 +168,7 @@ def _import_fails(tmp_path, state_or_bytes, name, *expected):
     return message
 
 
+@pytest.mark.slow
 def test_missing_unexpected_and_misshapen_tensors_are_named(res50_state, tmp_path):
     state = dict(res50_state)
     del state["backbone.layer2.3.conv2.weight"]
@@ -179,6 +182,7 @@ def test_missing_unexpected_and_misshapen_tensors_are_named(res50_state, tmp_pat
                   "expected [17, 144, 1, 1], found [17, 144, 3, 3]")
 
 
+@pytest.mark.slow
 def test_checkpoint_of_another_network_is_recognised(res50_state, tmp_path):
     _import_fails(tmp_path, dict(res50_state), "sbl_res50", "checkpoint of s_vipnas_res50", "--arch=s_vipnas_res50")
     _import_fails(tmp_path, dict(res50_state), "s_vipnas_mbv3", "checkpoint of s_vipnas_res50")
@@ -189,6 +193,7 @@ def test_checkpoint_of_another_network_is_recognised(res50_state, tmp_path):
     assert "unexpected key 'backbone.conv1.weight'" in message
 
 
+@pytest.mark.slow
 def test_truncated_corrupt_and_mixed_files(twins, res50_state, tmp_path):
     path = twins("s_vipnas_res50")[1]
     data = open(path, "rb").read()

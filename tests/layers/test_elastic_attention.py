@@ -3,7 +3,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tests.layers.helpers import assert_close, run_serialization_test
+from tests.layers.helpers import assert_close
+from tests.testcase import run_layer_test
 from vipnas_tf.blocks import maybe
 from vipnas_tf.layers import ElasticContextBlock, ElasticSE
 from vipnas_tf.models import static_ops
@@ -25,9 +26,11 @@ def _static_twin(fn, x, source):
     return model
 
 
-@pytest.mark.parametrize("cls", [ElasticSE, ElasticContextBlock])
-def test_config_round_trip(cls):
-    run_serialization_test(cls(32, name="att"))
+@pytest.mark.parametrize("cls,trainable", [(ElasticSE, 4), (ElasticContextBlock, 8)])
+def test_layer_call_and_serialization(cls, trainable):
+    x = np.random.default_rng(0).normal(size=(2, 5, 4, 20)).astype("float32")
+    run_layer_test(cls, dict(max_channels=32, name="att"), x, expected_output_shape=(2, 5, 4, 20),
+                   expected_num_trainable_weights=trainable, expected_num_non_trainable_weights=0)
 
 
 @pytest.mark.parametrize("channels", [32, 20])

@@ -2,7 +2,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tests.layers.helpers import assert_close, run_serialization_test
+from tests.layers.helpers import assert_close
+from tests.testcase import run_layer_test
 from vipnas_tf.layers import ElasticBatchNorm
 from vipnas_tf.testing.weights import randomize_weights
 
@@ -14,8 +15,11 @@ def _bn():
     return bn
 
 
-def test_config_round_trip():
-    run_serialization_test(ElasticBatchNorm(8, momentum=0.8, name="bn"))
+def test_layer_call_and_serialization():
+    x = np.random.default_rng(0).normal(size=(2, 4, 4, 6)).astype("float32")
+    run_layer_test(ElasticBatchNorm, dict(max_channels=8, momentum=0.8, name="bn"), x,
+                   expected_output_shape=(2, 4, 4, 6), expected_num_trainable_weights=2,
+                   expected_num_non_trainable_weights=3)
 
 
 def test_inference_slice_equals_static_bn():

@@ -3,7 +3,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tests.layers.helpers import assert_close, run_serialization_test
+from tests.layers.helpers import assert_close
+from tests.testcase import run_layer_test
 from vipnas_tf.layers import ElasticConv2D
 from vipnas_tf.testing.weights import randomize_weights
 
@@ -17,8 +18,12 @@ def _layer(**kw):
     return layer
 
 
-def test_config_round_trip():
-    run_serialization_test(ElasticConv2D(8, 16, 5, strides=2, max_in_per_group=4, name="c"))
+def test_layer_call_and_serialization():
+    x = np.random.default_rng(0).normal(size=(2, 9, 7, 8)).astype("float32")
+    run_layer_test(ElasticConv2D, dict(max_in_channels=8, max_out_channels=16, max_kernel_size=5, strides=2,
+                                       max_in_per_group=4, name="c"),
+                   x, dict(out_channels=12, kernel_size=3, groups=2), expected_output_shape=(2, 5, 4, 12),
+                   expected_num_trainable_weights=1, expected_num_non_trainable_weights=0)
 
 
 @pytest.mark.parametrize("in_ch,out,k,groups,stride", [(16, 24, 7, 1, 1), (12, 8, 5, 4, 1), (16, 16, 3, 16, 2), (8, 20, 3, 2, 2)])

@@ -3,7 +3,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tests.layers.helpers import assert_close, run_serialization_test
+from tests.layers.helpers import assert_close
+from tests.testcase import run_layer_test
 from vipnas_tf.layers import ElasticConv2DTranspose
 from vipnas_tf.models import static_ops
 from vipnas_tf.testing.weights import randomize_weights
@@ -16,8 +17,11 @@ def _layer(max_in=12, max_out=16, cpg=12):
     return layer
 
 
-def test_config_round_trip():
-    run_serialization_test(ElasticConv2DTranspose(8, 16, max_in_per_group=2, name="d"))
+def test_layer_call_and_serialization():
+    x = np.random.default_rng(0).normal(size=(2, 4, 3, 8)).astype("float32")
+    run_layer_test(ElasticConv2DTranspose, dict(max_in_channels=8, max_out_channels=16, max_in_per_group=2, name="d"),
+                   x, dict(out_channels=12, groups=4), expected_output_shape=(2, 8, 6, 12),
+                   expected_num_trainable_weights=1, expected_num_non_trainable_weights=0)
 
 
 def test_is_a_true_transposed_conv():

@@ -14,6 +14,8 @@ from vipnas_tf.models import build_supernet
 from vipnas_tf.models.hrnet_supernet import HRNetSuperNet
 from vipnas_tf.testing.weights import randomize_weights
 
+pytestmark = pytest.mark.slow  # traces super-networks / runs the real commands
+
 SIZE = (64, 64)
 
 

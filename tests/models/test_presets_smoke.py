@@ -34,6 +34,7 @@ def test_preset_builds_runs_and_matches_cost_model(name):
 
 
 @pytest.mark.parametrize("space_name", list_spaces())
+@pytest.mark.slow
 def test_space_extremes_match_cost_model(space_name):
     space = get_space(space_name)
     for arch in (space.max(), space.min(), space.sample(np.random.default_rng(0))):

@@ -9,6 +9,8 @@ from vipnas_tf.arch.presets import PRESETS
 from vipnas_tf.models import build_supernet
 from vipnas_tf.testing.weights import randomize_weights
 
+pytestmark = pytest.mark.slow  # traces super-networks / runs the real commands
+
 INPUT = (64, 64)
 SPACES = ["mobilenetv3", "resnet50"]
 

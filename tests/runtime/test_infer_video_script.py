@@ -11,6 +11,8 @@ import pytest
 from tests.runtime import helpers
 from vipnas_tf.runtime.detector import hog_available
 
+pytestmark = pytest.mark.slow  # traces super-networks / runs the real commands
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 

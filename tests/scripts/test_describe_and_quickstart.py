@@ -15,6 +15,7 @@ def _run(*args):
 
 
 @pytest.mark.parametrize("name,gflops,mparams", [("s_vipnas_mbv3", 0.69, 5.90), ("s_vipnas_res50", 1.44, 7.29), ("sbl_res50", 8.99, 34.0)])
+@pytest.mark.slow
 def test_describe_json_figures(name, gflops, mparams):
     out = _run("scripts/describe.py", f"--arch={name}", "--json")
     assert out.returncode == 0, out.stderr
@@ -24,12 +25,14 @@ def test_describe_json_figures(name, gflops, mparams):
     assert abs(d["params"] / 1e6 - mparams) / mparams <= 0.03
 
 
+@pytest.mark.slow
 def test_describe_unknown_preset_lists_presets():
     out = _run("scripts/describe.py", "--arch=resnet9000", "--json")
     assert out.returncode == 2
     assert "s_vipnas_mbv3" in out.stderr and "sbl_res50" in out.stderr
 
 
+@pytest.mark.slow
 def test_describe_accepts_json_file_and_reports_outside_space(tmp_path):
     from vipnas_tf.arch import resolve_arch, save_arch
 
@@ -62,6 +65,7 @@ def test_steps_skip_completed_and_redo_interrupted(tmp_path):
     assert any("already complete" in l for l in logs) and any("resuming an interrupted step" in l for l in logs)
 
 
+@pytest.mark.slow
 def test_describe_schedule_recomputes_frames_and_checks_budget(tmp_path):
     from vipnas_tf.arch import get_space, resolve_arch
     from vipnas_tf.temporal.frame_arch import FrameArch, frame_cost

@@ -80,6 +80,7 @@ def table(tmp_path_factory):
     return model, path
 
 
+@pytest.mark.slow
 def test_build_load_round_trip(table):
     model, path = table
     loaded = lat.LatencyModel.load(path)
@@ -93,6 +94,7 @@ def test_build_load_round_trip(table):
     assert all(e["p50_ms"] > 0 for e in d["entries"].values())
 
 
+@pytest.mark.slow
 def test_prediction_is_sum_of_entries_plus_overhead(table):
     model, _ = table
     keys = [u.key for u in units_lib.arch_units(TINY_A, SIZE, "float32")]
@@ -108,6 +110,7 @@ def test_prediction_is_sum_of_entries_plus_overhead(table):
     assert model.predict_ms(TINY_A) > 0
 
 
+@pytest.mark.slow
 def test_unknown_key_error_and_lazy_fill(table, tmp_path):
     model, path = table
     strict = lat.LatencyModel.load(path)
@@ -136,6 +139,7 @@ def test_bad_table_files(tmp_path):
         lat.LatencyModel.load(bad)
 
 
+@pytest.mark.slow
 def test_predicted_vs_measured_tiny_archs_and_calibration(table, tmp_path):
     """calibrate() on two tiny archs fits scale = median(measured /
     sum of their units re-timed in the same session), which predict_ms and breakdown
@@ -165,6 +169,7 @@ def test_predicted_vs_measured_tiny_archs_and_calibration(table, tmp_path):
     assert sum(ms for _, ms in loaded.breakdown(TINY_B)) == pytest.approx(loaded.predict_ms(TINY_B))
 
 
+@pytest.mark.slow
 def test_measure_arch_ms_with_given_static_model():
     static = build_static(TINY_A, SIZE)
     ms = lat.measure_arch_ms(TINY_A, SIZE, "int8", weights=static, runs=5, warmup=1)

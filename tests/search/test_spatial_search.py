@@ -61,6 +61,7 @@ def test_budget_band_samples_only_inside_it():
         Budget("paper_gflops", 1.0, floor=1.0)
 
 
+@pytest.mark.slow
 def test_model_dir_errors(tmp_path, supernet_dir):
     with pytest.raises(SearchError, match="does not exist"):
         SpatialSearch(str(tmp_path / "none"), str(tmp_path / "out"), Budget("paper_gflops", 1.0))
@@ -73,6 +74,7 @@ def test_model_dir_errors(tmp_path, supernet_dir):
         SpatialSearch(str(other), str(tmp_path / "out"), Budget("paper_gflops", 1.0))
 
 
+@pytest.mark.slow
 def test_search_respects_budget_writes_outputs_and_resumes(tmp_path, supernet_dir):
     space = get_space("mobilenetv3")
     oracle = CostOracle((64, 64))

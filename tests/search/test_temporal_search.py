@@ -18,6 +18,8 @@ from vipnas_tf.temporal.schedule import Schedule
 from vipnas_tf.training import bn as bn_lib
 from vipnas_tf.training.checkpoint import read_run_config
 
+pytestmark = pytest.mark.slow  # traces super-networks / runs the real commands
+
 T = 2
 SEARCH = dict(frames=T, num_samples=4, bn_calib_batches=1, calib_batch_size=4, progress=False, seed=0)
 

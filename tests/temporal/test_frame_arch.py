@@ -93,6 +93,7 @@ def test_fusion_cost_by_hand():
 
 
 @pytest.mark.parametrize("name", SPACES)
+@pytest.mark.slow
 def test_cost_matches_the_static_model(name):
     """frame_cost's MACs and params = those counted from the static two-input model."""
     ts = TemporalSpace(name)

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tests.layers.helpers import assert_close, run_serialization_test
+from tests.layers.helpers import assert_close
+from tests.testcase import run_serialization_test
 from vipnas_tf.temporal.fusion import ElasticFusion, static_fusion
 from vipnas_tf.testing.weights import randomize_weights
 

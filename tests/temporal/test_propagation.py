@@ -15,6 +15,8 @@ from vipnas_tf.temporal.propagation import (
 from vipnas_tf.temporal.supernet import TemporalSuperNetwork
 from vipnas_tf.testing.weights import randomize_weights
 
+pytestmark = pytest.mark.slow  # traces super-networks / runs the real commands
+
 INPUT = (64, 64)
 T = 3
 

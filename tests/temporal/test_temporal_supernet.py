@@ -10,6 +10,8 @@ from vipnas_tf.temporal import FrameArch
 from vipnas_tf.temporal.supernet import TemporalSuperNetwork
 from vipnas_tf.testing.weights import randomize_weights
 
+pytestmark = pytest.mark.slow  # traces super-networks / runs the real commands
+
 INPUT = (64, 64)
 
 

@@ -12,6 +12,8 @@ from vipnas_tf.arch import get_space
 from vipnas_tf.models import build_supernet
 from vipnas_tf.training.init import initialize_kernels
 
+pytestmark = pytest.mark.slow  # traces super-networks / runs the real commands
+
 
 def _net():
     import tensorflow as tf

@@ -15,6 +15,8 @@ from vipnas_tf.training import ModelDirError, TrainConfig
 from vipnas_tf.training.checkpoint import keypoint_layout_of_run
 from vipnas_tf.training.layout_transfer import restore_for_layout
 
+pytestmark = pytest.mark.slow  # traces super-networks / runs the real commands
+
 COPIED = (0, 3, 4) + tuple(range(5, 17))
 
 

@@ -8,11 +8,14 @@ import os
 import subprocess
 
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from vipnas_tf.arch import get_space
 from vipnas_tf.training.checkpoint import ModelState, read_run_config
 from vipnas_tf.training.losses import keypoint_mse
+
+pytestmark = pytest.mark.slow  # traces super-networks / runs the real commands
 
 
 def _check_resumed(run, total, interval):

@@ -1,8 +1,8 @@
 """Cost model: MACs, parameters and the paper's GFLOPs, computed from layer shapes.
 
 Each family's space lists its layers as `ConvCost` records (`space.conv_costs(arch,
-input_size)`); this module adds them up. Conventions (FACTS.md, "How the paper counts
-GFLOPs"):
+input_size)`); this module adds them up. Conventions (the paper's
+Tables 1-2 reproduced by hand counts of the published architectures):
 
 - `macs`: multiply-accumulates of all conv and transposed-conv layers, transposed convs
   counted at their *input* resolution (what actually runs).

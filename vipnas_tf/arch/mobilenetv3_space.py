@@ -10,7 +10,8 @@ Table A1 exactly (stage 2: mid in [72, 144] -> groups [9, 144]; stage 6: mid in
 [480, 960] -> [60, 960]) and always divides the channels.
 
 One deviation: Table A1 fixes the head width at 256, but the published
-S-ViPNAS-MobileNetV3 uses a 160-wide depthwise head (FACTS.md). The head width choices
+S-ViPNAS-MobileNetV3 uses a 160-wide depthwise head (mmpose `vipnas_mbv3.py`:
+three transposed convs 160 -> 160, groups 160). The head width choices
 are {160, 256} so that the published model is a point of the space; head groups are
 the values of {32, 64, 128, 160, 256} (Table A1's range [32, 256]) that divide both the
 deconv's input and output channels.

@@ -1,6 +1,6 @@
 """Published architectures and baselines, by name.
 
-- `s_vipnas_mbv3`: S-ViPNAS-MobileNetV3 as released in mmpose (`vipnas_mbv3.py`, FACTS.md),
+- `s_vipnas_mbv3`: S-ViPNAS-MobileNetV3 as released in mmpose (`vipnas_mbv3.py`),
   including its 160-wide depthwise head. A point of the `mobilenetv3` space (whose head
   width choices include 160 for this reason; see `mobilenetv3_space`).
 - `s_vipnas_res50`: S-ViPNAS-Res50 as released in mmpose (`vipnas_resnet.py`): a point of

@@ -127,7 +127,7 @@ def run_config_layout(run_config, where):
       run_config: the dict of a model directory's run_config.json.
       where: that file's path, for errors.
 
-    `keypoint_layout` when present; a run written before that key existed gets the
+    `keypoint_layout` when present; a run without that key gets the
     layout of its own training annotations (`train_ann`) if they still exist. Otherwise
     ValueError names the file and says how to state it.
     """

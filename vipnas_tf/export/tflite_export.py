@@ -1,6 +1,6 @@
 """Keras 3 model -> .tflite (float32, float16, dynamic-range, full-integer int8).
 
-The recipe (FACTS.md, "A first TFLite measurement"): trace the model as a
+The recipe (measured with TF 2.21 on the published models): trace the model as a
 `tf.function` with a *fixed* batch-1 input signature and convert that concrete
 function. Converting a Keras model whose batch is dynamic failed on some ops (the
 converter kept `tf.DepthwiseConv2dNative` as a flex op); a static signature lets

@@ -1,6 +1,7 @@
 """ElasticConv2DTranspose: the head's stride-2 transposed conv, elastic in width and groups.
 
-Keras 3's `Conv2DTranspose` has no `groups` (FACTS.md), and both published heads use
+Keras 3's `Conv2DTranspose` has no `groups` (`ValueError: Unrecognized keyword
+arguments` with Keras 3.15), and both published heads use
 grouped (MobileNetV3: depthwise) transposed convs. A stride-2, kernel-4, padding-1
 transposed conv (PyTorch `ConvTranspose2d(k=4, s=2, p=1)`) is computed here as four
 sub-pixel phase convs on the input grid followed by depth-to-space:

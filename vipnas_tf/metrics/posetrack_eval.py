@@ -1,6 +1,6 @@
 """PoseTrack per-frame pose mAP following poseval (the metric the paper reports).
 
-Definition (FACTS.md; poseval's `evaluateAP` / `assignGTmulti`):
+Definition (poseval's `evaluateAP` / `assignGTmulti`):
 - 15 joints: PoseTrack18's 17 slots minus the two ear slots (never labelled);
   `head_bottom` is poseval's "neck".
 - A predicted joint is correct when its distance to the ground-truth joint, divided

@@ -291,7 +291,7 @@ class LatencyModel:
             scale = median over networks of measured / (overhead + sum of its units)
 
         with the networks' units re-timed (chunked, exactly as for the table) in the
-        same session as the networks, alternating chunk and network rounds, so that
+        same run as the networks, alternating chunk and network rounds, so that
         the machine's speed on the day (it drifts by several % on this shared VM)
         cancels out of the ratio. Networks are sampled with `seed`, not the seeds
         scripts/bench_latency_model.py checks with; `archs` replaces them.

@@ -1,7 +1,7 @@
 """The video schedule: which network runs on which frame (paper Sec. 3.1, 3.4.3).
 
 Written by temporal search, read by export, the video runner and the benchmark
-harness. Format "vipnas-tf/schedule/v1" (see /work/notes/common.md):
+harness. Format "vipnas-tf/schedule/v1" (docs/schedule.md):
 
     {"format": "vipnas-tf/schedule/v1", "space": "mobilenetv3", "input_size": [H, W],
      "keypoint_layout": "posetrack18" | "coco", "num_frames": T,
@@ -17,7 +17,7 @@ frame: `arch_cost`), never trusted from the file: `validate` reports a file whos
 stored figures disagree. Relative model directories are relative to the schedule
 file's folder. `keypoint_layout` says what each heatmap channel means; every network of
 the schedule has it (`check_model_layouts` compares the file with its model
-directories; a schedule written before the key existed takes theirs). Other top-level keys (search metadata, e.g. the budget or the AP) are
+directories; a schedule without the key takes theirs). Other top-level keys (search metadata, e.g. the budget or the AP) are
 kept as `extra` and written back.
 """
 import dataclasses

@@ -16,7 +16,7 @@ def make_supernet_dir(model_dir, space="mobilenetv3", input_size=(64, 64), data=
     """Writes MODEL_DIR/run_config.json and MODEL_DIR/ckpt/ckpt-1; returns the network.
 
     `keypoint_layout` is recorded as a training run records its annotations' layout
-    (None: left out, as in a run written before the field existed)."""
+    (None: left out, as in a run without the field)."""
     from vipnas_tf.models import build_supernet  # pylint: disable=import-outside-toplevel
     from vipnas_tf.testing.weights import randomize_weights  # pylint: disable=import-outside-toplevel
 

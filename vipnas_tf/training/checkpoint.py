@@ -76,7 +76,7 @@ def read_run_config(model_dir):
 def keypoint_layout_of_run(model_dir, run_config=None):
     """The keypoint layout ("coco" | "posetrack18") of a model directory.
 
-    From `run_config.json`'s `keypoint_layout`; a run written before that key existed
+    From `run_config.json`'s `keypoint_layout`; a run without that key
     gets the layout of its own training annotations (`train_ann`) if they still exist.
     Otherwise ModelDirError names the file and says how to state the layout.
     """

@@ -1,6 +1,6 @@
 """Quantization-aware training (QAT) of a Keras 3 model via tf-keras + TFMOT.
 
-TensorFlow Model Optimization (TFMOT 0.8) accepts only tf-keras (Keras 2) models. The
+TensorFlow Model Optimization (TFMOT 0.8) accepts only tf-keras (Keras 2) models (measured with TFMOT 0.8.1: `ValueError: to_quantize can only either be a keras Sequential or Functional model` for a Keras 3 model). The
 project's models are Keras 3, so QAT runs in four stages, one module each:
 
 1. `rebuild.to_tf_keras(model)`: the Keras 3 functional model rebuilt as tf-keras,

@@ -1,6 +1,6 @@
 r"""The paper's temporal ablations at small scale on the synthetic video data.
 
-  python scripts/temporal_ablations.py --key_model_dir=runs/quickstart/05_posetrack_finetune/model \
+  python research/temporal_ablations.py --key_model_dir=runs/quickstart/05_posetrack_finetune/model \
       --synthetic_data=runs/quickstart/01_synthetic_data --out=runs/ablations --json
 
 - Fig. 6(a): the same per-frame architectures with and without the fusion module: two
@@ -14,7 +14,7 @@ r"""The paper's temporal ablations at small scale on the synthetic video data.
   with their average GFLOPs per frame.
 Every number is PoseTrack mAP on the non-key frames of the synthetic val clips.
 Resumable: trainings and searches continue where they stopped. Results: OUT/results.json
-and OUT/results.md (measured tables in the README, "Temporal ablations at small scale").
+and OUT/results.md (measured tables in research/README.md, "Temporal ablations at small scale").
 """
 import json
 import os

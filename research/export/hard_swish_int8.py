@@ -1,7 +1,7 @@
 """Hard-swish formulations after a 1x1 conv at 16x12x400, float32 and int8, with the TFLite ops each lowers to.
 
-Throwaway research script for tflite/README.md; run from the repo root:
-python tflite/research/hard_swish_int8.py"""
+Reproduces research/README.md, "Export layer studies", table 5; run from the repo root:
+python research/export/hard_swish_int8.py"""
 import sys, os; sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..'))
 os.environ["TF_CPP_MIN_LOG_LEVEL"]="3"
 import numpy as np, keras

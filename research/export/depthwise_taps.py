@@ -1,7 +1,7 @@
 """Depthwise conv latency vs kernel shape (taps) at 64x48x120 output, float32 and int8, 1 thread. Finding: more than 25 taps leaves XNNPACK's unipass kernels (about 15x slower).
 
-Throwaway research script for tflite/README.md; run from the repo root:
-python tflite/research/depthwise_taps.py"""
+Reproduces research/README.md, "Export layer studies", table 2; run from the repo root:
+python research/export/depthwise_taps.py"""
 import sys, os; sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..'))
 os.environ["TF_CPP_MIN_LOG_LEVEL"]="3"
 import numpy as np, keras

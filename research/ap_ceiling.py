@@ -7,7 +7,7 @@ the same val subset the training run evaluates. The heatmap grid, not the networ
 limits that AP: it is the ceiling of any network at that input size, and the scale
 against which a trained network's AP reads.
 
-  python scripts/research/ap_ceiling.py --data=runs/quickstart/01_synthetic_data/coco \
+  python research/ap_ceiling.py --data=runs/quickstart/01_synthetic_data/coco \
       --input_size=64x64 --eval_persons=60
 """
 import json
@@ -16,7 +16,7 @@ import sys
 
 from absl import app, flags
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 FLAGS = flags.FLAGS

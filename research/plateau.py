@@ -11,12 +11,12 @@ trains), or a plain control CNN (3x3 conv-BN-ReLU, no attention, no grouped conv
     hourglass),
   - `cnn32`: output stride 32, three stride-2 transposed convs (SimpleBaseline's head).
 
-  python scripts/research/plateau.py --arch=s_vipnas_mbv3 --data=runs/syn4k/coco \
+  python research/plateau.py --arch=s_vipnas_mbv3 --data=runs/syn4k/coco \
       --input_size=64x64 --steps=600
-  python scripts/research/plateau.py --arch=cnn32 --data=runs/syn4k/coco --steps=1200
+  python research/plateau.py --arch=cnn32 --data=runs/syn4k/coco --steps=1200
 
-It answers "is a near-zero AP a bug or a budget?" (README, "Training from scratch in
-minutes"): the loss stays flat at the mean-pose value and AP ~0 until the network starts
+It answers "is a near-zero AP a bug or a budget?" (research/README.md, "The mean-pose
+plateau"): the loss stays flat at the mean-pose value and AP ~0 until the network starts
 to localise, after a number of steps that depends on the architecture and on the kernel
 initialisation (`--init`).
 """
@@ -27,7 +27,7 @@ import time
 
 from absl import app, flags
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 FLAGS = flags.FLAGS

@@ -1,7 +1,8 @@
 """Standalone activations and the sub-pixel deconv pieces in float32 and int8 (which int8 ops leave XNNPACK's fast path).
 
-Throwaway research script for tflite/README.md; run from the repo root:
-python tflite/research/int8_falloffs.py"""
+Reproduces the standalone int8 RELU timings of research/README.md, "Export layer studies",
+section 4; run from the repo root:
+python research/export/int8_falloffs.py"""
 import sys, os; sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..'))
 os.environ["TF_CPP_MIN_LOG_LEVEL"]="3"
 import numpy as np, keras

@@ -11,9 +11,9 @@ Keras' XLA grouped-conv path), then exports
 and compares both with the float Keras model on the validation crops (mean distance of
 the decoded keypoints in crop pixels, argmax agreement, heatmap differences).
 
-  python tflite/research/qat_vs_ptq.py --arch=s_vipnas_mbv3 --input_size=128x96 \\
+  python research/export/qat_vs_ptq.py --arch=s_vipnas_mbv3 --input_size=128x96 \\
       --data_root=/tmp/synth --train_steps=400 --qat_steps=200 \\
-      --out=tflite/research/qat_vs_ptq.json
+      --out=research/export/results/qat_vs_ptq.json
 """
 import json
 import os

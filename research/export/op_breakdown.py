@@ -10,8 +10,8 @@ timed alone miss cross-layer cache reuse and the converter's cross-layer fusions
 the sum is an approximation: the report shows both). A ReLU after an Add is timed with
 the Add, as the converter fuses it.
 
-  python tflite/research/op_breakdown.py --arch=s_vipnas_mbv3 --input_size=256x192 \\
-      --precisions=float32,int8 --runs=30 --out=tflite/research/breakdown_mbv3.json
+  python research/export/op_breakdown.py --arch=s_vipnas_mbv3 --input_size=256x192 \\
+      --precisions=float32,int8 --runs=30 --out=research/export/results/breakdown_s_vipnas_mbv3_256x192.json
 """
 import collections
 import json

@@ -1,11 +1,11 @@
-"""Throwaway Keras 3 builds of the published models, for latency research only.
+"""Keras 3 builds of the published models, for the latency studies only.
 
 Not the project's models (those come from `vipnas_tf.models` / `extract()`): random
 weights, BN folded away (a conv bias instead: the converter folds BN into the conv
 anyway, so the .tflite graphs are the same), built with `vipnas_tf.export.lowering`
 so that every formulation measured here is exactly what extract() would emit.
 
-S-ViPNAS-MobileNetV3 (FACTS.md, mmpose `vipnas_mbv3.py`), 256x192 input:
+S-ViPNAS-MobileNetV3 (mmpose `vipnas_mbv3.py`), 256x192 input:
 stem 3x3/2 conv 16 + hard-swish; stages (width, expansion, depth, kernel, groups of
 the middle conv, SE, stride, activation); inverted residual blocks (expand 1x1 ->
 grouped kxk -> SE -> project 1x1; residual when stride 1 and in == out; mid
@@ -107,8 +107,8 @@ def build_svipnas_mbv3(input_size=(256, 192), grouped_method="auto", deconv_meth
         grouped_method: `lowering.grouped_conv2d` method for the middle convs
             ("auto", "conv", "dw_multiplier", "dense").
         deconv_method: `lowering.grouped_conv2d_transpose_s2k4` method.
-        head_deconv: "lowering" (exact deconv), or "upsample" (FACTS.md's first
-            measurement: nearest upsampling + 3x3 depthwise conv, not equivalent).
+        head_deconv: "lowering" (exact deconv), or "upsample" (the first
+            measurement of the published model: nearest upsampling + 3x3 depthwise conv, not equivalent).
         stages: override of MBV3_STAGES (e.g. to drop SE).
         hswish: `lowering.hard_swish` method.
         split_large_depthwise: False keeps 7x7 depthwise kernels whole (XNNPACK's
@@ -118,7 +118,7 @@ def build_svipnas_mbv3(input_size=(256, 192), grouped_method="auto", deconv_meth
     """
     wts = _Weights(seed)
     HSWISH_METHOD["method"] = hswish
-    lowering.MAX_FAST_DEPTHWISE_TAPS = 25 if split_large_depthwise else 0
+    lowering.depthwise.MAX_FAST_DEPTHWISE_TAPS = 25 if split_large_depthwise else 0
     stages = stages or MBV3_STAGES
     image = keras.Input((input_size[0], input_size[1], 3), name="image")
     x = keras.layers.Conv2D(MBV3_STEM, 3, strides=2, padding="same", name="stem")(image)
@@ -142,7 +142,7 @@ def build_svipnas_mbv3(input_size=(256, 192), grouped_method="auto", deconv_meth
             x = keras.layers.ReLU(name=f"head{i}_relu")(x)
     x = conv1x1(x, k_out, wts, "head_final")
     HSWISH_METHOD["method"] = "activation"
-    lowering.MAX_FAST_DEPTHWISE_TAPS = 25
+    lowering.depthwise.MAX_FAST_DEPTHWISE_TAPS = 25
     return keras.Model(image, x, name=name)
 
 
@@ -162,7 +162,7 @@ def build_sbl_res50(input_size=(256, 192), seed=0):
 
 def count_macs(model) -> int:
     """Multiply-accumulates of conv, depthwise, deconv and dense layers (deconv at
-    input resolution: the FACTS.md hand-count convention before /2^30)."""
+    input resolution: the hand-count convention of the project's cost model before /2^30)."""
     total = 0
     for layer in model.layers:
         if isinstance(layer, keras.layers.DepthwiseConv2D):

@@ -4,8 +4,8 @@ Micro-benchmarks of single layers / blocks, each converted to TFLite (float32 an
 int8, int8 calibrated on random N(0,1) inputs: ranges do not change the speed) and
 run by the LiteRT interpreter with XNNPACK on 1 thread; the variants of one
 question are timed interleaved (round-robin) in one loop. Results are printed as
-JSON and written to --out; tflite/README.md ("Per-layer findings") is written from
-them.
+JSON and written to --out; research/README.md ("Export layer studies", sections 1, 3, 4
+and 7) is written from them.
 
 Sections (--sections):
   components  stem, and per stage the expand 1x1, grouped kxk, SE, project 1x1 and
@@ -20,7 +20,7 @@ Sections (--sections):
               .tflite files to --model_dir for tflite/benchmark.py).
 
 Example:
-  python tflite/layer_bench.py --sections=grouped,deconv --runs=30 --out=/tmp/lb.json
+  python research/export/layer_bench.py --sections=grouped,deconv --runs=30 --out=/tmp/lb.json
 """
 import json
 import os
@@ -29,8 +29,8 @@ import time
 
 from absl import app, flags
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "research"))
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
 import keras  # noqa: E402
 
