@@ -43,7 +43,7 @@ def check_layouts():
     gt_where = f"the ground truth {FLAGS.gt}"
     producers = []
     if FLAGS.model_dir:
-        from vipnas_tf.training.checkpoint import keypoint_layout_of_run
+        from vipnas_tf.training.model_dir import keypoint_layout_of_run
 
         producers.append((keypoint_layout_of_run(FLAGS.model_dir), f"model_dir {FLAGS.model_dir}"))
     if FLAGS.schedule:

@@ -47,7 +47,7 @@ def main(argv):
     from vipnas_tf.search.temporal import TemporalSearch
     from vipnas_tf.temporal.frame_arch import FrameArch
     from vipnas_tf.training import TrainConfig, Trainer
-    from vipnas_tf.training.checkpoint import load_model, read_run_config
+    from vipnas_tf.training.model_dir import load_model, read_run_config
     from vipnas_tf.utils.io import write_json, write_text
 
     key_cfg = read_run_config(F.key_model_dir)

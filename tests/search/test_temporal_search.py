@@ -16,7 +16,7 @@ from vipnas_tf.search.temporal import TemporalSearch
 from vipnas_tf.temporal.frame_arch import FrameArch, TemporalSpace, frame_cost
 from vipnas_tf.temporal.schedule import Schedule
 from vipnas_tf.training import bn as bn_lib
-from vipnas_tf.training.checkpoint import read_run_config
+from vipnas_tf.training.model_dir import read_run_config
 
 T = 2
 SEARCH = dict(frames=T, num_samples=4, bn_calib_batches=1, calib_batch_size=4, progress=False, seed=0)

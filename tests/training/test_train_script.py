@@ -11,7 +11,7 @@ import numpy as np
 import tensorflow as tf
 
 from vipnas_tf.arch import get_space
-from vipnas_tf.training.checkpoint import ModelState, read_run_config
+from vipnas_tf.training.model_dir import ModelState, read_run_config
 from vipnas_tf.training.losses import keypoint_mse
 
 

@@ -20,6 +20,9 @@ Every value is None when its step has not produced it.
 import csv
 import os
 
+from vipnas_tf.arch import arch_cost, get_space, parse_arch, resolve_arch
+from vipnas_tf.search.spatial import pareto_front
+from vipnas_tf.temporal.schedule import Schedule
 from vipnas_tf.utils import io as io_utils
 
 PLATEAU_AP = 0.05  # below this the networks still mostly output the mean pose (README)
@@ -52,8 +55,6 @@ def bench_key(name, sizes):
 
 def pareto_counts(candidates_csv):
     """(Pareto-front size, front members with AP >= half the best AP) of candidates.csv."""
-    from vipnas_tf.search.spatial import pareto_front  # pylint: disable=import-outside-toplevel
-
     if not os.path.exists(candidates_csv):
         return None, None
     with open(candidates_csv, encoding="utf-8") as f:
@@ -67,17 +68,12 @@ def pareto_counts(candidates_csv):
 
 
 def _space_range(space_name, input_size):
-    from vipnas_tf.arch import arch_cost, get_space  # pylint: disable=import-outside-toplevel
-
     space = get_space(space_name)
     return (float(arch_cost(space.min(), tuple(input_size)).paper_gflops),
             float(arch_cost(space.max(), tuple(input_size)).paper_gflops))
 
 
 def _gflops_at(schedule, size):
-    from vipnas_tf.arch import arch_cost, parse_arch, resolve_arch  # pylint: disable=import-outside-toplevel
-    from vipnas_tf.temporal.schedule import Schedule  # pylint: disable=import-outside-toplevel
-
     sched = Schedule.from_dict({k: v for k, v in schedule.items() if k not in ("model_dir",)})
     key = float(arch_cost(parse_arch(schedule["key"]["arch"]), tuple(size)).paper_gflops)
     desc = Schedule.from_archs(sched.key_arch, sched.frames, tuple(size)).describe()
