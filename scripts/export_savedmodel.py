@@ -24,8 +24,6 @@ import time
 
 from absl import app, flags
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
 FLAGS = flags.FLAGS
 flags.DEFINE_string("arch", None, "Preset name, arch JSON file or compact arch string.")
 flags.DEFINE_string("model_dir", None, "Training model directory (run_config.json + ckpt/).")

@@ -79,8 +79,7 @@ def main(argv):
         model, rc = load_model(dirs[name], expect_mode="temporal")
         search = TemporalSearch(dirs[name], os.path.join(F.out, f"eval_{name}"), frames=F.frames,
                                 max_avg_gflops=budget, num_samples=1, seed=F.seed)
-        search._setup()  # pylint: disable=protected-access
-        ev = search._evaluator  # pylint: disable=protected-access
+        ev = search.schedule_evaluator()
         stage = len(ev.tnet.temporal_space.fusion_stages)
         all_max = [FrameArch(ev.tnet.temporal_space.max_arch, "add", stage)] * F.frames
         rows[name] = {"searched_schedule": float(ev.evaluate(best)["Total"]),
