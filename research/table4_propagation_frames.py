@@ -67,7 +67,7 @@ def main(argv):
     from vipnas_tf.pipeline.quickstart import schedule_budget
     from vipnas_tf.search.temporal import TemporalSearch
     from vipnas_tf.temporal.schedule import Schedule
-    from vipnas_tf.training.checkpoint import read_run_config
+    from vipnas_tf.training.model_dir import read_run_config
     from vipnas_tf.utils import io as io_utils
 
     t_start = time.time()

@@ -47,7 +47,7 @@ def main(argv):
     from vipnas_tf.search.temporal import TemporalSearch
     from vipnas_tf.temporal.frame_arch import FrameArch
     from vipnas_tf.training import TrainConfig, Trainer
-    from vipnas_tf.training.checkpoint import load_model, read_run_config
+    from vipnas_tf.training.model_dir import load_model, read_run_config
     from vipnas_tf.utils.io import write_json, write_text
 
     key_cfg = read_run_config(F.key_model_dir)
@@ -79,8 +79,7 @@ def main(argv):
         model, rc = load_model(dirs[name], expect_mode="temporal")
         search = TemporalSearch(dirs[name], os.path.join(F.out, f"eval_{name}"), frames=F.frames,
                                 max_avg_gflops=budget, num_samples=1, seed=F.seed)
-        search._setup()  # pylint: disable=protected-access
-        ev = search._evaluator  # pylint: disable=protected-access
+        ev = search.schedule_evaluator()
         stage = len(ev.tnet.temporal_space.fusion_stages)
         all_max = [FrameArch(ev.tnet.temporal_space.max_arch, "add", stage)] * F.frames
         rows[name] = {"searched_schedule": float(ev.evaluate(best)["Total"]),

@@ -34,11 +34,11 @@ def main(argv):
         if FLAGS.ann_file:
             ann_file, image_root = FLAGS.ann_file, FLAGS.image_root
         else:
-            from vipnas_tf.data.synthetic import generate
+            from vipnas_tf.data.synthetic import generate, training_paths
 
             generate(tmp, images=FLAGS.synthetic_images, clips=0, seed=FLAGS.seed, progress=False)
-            ann_file = os.path.join(tmp, "coco", "annotations", "person_keypoints_train.json")
-            image_root = os.path.join(tmp, "coco", "images", "train")
+            paths = training_paths(tmp, "coco")
+            ann_file, image_root = paths["train_ann"], paths["train_images"]
         samples = load_coco(ann_file, image_root)
         ds = make_topdown_dataset(samples, input_size, FLAGS.batch_size, training=True,
                                   seed=FLAGS.seed)

@@ -25,11 +25,14 @@ Usage:
 import json
 import os
 import sys
-import time
-
-from absl import app, flags
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from absl import app, flags, logging  # noqa: E402
+
+from vipnas_tf.arch import cost as cost_lib  # noqa: E402
+from vipnas_tf.search.latency_check import LatencyCheckConfig, check_latency_model  # noqa: E402
+from vipnas_tf.utils import io as io_utils  # noqa: E402
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("space", "mobilenetv3", "Search space name.")
@@ -46,122 +49,18 @@ flags.DEFINE_bool("json", False, "Print the JSON report.")
 flags.mark_flag_as_required("table")
 
 
-def _rel(pred, meas):
-    return (pred - meas) / meas
-
-
 def main(argv):
     del argv
-    from absl import logging  # pylint: disable=import-outside-toplevel
     logging.set_verbosity(logging.ERROR)
-    import numpy as np  # pylint: disable=import-outside-toplevel
-
-    from vipnas_tf.arch import cost as cost_lib  # pylint: disable=import-outside-toplevel
-    from vipnas_tf.arch.space import get_space  # pylint: disable=import-outside-toplevel
-    from vipnas_tf.search import latency as lat  # pylint: disable=import-outside-toplevel
-    from vipnas_tf.search import latency_units as units_lib  # pylint: disable=import-outside-toplevel
-    from vipnas_tf.utils import io as io_utils  # pylint: disable=import-outside-toplevel
-
     try:
-        input_size = cost_lib.parse_input_size(FLAGS.input_size)
-        space = get_space(FLAGS.space)
-        table = lat.LatencyModel.load(FLAGS.table, lazy=True)
+        config = LatencyCheckConfig(table=FLAGS.table, space=FLAGS.space,
+                                    input_size=cost_lib.parse_input_size(FLAGS.input_size),
+                                    quantization=FLAGS.quantization, num_archs=FLAGS.num_archs, seed=FLAGS.seed,
+                                    runs=FLAGS.runs, warmup=FLAGS.warmup, fresh=FLAGS.fresh)
+        report = check_latency_model(config, say=lambda msg: print(msg, file=sys.stderr, flush=True))
     except (ValueError, FileNotFoundError) as e:
         sys.exit(f"error: {e}")
-    want = (space.name, tuple(input_size), FLAGS.quantization)
-    have = (table.space, tuple(table.input_size), table.quantization)
-    if want != have:
-        sys.exit(f"error: {FLAGS.table} is a table for {have}, not {want}")
-    if FLAGS.num_archs < 1:
-        sys.exit("error: --num_archs must be >= 1")
-
-    t0 = time.time()
-    archs = space.sample(np.random.default_rng(FLAGS.seed), FLAGS.num_archs)
-    entries_before = len(table.entries)
-    predicted = [table.predict_ms(a) for a in archs]  # lazy: measures units the table lacks
-    raw_predicted = [table.raw_predict_ms(a) for a in archs]
-    scale = table.scale
-    calib = set(table.meta.get("calibration", {}).get("archs", []))
-    overlap = sum(a.to_string() in calib for a in archs)
-    lazily_measured = len(table.entries) - entries_before
-
-    load_before = os.getloadavg()
-    flatbuffers = []
-    for i, a in enumerate(archs):
-        print(f"converting arch {i + 1}/{len(archs)}", file=sys.stderr, flush=True)
-        flatbuffers.append(lat.convert_arch(a, input_size, FLAGS.quantization))
-    unit_keys = []
-    if FLAGS.fresh:
-        units = {}
-        for a in archs:
-            for u in units_lib.arch_units(a, input_size, FLAGS.quantization):
-                units.setdefault(u.key, u)
-        unit_keys = list(units)
-        print(f"converting {len(unit_keys)} units", file=sys.stderr, flush=True)
-        flatbuffers += [lat._overhead_flatbuffer(FLAGS.quantization)]  # pylint: disable=protected-access
-        flatbuffers += [lat._convert_unit(units[k], FLAGS.quantization) for k in unit_keys]  # pylint: disable=protected-access
-    convert_seconds = time.time() - t0
-    print(f"timing {len(flatbuffers)} models interleaved, {FLAGS.runs} rounds", file=sys.stderr, flush=True)
-    t1 = time.time()
-    clock = table.meta.get("clock", "wall")
-    stats = lat.time_flatbuffers(flatbuffers, FLAGS.runs, FLAGS.warmup, clock=clock)
-    time_seconds = time.time() - t1
-    load_after = os.getloadavg()
-    n = len(archs)
-    measured = stats[:n]
-    fresh = {}
-    fresh_wall = {}
-    over = over_wall = 0.0
-    if FLAGS.fresh:
-        over, over_wall = stats[n]["p50_ms"], stats[n]["wall_p50_ms"]
-        for k, s in zip(unit_keys, stats[n + 1:]):
-            fresh[k] = s["p50_ms"] - over
-            fresh_wall[k] = s["wall_p50_ms"] - over_wall
-
-    rows = []
-    for a, pred, raw, m in zip(archs, predicted, raw_predicted, measured):
-        row = {"arch": a.to_string(), "predicted_ms": round(pred, 4), "measured_ms": round(m["p50_ms"], 4),
-               "raw_predicted_ms": round(raw, 4), "raw_rel_err": round(_rel(raw, m["p50_ms"]), 4),
-               "rel_err": round(_rel(pred, m["p50_ms"]), 4), "measured_wall_ms": round(m["wall_p50_ms"], 4),
-               "wall_rel_err": round(_rel(pred, m["wall_p50_ms"]), 4)}
-        if FLAGS.fresh:
-            keys = [u.key for u in units_lib.arch_units(a, input_size, FLAGS.quantization)]
-            fp = scale * (over + sum(fresh[k] for k in keys))
-            fpw = scale * (over_wall + sum(fresh_wall[k] for k in keys))
-            row.update({"fresh_predicted_ms": round(fp, 4), "fresh_rel_err": round(_rel(fp, m["p50_ms"]), 4),
-                        "fresh_wall_predicted_ms": round(fpw, 4),
-                        "fresh_wall_rel_err": round(_rel(fpw, m["wall_p50_ms"]), 4)})
-        rows.append(row)
-
-    def med_abs(field):
-        return round(float(np.median(np.abs([r[field] for r in rows]))), 4)
-
-    report = {
-        "space": space.name, "input_size": list(input_size), "quantization": FLAGS.quantization,
-        "table": os.path.abspath(FLAGS.table), "clock": clock, "num_archs": n, "seed": FLAGS.seed,
-        "runs": FLAGS.runs,
-        "median_abs_rel_err": med_abs("rel_err"),
-        "median_rel_err": round(float(np.median([r["rel_err"] for r in rows])), 4),
-        "max_abs_rel_err": round(float(np.max(np.abs([r["rel_err"] for r in rows]))), 4),
-        "within_10pct": int(sum(abs(r["rel_err"]) <= 0.10 for r in rows)),
-        "wall_median_abs_rel_err": med_abs("wall_rel_err"),
-        "scale": scale, "raw_median_abs_rel_err": med_abs("raw_rel_err"),
-        "archs_in_calibration_set": overlap,
-    }
-    if FLAGS.fresh:
-        report["fresh_median_abs_rel_err"] = med_abs("fresh_rel_err")
-        report["fresh_wall_median_abs_rel_err"] = med_abs("fresh_wall_rel_err")
-        # How much faster (<1) or slower the same units ran now than when the table was
-        # built: the machine's drift between the two sessions, part of the table's error.
-        report["drift_fresh_over_table"] = round(float(np.median(
-            [r["fresh_predicted_ms"] / r["predicted_ms"] for r in rows])), 4)
-        report["fresh_units"] = len(unit_keys)
-    report.update({
-        "table_units_measured_lazily": lazily_measured,
-        "convert_seconds": round(convert_seconds, 1), "timing_seconds": round(time_seconds, 1),
-        "loadavg_before": [round(x, 2) for x in load_before], "loadavg_after": [round(x, 2) for x in load_after],
-        "table_built": table.meta.get("machine"), "archs": rows,
-    })
+    rows, n, scale, clock = report["archs"], report["num_archs"], report["scale"], report["clock"]
     if FLAGS.out:
         io_utils.write_json(FLAGS.out, report)
     if FLAGS.json:

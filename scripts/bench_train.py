@@ -5,7 +5,7 @@ Usage:
 
 Prints the sandwich step time (biggest, smallest and N random members, one Adam update),
 the sum of the step times of the same members trained as extracted static models
-(grouped convs on tf.nn.conv2d; see vipnas_tf/training/benchmark.py), their ratio, the
+(grouped convs on tf.nn.conv2d; see vipnas_tf/benchmarks/train_step.py), their ratio, the
 same against the super-network specialised to each member, and the number of re-traces
 while further steps sample new members. All timings come from one interleaved run.
 """
@@ -34,7 +34,7 @@ flags.DEFINE_bool("json", False, "Print JSON.")
 def main(argv):
     del argv
     from vipnas_tf.arch.cost import parse_input_size
-    from vipnas_tf.training.benchmark import bench_train
+    from vipnas_tf.benchmarks.train_step import bench_train
 
     result = bench_train(F.space, parse_input_size(F.input_size), F.batch, F.runs, F.num_random, F.seed,
                          F.cycle, F.keras_static, F.fixed_graph,

@@ -18,6 +18,12 @@ import sys
 
 from absl import app, flags
 
+from vipnas_tf.evaluation.layouts import check_result_layouts
+from vipnas_tf.metrics.coco_eval import coco_keypoint_eval, load_coco_gt, results_from_ground_truth
+from vipnas_tf.metrics.posetrack_eval import load_posetrack_gt, load_posetrack_predictions, posetrack_map
+from vipnas_tf.temporal.schedule import Schedule
+from vipnas_tf.utils.io import read_json
+
 FLAGS = flags.FLAGS
 flags.DEFINE_enum("metric", None, ["coco", "posetrack"], "Which metric.", required=True)
 flags.DEFINE_string("gt", None, "Ground-truth annotation file (or folder for posetrack).",
@@ -30,63 +36,31 @@ flags.DEFINE_enum("keypoint_layout", None, ["coco", "posetrack18"], "Optional: t
 flags.DEFINE_bool("json", False, "Print the table as JSON.")
 
 
-def check_layouts():
-    """Refuses results of another keypoint layout than the ground truth's."""
-    import glob
-    import os
-
-    from vipnas_tf.codecs.dataset_info import info_for_names, require_same_layout
-    from vipnas_tf.data.formats import annotation_layout
-    from vipnas_tf.utils.io import read_json
-
-    gt_layout = annotation_layout(FLAGS.gt, "coco" if FLAGS.metric == "coco" else "posetrack")
-    gt_where = f"the ground truth {FLAGS.gt}"
-    producers = []
+def producers():
+    """(layout, where) of what the flags say produced the results."""
+    out = []
     if FLAGS.model_dir:
-        from vipnas_tf.training.checkpoint import keypoint_layout_of_run
+        # here, not at the top: scoring a results file does not start TensorFlow
+        from vipnas_tf.training.model_dir import keypoint_layout_of_run  # pylint: disable=import-outside-toplevel
 
-        producers.append((keypoint_layout_of_run(FLAGS.model_dir), f"model_dir {FLAGS.model_dir}"))
+        out.append((keypoint_layout_of_run(FLAGS.model_dir), f"model_dir {FLAGS.model_dir}"))
     if FLAGS.schedule:
-        from vipnas_tf.temporal.schedule import Schedule
-
-        producers.append((Schedule.load(FLAGS.schedule).check_model_layouts(), f"the schedule {FLAGS.schedule}"))
+        out.append((Schedule.load(FLAGS.schedule).check_model_layouts(), f"the schedule {FLAGS.schedule}"))
     if FLAGS.keypoint_layout:
-        producers.append((FLAGS.keypoint_layout, f"--keypoint_layout={FLAGS.keypoint_layout}"))
-    files = sorted(glob.glob(os.path.join(FLAGS.results, "*.json"))) if os.path.isdir(FLAGS.results) else [FLAGS.results]
-    for file in files[:1]:
-        data = read_json(file)
-        cats = data.get("categories", []) if isinstance(data, dict) else []
-        names = next((c.get("keypoints") for c in cats or [] if isinstance(c, dict) and c.get("keypoints")), None)
-        info = info_for_names(names) if names else None
-        if info is not None:
-            producers.append((info.name, f"the results {file} (their keypoint names)"))
-    for layout, where in producers:
-        require_same_layout(layout, where, gt_layout, gt_where, what="evaluate")
+        out.append((FLAGS.keypoint_layout, f"--keypoint_layout={FLAGS.keypoint_layout}"))
+    return out
 
 
 def main(argv):
     del argv
-    check_layouts()
+    check_result_layouts(FLAGS.metric, FLAGS.gt, FLAGS.results, producers())
     if FLAGS.metric == "coco":
-        from vipnas_tf.metrics.coco_eval import (
-            coco_keypoint_eval,
-            load_coco_gt,
-            results_from_ground_truth,
-        )
-        from vipnas_tf.utils.io import read_json
-
         gt = load_coco_gt(FLAGS.gt)
         results = read_json(FLAGS.results)
         if isinstance(results, dict) and "annotations" in results:
             results = results_from_ground_truth(results)
         table = coco_keypoint_eval(gt, results, name=FLAGS.results)
     else:
-        from vipnas_tf.metrics.posetrack_eval import (
-            load_posetrack_gt,
-            load_posetrack_predictions,
-            posetrack_map,
-        )
-
         gt = load_posetrack_gt(FLAGS.gt)
         table = posetrack_map(gt, load_posetrack_predictions(FLAGS.results, gt))
     if FLAGS.json:

@@ -17,13 +17,11 @@ Check it with:
   saved_model_cli show --dir /tmp/sm --tag_set serve --signature_def serving_default
 """
 import json
-import os
 import sys
-import time
 
 from absl import app, flags
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from vipnas_tf.export.savedmodel_request import SavedModelRequest, run_savedmodel_export
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("arch", None, "Preset name, arch JSON file or compact arch string.")
@@ -37,49 +35,21 @@ flags.DEFINE_integer("seed", 0, "Seed of the random initialisation.")
 flags.DEFINE_bool("json", True, "Print the JSON summary.")
 
 
-def _export_one(model, out_dir, meta, keypoint_layout=None):
-    from vipnas_tf.export.savedmodel import export_savedmodel  # pylint: disable=import-outside-toplevel
-    return export_savedmodel(model, out_dir, metadata=meta, keypoint_layout=keypoint_layout)
-
-
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     if not FLAGS.output:
         raise app.UsageError("--output is required")
-    from vipnas_tf.export import deploy  # pylint: disable=import-outside-toplevel
-
-    t0 = time.time()
+    if not FLAGS.schedule and not FLAGS.arch and not FLAGS.model_dir:
+        raise app.UsageError("give --arch (and/or --model_dir)")
+    request = SavedModelRequest(output=FLAGS.output, arch=FLAGS.arch, model_dir=FLAGS.model_dir,
+                                input_size=FLAGS.input_size, schedule=FLAGS.schedule,
+                                frame_factory=FLAGS.frame_factory, seed=FLAGS.seed)
     try:
-        if FLAGS.schedule:
-            loaded = deploy.load_schedule(
-                FLAGS.schedule, FLAGS.input_size, FLAGS.seed,
-                frame_factory=deploy.frame_factory_from_spec(FLAGS.frame_factory) if FLAGS.frame_factory else None)
-            schedule, key = loaded.schedule, loaded.key
-            exports = {"key": _export_one(key.model, os.path.join(FLAGS.output, "key"),
-                                          {"role": "key", "arch": schedule.key_arch.to_string(),
-                                           "weights": key.weights}, schedule.keypoint_layout)}
-            for i, frame in enumerate(schedule.frames):
-                exports[f"frame{i + 1}"] = _export_one(
-                    loaded.frame_model(i), os.path.join(FLAGS.output, f"frame{i + 1}"),
-                    {"role": f"frame{i + 1}", **frame.to_dict()}, schedule.keypoint_layout)
-            summary = {"schedule": os.path.abspath(FLAGS.schedule), "exports": exports,
-                       "key_weights": key.weights}
-        else:
-            if not FLAGS.arch and not FLAGS.model_dir:
-                raise app.UsageError("give --arch (and/or --model_dir)")
-            loaded = deploy.load_static_model(FLAGS.arch, FLAGS.model_dir, FLAGS.input_size, FLAGS.seed)
-            arch = loaded.arch.to_string() if loaded.arch else None
-            summary = _export_one(loaded.model, FLAGS.output,
-                                  {"arch": arch, "input_size": list(loaded.input_size),
-                                   "weights": loaded.weights}, loaded.keypoint_layout)
-            summary.update(arch=arch, input_size=list(loaded.input_size), weights=loaded.weights,
-                           keypoint_layout=loaded.keypoint_layout,
-                           random_init=loaded.random_init)
+        summary = run_savedmodel_export(request)
     except (ValueError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    summary["seconds"] = round(time.time() - t0, 1)
     if FLAGS.json:
         print(json.dumps(summary, indent=1))
     return 0

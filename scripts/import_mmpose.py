@@ -18,13 +18,10 @@ keypoints, the checkpoint's name and sha256) is what --model_dir takes, e.g.
 Needs PyTorch to read the file: pip install "vipnas-tf[torch]".
 """
 import json
-import os
 import sys
 import time
 
 from absl import app, flags
-
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("checkpoint", None, "mmpose checkpoint (.pth).")

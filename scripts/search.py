@@ -18,7 +18,11 @@ import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from absl import app, flags, logging  # noqa: E402
+from absl import app, flags  # noqa: E402
+
+from vipnas_tf.search.spatial import SearchError, SpatialSearchConfig, run_spatial_search  # noqa: E402
+from vipnas_tf.search.temporal import TemporalSearchConfig, run_temporal_search  # noqa: E402
+from vipnas_tf.training.model_dir import ModelDirError  # noqa: E402
 
 F = flags.FLAGS
 flags.DEFINE_enum("mode", "spatial", ["spatial", "temporal"], "What to search.")
@@ -52,60 +56,33 @@ flags.DEFINE_bool("progress", True, "Progress bar.")
 flags.DEFINE_bool("json", False, "Print the summary as JSON.")
 
 
-def spatial_budget():
-    from vipnas_tf.search.spatial import Budget
-
-    given = [(k, v) for k, v in (("paper_gflops", F.max_gflops), ("macs", F.max_macs),
-                                 ("latency_ms", F.max_latency_ms)) if v is not None]
-    if len(given) != 1:
-        raise app.UsageError("give exactly one of --max_gflops, --max_macs, --max_latency_ms")
-    return Budget(*given[0], floor=F.budget_floor)
-
-
-def latency_model(input_size):
-    if not F.latency_table:
-        return None
-    from vipnas_tf.search.latency import LatencyModel
-    from vipnas_tf.training.checkpoint import read_run_config
-
-    if os.path.exists(F.latency_table):
-        return LatencyModel.load(F.latency_table, lazy=True)
-    space = read_run_config(F.model_dir)["space"]
-    logging.info("building latency table %s lazily", F.latency_table)
-    return LatencyModel.build(space, input_size, F.latency_quantization, F.latency_table, units=[], lazy=True)
-
-
 def run_spatial():
-    from vipnas_tf.search.spatial import SearchError, SpatialSearch
-    from vipnas_tf.training.checkpoint import ModelDirError, read_run_config
-
-    budget = spatial_budget()
-    try:
-        input_size = read_run_config(F.model_dir)["input_size"]
-        lat = latency_model(input_size)
-        if budget.kind == "latency_ms" and lat is None:
-            raise SearchError("--max_latency_ms needs --latency_table (an existing table, or a path to build one)")
-        search = SpatialSearch(F.model_dir, F.out, budget, strategy=F.strategy, num_samples=F.num_samples,
-                               population=F.population or None, parents=F.parents or None,
-                               mutation_prob=F.mutation_prob, seed_smallest=F.seed_smallest, seed=F.seed,
-                               bn_calib_batches=F.bn_calib_batches,
-                               eval_max_persons=F.eval_max_persons, latency_model=lat,
-                               expect_space=F.space or None, progress=F.progress)
-    except (SearchError, ModelDirError) as e:
-        sys.exit(f"search.py: {e}")
-    return search.run()
+    config = SpatialSearchConfig(
+        model_dir=F.model_dir, out_dir=F.out, max_gflops=F.max_gflops, max_macs=F.max_macs,
+        max_latency_ms=F.max_latency_ms, budget_floor=F.budget_floor, latency_table=F.latency_table,
+        latency_quantization=F.latency_quantization, strategy=F.strategy, num_samples=F.num_samples,
+        population=F.population or None, parents=F.parents or None, mutation_prob=F.mutation_prob,
+        seed_smallest=F.seed_smallest, seed=F.seed, bn_calib_batches=F.bn_calib_batches,
+        eval_max_persons=F.eval_max_persons, expect_space=F.space or None, progress=F.progress)
+    return run_spatial_search(config)
 
 
 def run_temporal():
-    from vipnas_tf.search.temporal import run_temporal_search
-
-    return run_temporal_search(F)
+    config = TemporalSearchConfig(
+        model_dir=F.model_dir, out_dir=F.out, frames=F.frames, max_total_gflops=F.max_total_gflops,
+        max_avg_gflops=F.max_avg_gflops, strategy=F.strategy, num_samples=F.num_samples,
+        population=F.population or None, seed=F.seed, bn_calib_batches=F.bn_calib_batches,
+        progress=F.progress, shared=F.shared_arch)
+    return run_temporal_search(config)
 
 
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    summary = run_spatial() if F.mode == "spatial" else run_temporal()
+    try:
+        summary = run_spatial() if F.mode == "spatial" else run_temporal()
+    except (SearchError, ModelDirError) as e:
+        sys.exit(f"search.py: {e}")
     if F.json:
         print(json.dumps(summary, indent=2))
     else:

@@ -30,6 +30,14 @@ import sys
 
 from absl import app, flags, logging
 
+from vipnas_tf.arch.cost import parse_input_size
+from vipnas_tf.data.synthetic import ensure as ensure_synthetic
+from vipnas_tf.data.synthetic import training_paths
+from vipnas_tf.training import TrainConfig, Trainer
+from vipnas_tf.training.strategy import configure_cpu_devices
+from vipnas_tf.training.trainer import check_writable
+from vipnas_tf.utils.io import write_text
+
 F = flags.FLAGS
 flags.DEFINE_string("model_dir", None, "Run directory (checkpoints, metrics.jsonl, tb/).", required=True)
 flags.DEFINE_enum("mode", "supernet", ["supernet", "standalone", "temporal"],
@@ -98,28 +106,11 @@ flags.DEFINE_bool("progress", True, "Show a progress bar.")
 flags.DEFINE_bool("json", False, "Print the run summary as JSON.")
 
 
-def synthetic_paths(root, mode, which=None):
-    """The data paths of a synthetic set (see vipnas_tf.data.synthetic.generate): its
-    PoseTrack18 clips (`which` "posetrack", the default of temporal runs) or its COCO
-    images."""
-    if (which or ("posetrack" if mode == "temporal" else "coco")) == "posetrack":
-        pt = os.path.join(root, "posetrack")
-        return {"train_ann": os.path.join(pt, "annotations", "train"), "train_images": pt,
-                "val_ann": os.path.join(pt, "annotations", "val"), "val_images": pt}
-    coco = os.path.join(root, "coco")
-    return {"train_ann": os.path.join(coco, "annotations", "person_keypoints_train.json"),
-            "train_images": os.path.join(coco, "images", "train"),
-            "val_ann": os.path.join(coco, "annotations", "person_keypoints_val.json"),
-            "val_images": os.path.join(coco, "images", "val")}
-
-
 def config_from_flags():
-    from vipnas_tf.arch.cost import parse_input_size
-    from vipnas_tf.training import TrainConfig
-
     paths = {k: getattr(F, k) for k in ("train_ann", "train_images", "val_ann", "val_images")}
     if F.synthetic_data:
-        for key, value in synthetic_paths(F.synthetic_data, F.mode, F.synthetic_set).items():
+        which = F.synthetic_set or ("posetrack" if F.mode == "temporal" else "coco")
+        for key, value in training_paths(F.synthetic_data, which).items():
             paths[key] = paths[key] or value
     return TrainConfig(
         mode=F.mode, space=F.space, arch=F.arch, input_size=parse_input_size(F.input_size),
@@ -152,17 +143,9 @@ def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     if F.cpu_devices > 1:
-        from vipnas_tf.training.strategy import configure_cpu_devices
-
         configure_cpu_devices(F.cpu_devices)
-    from vipnas_tf.training import Trainer
-    from vipnas_tf.training.trainer import check_writable
-    from vipnas_tf.utils.io import write_text
-
     check_writable(F.model_dir)
     if F.synthetic_data:
-        from vipnas_tf.data.synthetic import ensure as ensure_synthetic
-
         ensure_synthetic(F.synthetic_data, F.synthetic_images, F.synthetic_clips, F.synthetic_frames)
     config = config_from_flags()
     try:

@@ -18,13 +18,11 @@ cycle of T+1 frames.
 """
 import json
 import os
-import sys
 
 from absl import app, flags
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from vipnas_tf import litert  # noqa: E402
+from vipnas_tf import litert
+from vipnas_tf.utils import io as io_utils
 
 FLAGS = flags.FLAGS
 flags.DEFINE_list("models", [], "Comma-separated .tflite paths (any external file works).")
@@ -64,8 +62,7 @@ def main(argv):
     text = json.dumps(report, indent=1)
     if FLAGS.out:
         os.makedirs(os.path.dirname(os.path.abspath(FLAGS.out)), exist_ok=True)
-        with open(FLAGS.out, "w", encoding="utf-8") as f:
-            f.write(text + "\n")
+        io_utils.write_text(FLAGS.out, text + "\n")
     if FLAGS.plot:
         litert.plot_results(report, FLAGS.plot)
     if FLAGS.json:

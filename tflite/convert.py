@@ -33,13 +33,12 @@ fn(schedule, frame_index, (H, W)) -> two-input Keras model, `schedule` a
 `vipnas_tf.temporal.Schedule`), by default from `vipnas_tf.temporal`.
 """
 import json
-import os
 import sys
-import time
 
 from absl import app, flags
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from vipnas_tf.export.convert_request import ConvertRequest, run_convert
+from vipnas_tf.export.tflite_export import UnsupportedOpError
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("arch", None, "Preset name, arch JSON file or compact arch string.")
@@ -79,129 +78,23 @@ def _fail(msg, code=2):
     return code
 
 
-def _data(size):
-    """(calibration/QAT training-mode dataset, eval crops or None)."""
-    from vipnas_tf.export import data as data_lib  # pylint: disable=import-outside-toplevel
-
-    train_ds = eval_images = None
-    if FLAGS.data:
-        if not FLAGS.image_root:
-            raise ValueError("--data needs --image_root (the folder its file_names are relative to)")
-        train_ds = data_lib.coco_dataset(FLAGS.data, FLAGS.image_root, size,
-                                         batch_size=FLAGS.qat_batch_size, training=True, seed=FLAGS.seed)
-    eval_ann = FLAGS.eval_data or FLAGS.data
-    if eval_ann:
-        root = FLAGS.eval_image_root or FLAGS.image_root
-        eval_images = data_lib.take_images(data_lib.coco_dataset(eval_ann, root, size, batch_size=8),
-                                           FLAGS.eval_crops)
-    return train_ds, eval_images
-
-
-def _qat_batches(train_ds, teacher):
-    """QAT batches: (images, targets) with targets from the teacher or the labels."""
-    from vipnas_tf.export.parity import predict_keras  # pylint: disable=import-outside-toplevel
-
-    batches = []
-    for batch in train_ds.take(FLAGS.qat_batches):
-        images = batch["image"].numpy()
-        target = (batch["heatmaps"].numpy() if FLAGS.qat_target == "labels"
-                  else predict_keras(teacher, [images]))
-        batches.append((images, target))
-    return batches
-
-
-def _convert_single(mode):
-    from vipnas_tf.export import convert as convert_lib  # pylint: disable=import-outside-toplevel
-    from vipnas_tf.export import data as data_lib  # pylint: disable=import-outside-toplevel
-    from vipnas_tf.export import deploy  # pylint: disable=import-outside-toplevel
-
-    if not FLAGS.arch and not FLAGS.model_dir:
-        raise app.UsageError("give --arch (and/or --model_dir)")
-    if mode in ("int8", "qat") and not FLAGS.data:
-        return _fail(convert_lib.INT8_NEEDS_DATA.format(
-            mode="int8 quantization" if mode == "int8" else "QAT"))
-    t0 = time.time()
-    if FLAGS.model_dir:
-        loaded = deploy.load_static_model(FLAGS.arch, FLAGS.model_dir, FLAGS.input_size, FLAGS.seed)
-        train_ds, eval_images = _data(loaded.input_size)
-    else:
-        # Random initialisation: BN statistics from real crops when there are any.
-        size = deploy.parse_input_size(FLAGS.input_size or (256, 192))
-        train_ds, eval_images = _data(size)
-        bn_images = data_lib.take_images(train_ds, 8) if train_ds is not None else None
-        loaded = deploy.load_static_model(FLAGS.arch, None, size, FLAGS.seed,
-                                          calibration_images=bn_images)
-    _log(f"model: {loaded.arch.to_string() if loaded.arch else loaded.model.name} at "
-         f"{loaded.input_size[0]}x{loaded.input_size[1]}; {loaded.weights}")
-    kwargs = {}
-    if mode == "int8":
-        kwargs["calibration_inputs"] = [data_lib.take_images(train_ds, FLAGS.calibration_samples)]
-    elif mode == "qat":
-        kwargs["qat_batches"] = _qat_batches(train_ds, loaded.model)
-        kwargs["qat"] = convert_lib.QatOptions(FLAGS.qat_steps, FLAGS.qat_learning_rate, FLAGS.qat_target)
-    if eval_images is not None:
-        kwargs["eval_inputs"] = [eval_images]
-    _, summary = convert_lib.convert(loaded.model, mode, FLAGS.output, decode=FLAGS.decode,
-                                     lower=FLAGS.lower, num_calibration_samples=FLAGS.calibration_samples,
-                                     keypoint_layout=loaded.keypoint_layout, **kwargs)
-    cost = None
-    if loaded.arch is not None:
-        from vipnas_tf.arch import arch_cost  # pylint: disable=import-outside-toplevel
-        c = arch_cost(loaded.arch, loaded.input_size)
-        cost = {"macs": int(c.macs), "paper_gflops": round(float(c.paper_gflops), 4), "params": int(c.params)}
-    out = {"path": summary.pop("path"), "size_bytes": summary.pop("size_bytes"),
-           "quantization": mode, "arch": loaded.arch.to_string() if loaded.arch else None,
-           "input_size": list(loaded.input_size), "weights": loaded.weights,
-           "random_init": loaded.random_init, "model_dir": FLAGS.model_dir, "cost": cost,
-           **summary, "seconds": round(time.time() - t0, 1)}
-    print(json.dumps(out, indent=1))
-    return 0
-
-
-def _convert_schedule(mode):
-    from vipnas_tf.export import convert as convert_lib  # pylint: disable=import-outside-toplevel
-    from vipnas_tf.export import data as data_lib  # pylint: disable=import-outside-toplevel
-    from vipnas_tf.export import deploy  # pylint: disable=import-outside-toplevel
-    from vipnas_tf.export.schedule_export import convert_schedule  # pylint: disable=import-outside-toplevel
-
-    if mode in ("int8", "qat") and not FLAGS.data:
-        return _fail(convert_lib.INT8_NEEDS_DATA.format(
-            mode="int8 quantization" if mode == "int8" else "QAT"))
-    t0 = time.time()
-    loaded = deploy.load_schedule(
-        FLAGS.schedule, FLAGS.input_size, FLAGS.seed,
-        frame_factory=deploy.frame_factory_from_spec(FLAGS.frame_factory) if FLAGS.frame_factory else None)
-    size, key = loaded.input_size, loaded.key
-    _log(f"key model: {loaded.schedule.key_arch.to_string()}; {key.weights}")
-    train_ds, eval_images = _data(size)
-    data = None
-    if mode == "int8":
-        data = data_lib.take_images(train_ds, FLAGS.calibration_samples)
-    elif mode == "qat":
-        data = data_lib.take_images(train_ds, FLAGS.qat_batches * FLAGS.qat_batch_size)
-    result = convert_schedule(
-        loaded.schedule, key.model, loaded.frame_model, FLAGS.output, mode,
-        calibration_images=data if mode == "int8" else None,
-        qat_images=data if mode == "qat" else None,
-        qat=convert_lib.QatOptions(FLAGS.qat_steps, FLAGS.qat_learning_rate, FLAGS.qat_target),
-        eval_images=eval_images, decode=FLAGS.decode, progress=not FLAGS.json)
-    result.update(quantization=mode, schedule=os.path.abspath(FLAGS.schedule),
-                  key_weights=key.weights, random_init_key=key.random_init,
-                  seconds=round(time.time() - t0, 1))
-    print(json.dumps(result, indent=1))
-    return 0
-
-
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     if not FLAGS.quantization or not FLAGS.output:
         raise app.UsageError("--quantization and --output are required")
-    from vipnas_tf.export.tflite_export import UnsupportedOpError  # pylint: disable=import-outside-toplevel
+    if not FLAGS.schedule and not FLAGS.arch and not FLAGS.model_dir:
+        raise app.UsageError("give --arch (and/or --model_dir)")
+    request = ConvertRequest(
+        quantization=FLAGS.quantization, output=FLAGS.output, arch=FLAGS.arch, model_dir=FLAGS.model_dir,
+        input_size=FLAGS.input_size, data=FLAGS.data, image_root=FLAGS.image_root, eval_data=FLAGS.eval_data,
+        eval_image_root=FLAGS.eval_image_root, eval_crops=FLAGS.eval_crops,
+        calibration_samples=FLAGS.calibration_samples, qat_steps=FLAGS.qat_steps,
+        qat_learning_rate=FLAGS.qat_learning_rate, qat_batch_size=FLAGS.qat_batch_size,
+        qat_batches=FLAGS.qat_batches, qat_target=FLAGS.qat_target, decode=FLAGS.decode, lower=FLAGS.lower,
+        schedule=FLAGS.schedule, frame_factory=FLAGS.frame_factory, seed=FLAGS.seed, progress=not FLAGS.json)
     try:
-        if FLAGS.schedule:
-            return _convert_schedule(FLAGS.quantization)
-        return _convert_single(FLAGS.quantization)
+        summary = run_convert(request, log=_log)
     except UnsupportedOpError as e:
         return _fail(str(e))
     except (ValueError, FileNotFoundError) as e:
@@ -210,6 +103,8 @@ def main(argv):
         if type(e).__module__.startswith("tensorflow") and hasattr(e, "message"):
             return _fail(e.message.strip().splitlines()[-1][:2000])
         raise
+    print(json.dumps(summary, indent=1))
+    return 0
 
 
 if __name__ == "__main__":

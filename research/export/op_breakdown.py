@@ -32,7 +32,7 @@ from vipnas_tf import litert  # noqa: E402
 from vipnas_tf.export import tflite_export  # noqa: E402
 from vipnas_tf.export.lowering import hard_swish_method_for, lower_model  # noqa: E402
 from vipnas_tf.models import build_static  # noqa: E402
-from vipnas_tf.testing.weights import randomize_weights  # noqa: E402
+from vipnas_tf.models.random_init import randomize_weights  # noqa: E402
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("arch", "s_vipnas_mbv3", "Preset name, arch JSON or compact string.")

@@ -31,7 +31,7 @@ from vipnas_tf.arch import resolve_arch  # noqa: E402
 from vipnas_tf.export import convert as convert_lib, data as data_lib, deploy, parity  # noqa: E402
 from vipnas_tf.export.lowering import lower_model  # noqa: E402
 from vipnas_tf.models import build_static  # noqa: E402
-from vipnas_tf.testing.weights import randomize_weights  # noqa: E402
+from vipnas_tf.models.random_init import randomize_weights  # noqa: E402
 from vipnas_tf.utils.io import write_json  # noqa: E402
 
 FLAGS = flags.FLAGS

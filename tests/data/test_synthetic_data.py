@@ -1,11 +1,13 @@
 import hashlib
 import json
+import os
 
 import numpy as np
+import pytest
 
 from vipnas_tf.data import synthetic_person as sp
 from vipnas_tf.data.posetrack import PoseTrackData
-from vipnas_tf.data.synthetic import generate
+from vipnas_tf.data.synthetic import generate, synthetic_paths, training_paths, val_clips
 from vipnas_tf.metrics.coco_eval import coco_keypoint_eval, load_coco_gt, results_from_ground_truth
 from vipnas_tf.metrics.posetrack_eval import load_posetrack_gt, load_posetrack_predictions, posetrack_map
 
@@ -110,3 +112,20 @@ def test_ensure_generates_once_and_reuses_a_finished_set(tmp_path):
     marker.unlink()
     ensure(root, images=4, clips=2, frames=2, progress=False)
     assert marker.exists()
+
+
+def test_synthetic_paths_are_where_generate_writes(synthetic_root):
+    """One function knows the layout: every path it names exists after `generate`, the
+    training paths load, and each val clip's frames folder holds its annotated frames."""
+    paths = synthetic_paths(synthetic_root)
+    for which in ("coco", "posetrack"):
+        for key, path in paths[which].items():
+            assert os.path.exists(path), (which, key, path)
+        assert training_paths(synthetic_root, which) == {k: paths[which][k] for k in
+                                                         ("train_ann", "train_images", "val_ann", "val_images")}
+    clips = val_clips(synthetic_root)
+    assert clips and all(os.path.isdir(frames) for _, frames in clips)
+    first = json.loads(open(clips[0][0]).read())
+    assert os.path.basename(os.path.dirname(first["images"][0]["file_name"])) == os.path.basename(clips[0][1])
+    with pytest.raises(ValueError, match="synthetic set 'mpii'"):
+        training_paths(synthetic_root, "mpii")

@@ -191,7 +191,7 @@ def test_load_static_model_from_model_dir(tmp_path):
     assert loaded.arch == arch and loaded.input_size == (64, 64)
     assert loaded.keypoint_layout == "coco"  # from the run's run_config.json
     x = np.random.default_rng(0).normal(size=(1, 64, 64, 3)).astype(np.float32)
-    from vipnas_tf.training.checkpoint import load_model
+    from vipnas_tf.training.model_dir import load_model
     restored, _ = load_model(tmp_path / "run")
     want = np.asarray(restored.extract(arch)(x, training=False))
     np.testing.assert_allclose(np.asarray(loaded.model(x, training=False)), want, atol=1e-5)

@@ -14,11 +14,11 @@ import keras
 from tests.testcase import run_tflite_parity_test
 from tiny_models import build_tiny_pose_model, sample_inputs
 from vipnas_tf.arch import resolve_arch
-from vipnas_tf.export import deploy, lowering, quantization, tflite_export
+from vipnas_tf.export import lowering, quantization, tflite_export
 from vipnas_tf.export.lowering import layer_summary, lower_model
 from vipnas_tf.litert import run_tflite
 from vipnas_tf.models import build_static
-from vipnas_tf.testing.weights import randomize_weights
+from vipnas_tf.models.random_init import calibrate_batch_norm, randomize_weights
 
 SIZE = (64, 64)
 
@@ -58,7 +58,7 @@ def preset(request):
     # (outputs equal across inputs to 2e-8) and parity would be trivially exact. It
     # also scales the heatmaps to peak 1 on these inputs, as trained heatmaps do, so
     # that the absolute tolerance 1e-4 means what it says.
-    deploy.calibrate_batch_norm(static, x)
+    calibrate_batch_norm(static, x)
     y = np.asarray(static(x, training=False))
     assert np.abs(y[0] - y[1]).max() > 0.05 * np.abs(y).max(), "output does not depend on the input"
     return request.param, static, x, _tolerance(static, x)

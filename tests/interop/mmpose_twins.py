@@ -261,7 +261,7 @@ def randomize_and_calibrate(model, images, seed=0):
     model(images)
     model.eval()
     for bn in bns:
-        # Floor nearly dead channels (as vipnas_tf.export.deploy.calibrate_batch_norm
+        # Floor nearly dead channels (as vipnas_tf.models.random_init.calibrate_batch_norm
         # does): 1/sqrt(var) would amplify float rounding, which trained BNs do not do.
         var = torch.maximum(bn.running_var, 0.1 * bn.running_var.mean())
         bn.running_mean.add_(normal(var.shape, 0.05) * var.sqrt())

@@ -7,21 +7,26 @@ import os
 import pytest
 
 from vipnas_tf.arch import describe, get_space, load_arch
-from vipnas_tf.search.spatial import Budget, CostOracle, SearchError, SpatialSearch, check_feasible, pareto_front
+from vipnas_tf.data.synthetic import generate, training_paths
+from vipnas_tf.search.spatial import (
+    Budget,
+    CostOracle,
+    SearchError,
+    SpatialSearch,
+    SpatialSearchConfig,
+    check_feasible,
+    pareto_front,
+    run_spatial_search,
+)
+from vipnas_tf.training.model_dir import ModelDirError
 from vipnas_tf.testing.model_dirs import make_supernet_dir
 
 
 @pytest.fixture(scope="module")
 def supernet_dir(tmp_path_factory):
-    from vipnas_tf.data.synthetic import generate
-
     root = tmp_path_factory.mktemp("search")
     generate(str(root / "data"), images=16, clips=2, frames=4, workers=1, progress=False)
-    coco = root / "data" / "coco"
-    data = {"train_ann": str(coco / "annotations" / "person_keypoints_train.json"),
-            "train_images": str(coco / "images" / "train"),
-            "val_ann": str(coco / "annotations" / "person_keypoints_val.json"),
-            "val_images": str(coco / "images" / "val")}
+    data = training_paths(str(root / "data"), "coco")
     make_supernet_dir(str(root / "supernet"), "mobilenetv3", (64, 64), data, randomize=True)
     return str(root / "supernet")
 
@@ -106,3 +111,11 @@ def test_search_respects_budget_writes_outputs_and_resumes(tmp_path, supernet_di
     with open(os.path.join(out, "candidates.csv")) as f:
         rows2 = list(csv.DictReader(f))
     assert [r["arch"] for r in rows2[:3]] == [r["arch"] for r in rows]
+
+
+def test_search_config_needs_one_budget_and_a_model_dir(tmp_path):
+    with pytest.raises(SearchError, match="exactly one of --max_gflops, --max_macs, --max_latency_ms"):
+        run_spatial_search(SpatialSearchConfig(str(tmp_path), str(tmp_path / "out"), max_gflops=0.1, max_macs=1e8))
+    with pytest.raises(ModelDirError, match="does not exist"):
+        run_spatial_search(SpatialSearchConfig(str(tmp_path / "none"), str(tmp_path / "out"), max_gflops=0.1))
+    assert SpatialSearchConfig("a", "b", max_latency_ms=3.0, budget_floor=0.5).budget() == Budget("latency_ms", 3.0, 0.5)

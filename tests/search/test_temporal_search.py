@@ -16,7 +16,7 @@ from vipnas_tf.search.temporal import TemporalSearch
 from vipnas_tf.temporal.frame_arch import FrameArch, TemporalSpace, frame_cost
 from vipnas_tf.temporal.schedule import Schedule
 from vipnas_tf.training import bn as bn_lib
-from vipnas_tf.training.checkpoint import read_run_config
+from vipnas_tf.training.model_dir import read_run_config
 
 pytestmark = pytest.mark.slow  # traces super-networks / runs the real commands
 

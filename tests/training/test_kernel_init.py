@@ -88,7 +88,7 @@ def test_temporal_run_redraws_nothing_it_takes_from_the_key_model(key_run, train
     """A fresh temporal run with kernel_init="he": the T-ViPNet's every weight is the key
     S-ViPNet's (re-drawn from the key model: 0), the new fusion module keeps N(0, 0.001)."""
     from vipnas_tf.training import TrainConfig, Trainer
-    from vipnas_tf.training.checkpoint import load_model
+    from vipnas_tf.training.model_dir import load_model
 
     pt = os.path.join(train_data, "posetrack")
     cfg = TrainConfig(mode="temporal", space="mobilenetv3", input_size=(64, 64), batch_size=4, train_steps=1,

@@ -12,7 +12,7 @@ from vipnas_tf.codecs import LayoutMismatchError
 from vipnas_tf.models import build_supernet
 from vipnas_tf.testing.model_dirs import make_supernet_dir
 from vipnas_tf.training import ModelDirError, TrainConfig
-from vipnas_tf.training.checkpoint import keypoint_layout_of_run
+from vipnas_tf.training.model_dir import keypoint_layout_of_run
 from vipnas_tf.training.layout_transfer import restore_for_layout
 
 pytestmark = pytest.mark.slow  # traces super-networks / runs the real commands

@@ -12,7 +12,7 @@ import pytest
 import tensorflow as tf
 
 from vipnas_tf.arch import get_space
-from vipnas_tf.training.checkpoint import ModelState, read_run_config
+from vipnas_tf.training.model_dir import ModelState, read_run_config
 from vipnas_tf.training.losses import keypoint_mse
 
 pytestmark = pytest.mark.slow  # traces super-networks / runs the real commands

@@ -222,7 +222,7 @@ def test_model_dir_checkpoint_holds_every_variable(tmp_path):
     """Blocks live in nested lists that tf.train.Checkpoint(model=...) does not reach;
     the model directory's checkpoint must still restore every weight and BN statistic."""
     from vipnas_tf.testing.model_dirs import make_supernet_dir
-    from vipnas_tf.training.checkpoint import load_model
+    from vipnas_tf.training.model_dir import load_model
 
     net = make_supernet_dir(str(tmp_path / "run"), "mobilenetv3", (64, 64), randomize=True, seed=5)
     loaded, config = load_model(str(tmp_path / "run"), expect_mode="supernet")

@@ -103,12 +103,10 @@ PRESETS = {
 
 
 def list_presets():
-    _load_extra_presets()
     return sorted(PRESETS)
 
 
 def get_preset(name):
-    _load_extra_presets()
     if name not in PRESETS:
         raise ValueError(f"unknown preset {name!r} (presets: {', '.join(list_presets())})")
     return PRESETS[name]
@@ -128,7 +126,6 @@ def resolve_arch(spec):
     if isinstance(spec, Arch):
         return spec
     spec = str(spec).strip()
-    _load_extra_presets()
     if spec in PRESETS:
         return PRESETS[spec].arch
     if spec.endswith(".json") or os.path.isfile(spec):
@@ -145,15 +142,7 @@ def resolve_arch(spec):
 
 def preset_name_of(arch):
     """The preset name whose arch equals `arch`, or None."""
-    _load_extra_presets()
     for name, p in PRESETS.items():
         if p.arch == arch:
             return name
     return None
-
-
-def _load_extra_presets():
-    # Spaces register their own presets on import (e.g. hrnet_w32).
-    from vipnas_tf.arch import space
-
-    space.list_spaces()

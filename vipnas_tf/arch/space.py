@@ -310,24 +310,12 @@ def register_space(space: SearchSpace) -> SearchSpace:
 
 
 def get_space(name: str) -> SearchSpace:
-    """Looks up a registered space; unknown names list the known ones."""
-    _ensure_registered()
+    """Looks up a registered space (`vipnas_tf.arch` registers every space on import);
+    unknown names list the known ones."""
     if name not in SPACES:
         raise ValueError(f"unknown search space {name!r} (known: {', '.join(sorted(SPACES))})")
     return SPACES[name]
 
 
 def list_spaces():
-    _ensure_registered()
     return sorted(SPACES)
-
-
-def _ensure_registered():
-    # Importing the modules registers their spaces; kept lazy to avoid import cycles.
-    import importlib
-    import importlib.util
-
-    for module in ("mobilenetv3_space", "resnet50_space", "hrnet_space"):
-        full = f"vipnas_tf.arch.{module}"
-        if importlib.util.find_spec(full) is not None:
-            importlib.import_module(full)

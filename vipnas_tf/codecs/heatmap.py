@@ -115,7 +115,7 @@ class HeatmapCodec:
         Returns:
           (heatmaps [..., h, w, K] float32, target_weight [..., K] float32).
         """
-        import tensorflow as tf
+        import tensorflow as tf  # local: keeps numpy users of the codecs (readers, LiteRT harness) TF-free
 
         keypoints = tf.cast(keypoints, tf.float32)
         h, w = self.heatmap_size
@@ -182,7 +182,7 @@ class HeatmapCodec:
         Returns:
           (keypoints [N, K, 2] float32 in input-crop pixels, scores [N, K] float32).
         """
-        import tensorflow as tf
+        import tensorflow as tf  # local: keeps numpy users of the codecs (readers, LiteRT harness) TF-free
 
         heatmaps = tf.cast(heatmaps, tf.float32)
         h, w = self.heatmap_size
@@ -323,7 +323,7 @@ def flip_test_average(heatmaps, flipped_heatmaps, flip_pairs, shift=True):
 
 def flip_test_average_tf(heatmaps, flipped_heatmaps, flip_pairs, shift=True):
     """TF twin of `flip_test_average` for graphs: tensors [N, h, w, K] (static K)."""
-    import tensorflow as tf
+    import tensorflow as tf  # local: keeps numpy users of the codecs (readers, LiteRT harness) TF-free
 
     index = _as_index(flip_pairs, flipped_heatmaps.shape[-1]).tolist()
     back = tf.gather(tf.reverse(flipped_heatmaps, axis=[2]), index, axis=-1)

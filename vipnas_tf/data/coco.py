@@ -14,6 +14,7 @@ import logging
 import os
 
 import numpy as np
+from pycocotools.coco import COCO
 
 from vipnas_tf.codecs.dataset_info import COCO_INFO, info_for_names
 from vipnas_tf.data.samples import SampleSet
@@ -85,8 +86,6 @@ def clip_bbox(bbox, width, height):
 
 def quiet_coco(data):
     """A pycocotools COCO index built from an already-loaded dict, without its prints."""
-    from pycocotools.coco import COCO
-
     coco = COCO()
     coco.dataset = data
     with contextlib.redirect_stdout(io.StringIO()):

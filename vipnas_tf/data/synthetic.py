@@ -26,6 +26,7 @@ Deterministic: every image and video is drawn from a generator seeded with
 worker processes.
 """
 import dataclasses
+import glob
 import json
 import logging
 import multiprocessing
@@ -34,6 +35,7 @@ import time
 
 import cv2
 import numpy as np
+from tqdm import tqdm
 
 from vipnas_tf.codecs.dataset_info import COCO_KEYPOINT_NAMES, POSETRACK18_KEYPOINT_NAMES, SKELETON
 from vipnas_tf.data import synthetic_person as sp
@@ -369,6 +371,48 @@ def _video_task(args):
     return len(images), len(anns)
 
 
+# ---------------------------------------------------------------------------- layout
+def synthetic_paths(out_dir):
+    """Where `generate` writes under `out_dir` (the one place that knows it).
+
+    Returns:
+      {"coco": {...}, "posetrack": {...}}, each with the `train_ann`, `train_images`,
+      `val_ann` and `val_images` of a `TrainConfig` on that set; "coco" also holds
+      `val_detections` (the jittered val boxes, COCO results format), "posetrack"
+      `val_clip_images` (the folder of the val videos' frame folders, one per video,
+      named after its annotation file).
+    """
+    out_dir = os.fspath(out_dir)
+    coco = os.path.join(out_dir, "coco")
+    pt = os.path.join(out_dir, "posetrack")
+    return {
+        "coco": {"train_ann": os.path.join(coco, "annotations", "person_keypoints_train.json"),
+                 "train_images": os.path.join(coco, "images", "train"),
+                 "val_ann": os.path.join(coco, "annotations", "person_keypoints_val.json"),
+                 "val_images": os.path.join(coco, "images", "val"),
+                 "val_detections": os.path.join(coco, "annotations", "person_detections_val.json")},
+        "posetrack": {"train_ann": os.path.join(pt, "annotations", "train"), "train_images": pt,
+                      "val_ann": os.path.join(pt, "annotations", "val"), "val_images": pt,
+                      "val_clip_images": os.path.join(pt, "images", "val")},
+    }
+
+
+def training_paths(out_dir, which):
+    """The `train_ann` / `train_images` / `val_ann` / `val_images` of a run on the
+    synthetic set `which` ("coco" | "posetrack") under `out_dir`."""
+    paths = synthetic_paths(out_dir)
+    if which not in paths:
+        raise ValueError(f"synthetic set {which!r}: expected one of {sorted(paths)}")
+    return {k: paths[which][k] for k in ("train_ann", "train_images", "val_ann", "val_images")}
+
+
+def val_clips(out_dir):
+    """(annotation file, frames folder) of every synthetic PoseTrack18 val video, sorted."""
+    pt = synthetic_paths(out_dir)["posetrack"]
+    return [(ann, os.path.join(pt["val_clip_images"], os.path.splitext(os.path.basename(ann))[0]))
+            for ann in sorted(glob.glob(os.path.join(pt["val_ann"], "*.json")))]
+
+
 # ---------------------------------------------------------------------------- driver
 def _split_counts(n, val_fraction):
     if n <= 0:
@@ -378,8 +422,6 @@ def _split_counts(n, val_fraction):
 
 
 def _run(tasks, fn, workers, desc, progress):
-    from tqdm import tqdm
-
     if workers <= 1 or len(tasks) < 4:
         results = [fn(t) for t in tqdm(tasks, desc=desc, disable=not progress)]
         return results
@@ -414,14 +456,14 @@ def generate(out_dir, images=2000, clips=100, frames=8, seed=0, val_fraction=0.1
     out_dir = os.fspath(out_dir)
     workers = workers or os.cpu_count() or 1
     summary = {"out": os.path.abspath(out_dir), "seed": seed}
-    coco_root = os.path.join(out_dir, "coco")
+    paths = synthetic_paths(out_dir)
+    coco = paths["coco"]
     n_train, n_val = _split_counts(images, val_fraction)
     tasks, image_id = [], 1
     for split, count in (("train", n_train), ("val", n_val)):
-        os.makedirs(os.path.join(coco_root, "images", split), exist_ok=True)
+        os.makedirs(coco[f"{split}_images"], exist_ok=True)
         for _ in range(count):
-            tasks.append((seed, split, image_id - 1, image_id,
-                          os.path.join(coco_root, "images", split)))
+            tasks.append((seed, split, image_id - 1, image_id, coco[f"{split}_images"]))
             image_id += 1
     results = _run(tasks, _coco_task, workers, "coco images", progress)
     ann_id = 1
@@ -437,20 +479,20 @@ def generate(out_dir, images=2000, clips=100, frames=8, seed=0, val_fraction=0.1
                 anns.append(a)
         if not imgs and split == "val" and n_val == 0:
             continue
-        write_json(os.path.join(coco_root, "annotations", f"person_keypoints_{split}.json"),
+        write_json(coco[f"{split}_ann"],
                    {"info": {"description": "vipnas-tf synthetic people", "seed": seed},
                     "licenses": [], "categories": _categories(COCO_KEYPOINT_NAMES),
                     "images": imgs, "annotations": anns}, indent=None)
         summary[f"coco_{split}_images"] = len(imgs)
         summary[f"coco_{split}_persons"] = len(anns)
         if split == "val":
-            write_json(os.path.join(coco_root, "annotations", "person_detections_val.json"),
+            write_json(coco["val_detections"],
                        _fake_detections(anns, seed), indent=None)
     v_train, v_val = _split_counts(clips, val_fraction)
-    pt_root = os.path.join(out_dir, "posetrack")
+    pt_root = paths["posetrack"]["train_images"]
     tasks, vid = [], 1
     for split, count in (("train", v_train), ("val", v_val)):
-        os.makedirs(os.path.join(pt_root, "annotations", split), exist_ok=True)
+        os.makedirs(paths["posetrack"][f"{split}_ann"], exist_ok=True)
         for _ in range(count):
             tasks.append((seed, split, vid - 1, vid, frames, pt_root))
             vid += 1

@@ -22,8 +22,12 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from vipnas_tf.arch import parse_arch, resolve_arch
+from vipnas_tf.models import SuperNetwork, build_static
+from vipnas_tf.models.random_init import calibrate_batch_norm, randomize_weights
 from vipnas_tf.temporal.schedule import Schedule
 from vipnas_tf.temporal.supernet import TemporalSuperNetwork
+from vipnas_tf.training.model_dir import keypoint_layout_of_run, load_model
 
 RANDOM_INIT_NOTE = ("weights randomly initialised (fan-in scaled normal, seed {seed}): no "
                     "pretrained weights come with presets, they are architectures; pass "
@@ -75,112 +79,6 @@ class LoadedModel:
     keypoint_layout: Optional[str] = None
 
 
-def load_model_dir(model_dir):
-    """(model, run_config) of a training model directory.
-
-    Uses `vipnas_tf.training.checkpoint.load_model` when it exists; otherwise reads the
-    documented layout itself: MODEL_DIR/run_config.json ({"mode": "supernet" |
-    "standalone", "space", "input_size", "arch"?}) and MODEL_DIR/ckpt/ (a
-    tf.train.CheckpointManager of `tf.train.Checkpoint(model=supernet)`), restoring
-    the latest checkpoint into `build_supernet(space, input_size)`.
-    """
-    model_dir = os.fspath(model_dir)
-    if not os.path.isdir(model_dir):
-        raise ValueError(f"model_dir {model_dir!r} is not a directory")
-    try:
-        from vipnas_tf.training.checkpoint import load_model  # pylint: disable=import-outside-toplevel
-    except ImportError:
-        load_model = None
-    if load_model is not None:
-        return load_model(model_dir)
-    return _load_model_dir_fallback(model_dir)
-
-
-def _load_model_dir_fallback(model_dir):
-    from vipnas_tf.models import build_supernet  # pylint: disable=import-outside-toplevel
-    from vipnas_tf.utils.io import read_json  # pylint: disable=import-outside-toplevel
-
-    cfg_path = os.path.join(model_dir, "run_config.json")
-    if not os.path.isfile(cfg_path):
-        raise ValueError(f"{model_dir}: no run_config.json (not a training model directory)")
-    cfg = read_json(cfg_path)
-    mode = cfg.get("mode")
-    if mode not in ("supernet", "standalone"):
-        raise ValueError(f"{cfg_path}: mode {mode!r} cannot be loaded here (expected 'supernet' "
-                         "or 'standalone'; temporal runs need vipnas_tf.training.checkpoint)")
-    for key in ("space", "input_size"):
-        if key not in cfg:
-            raise ValueError(f"{cfg_path}: missing field {key!r}")
-    net = build_supernet(cfg["space"], input_size=tuple(cfg["input_size"]))
-    ckpt_dir = os.path.join(model_dir, "ckpt")
-    latest = tf.train.latest_checkpoint(ckpt_dir)
-    if latest is None:
-        raise ValueError(f"{model_dir}: no checkpoint in {ckpt_dir}")
-    tf.train.Checkpoint(model=net).restore(latest).expect_partial()
-    cfg = dict(cfg, checkpoint=latest)
-    return net, cfg
-
-
-def calibrate_batch_norm(model: keras.Model, images: np.ndarray) -> int:
-    """Sets every BatchNormalization's moving mean / variance to the statistics of its
-    input on `images` (an array, or a list of arrays per model input), layer by layer
-    in graph order (data-dependent initialisation).
-
-    A randomly initialised deep model with arbitrary BN statistics loses its input
-    (measured: S-ViPNAS-MobileNetV3's heatmaps varied by 2e-8 across different crops),
-    which makes parity and int8 checks on it meaningless; with each BN normalising its
-    actual input the signal reaches the output. The last conv is then scaled so that
-    the heatmaps peak at 1 on `images` (as trained heatmaps do). Only for randomly
-    initialised models.
-
-    Returns:
-        The number of BN layers set.
-    """
-    bns = [l for l in model.layers if isinstance(l, keras.layers.BatchNormalization)]
-    arrays = images if isinstance(images, (list, tuple)) else [images]
-    if len(arrays) != len(model.inputs):
-        raise ValueError(f"calibrate_batch_norm: {len(arrays)} input arrays for a model with "
-                         f"{len(model.inputs)} inputs")
-    x = [tf.constant(np.asarray(a, np.float32)) for a in arrays]
-    for bn in bns:
-        probe = keras.Model(model.inputs, bn.input)
-        t = np.asarray(probe(x if len(x) > 1 else x[0], training=False), np.float64)
-        axes = tuple(range(t.ndim - 1))
-        gamma, beta = bn.gamma, bn.beta
-        weights = []
-        if bn.scale:
-            weights.append(np.asarray(gamma))
-        if bn.center:
-            weights.append(np.asarray(beta))
-        var = t.var(axes)
-        # Floor at a tenth of the layer's mean variance: nearly constant channels of a
-        # random network would otherwise be amplified up to 1/sqrt(epsilon), and float
-        # rounding with them (trained BNs do not do that).
-        var = np.maximum(var, 0.1 * float(var.mean()))
-        weights += [t.mean(axes).astype(np.float32), var.astype(np.float32)]
-        bn.set_weights(weights)
-    _unit_output_scale(model, x)
-    return len(bns)
-
-
-def _unit_output_scale(model, x):
-    """Scales the last conv (if it feeds the output linearly) so that max |heatmap| on
-    `x` is 1, like a trained model's heatmaps (peaks near 1): absolute tolerances
-    such as "max abs heatmap difference <= 1e-4" then mean what they say."""
-    convs = [l for l in model.layers if isinstance(l, keras.layers.Conv2D)]
-    if not convs or _activation_of(convs[-1]) not in (None, "linear"):
-        return
-    out = np.asarray(model(x if len(x) > 1 else x[0], training=False))
-    peak = float(np.abs(out).max())
-    if peak > 0 and np.isfinite(peak):
-        convs[-1].set_weights([w / peak for w in convs[-1].get_weights()])
-
-
-def _activation_of(layer):
-    act = layer.get_config().get("activation")
-    return act if isinstance(act, str) or act is None else getattr(act, "__name__", str(act))
-
-
 def load_static_model(arch_spec=None, model_dir=None, input_size=None, seed: int = 0,
                       calibration_images: Optional[np.ndarray] = None) -> LoadedModel:
     """The static Keras model to deploy.
@@ -188,17 +86,13 @@ def load_static_model(arch_spec=None, model_dir=None, input_size=None, seed: int
     Args:
         arch_spec: preset name, arch JSON path, compact string or `Arch`; required
             without `model_dir` and for super-network runs (which sub-network).
-        model_dir: a training model directory (see `load_model_dir`), or None for
+        model_dir: a model directory (`vipnas_tf.training.model_dir.load_model`), or None for
             randomly initialised weights.
         input_size: (H, W) or "HxW"; default: the run's input size, else 256x192.
         seed: seed of the random initialisation.
         calibration_images: for random initialisation: images [n, H, W, 3] whose
             statistics set the BN layers (`calibrate_batch_norm`); default N(0, 1).
     """
-    from vipnas_tf.arch import parse_arch, resolve_arch  # pylint: disable=import-outside-toplevel
-    from vipnas_tf.models import SuperNetwork, build_static  # pylint: disable=import-outside-toplevel
-    from vipnas_tf.testing.weights import randomize_weights  # pylint: disable=import-outside-toplevel
-
     arch = resolve_arch(arch_spec) if arch_spec else None
     if model_dir is None:
         if arch is None:
@@ -215,10 +109,9 @@ def load_static_model(arch_spec=None, model_dir=None, input_size=None, seed: int
         note = (RANDOM_INIT_NOTE.format(seed=seed) + f"; BN statistics set from {source}, "
                 "final conv scaled to heatmap peak 1")
         return LoadedModel(model, arch, size, note, True)
-    net, cfg = load_model_dir(model_dir)
+    net, cfg = load_model(model_dir)
     cfg = dict(cfg or {})
-    from vipnas_tf.data.formats import run_config_layout  # pylint: disable=import-outside-toplevel
-    layout = run_config_layout(cfg, os.path.join(os.fspath(model_dir), "run_config.json"))
+    layout = keypoint_layout_of_run(model_dir, cfg)
     size = parse_input_size(input_size or cfg.get("input_size") or (256, 192))
     if arch is None and cfg.get("arch"):
         arch = parse_arch(cfg["arch"])
@@ -254,13 +147,12 @@ def temporal_frame_factory(schedule: Schedule, size, seed: int = 0) -> Callable[
     architecture."""
     model_dir = schedule.model_path
     if model_dir:
-        net, _ = load_model_dir(model_dir)
+        net, _ = load_model(model_dir)
         net = getattr(net, "temporal", net)
         if not isinstance(net, TemporalSuperNetwork):
             raise ValueError(f"{model_dir}: holds a {type(net).__name__}, not a temporal "
                              "(T-ViPNet) model")
     else:
-        from vipnas_tf.testing.weights import randomize_weights  # pylint: disable=import-outside-toplevel
         net = TemporalSuperNetwork(schedule.space, tuple(size), max_arch=schedule.key_arch)
         randomize_weights(net, seed=seed + 1)
 

@@ -54,7 +54,7 @@ from vipnas_tf.arch.space import get_space
 from vipnas_tf.data.transforms import IMAGENET_MEAN_RGB, IMAGENET_STD_RGB
 from vipnas_tf.layers.elastic_deconv2d import PHASES, phase_taps
 from vipnas_tf.models import build_static
-from vipnas_tf.training.checkpoint import CKPT_SUBDIR, RUN_CONFIG, model_checkpoint
+from vipnas_tf.training.model_dir import CKPT_SUBDIR, RUN_CONFIG, model_checkpoint
 from vipnas_tf.utils import io as io_utils
 
 # The networks mmpose publishes checkpoints of, by preset name (mmpose's COCO val AP

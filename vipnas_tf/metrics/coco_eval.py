@@ -9,6 +9,8 @@ import io
 import os
 
 import numpy as np
+from pycocotools.coco import COCO
+from pycocotools.cocoeval import COCOeval
 
 from vipnas_tf.utils.io import read_json, write_json
 
@@ -20,8 +22,6 @@ def load_coco_gt(path_or_dict):
 
     Raises ValueError naming the file when it is malformed or lacks required keys.
     """
-    from pycocotools.coco import COCO
-
     if isinstance(path_or_dict, dict):
         data, name = path_or_dict, "<ground truth>"
     else:
@@ -89,8 +89,6 @@ def coco_keypoint_eval(coco_gt, results, sigmas=None, image_ids=None, name="<res
       dict of AP, AP50, AP75, APm, APl, AR, AR50, AR75, ARm, ARl (fractions in 0..1;
       -1 where COCO has nothing to measure, e.g. no medium persons), and `num_results`.
     """
-    from pycocotools.cocoeval import COCOeval
-
     check_results(coco_gt, results, name)
     if not results:
         return {**{k: 0.0 for k in STAT_NAMES}, "num_results": 0}

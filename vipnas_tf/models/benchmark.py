@@ -10,7 +10,7 @@ import tensorflow as tf
 
 from vipnas_tf.arch import cost as cost_lib
 from vipnas_tf.models.supernet import build_supernet
-from vipnas_tf.testing.weights import randomize_weights
+from vipnas_tf.models.random_init import randomize_weights
 from vipnas_tf.litert.timing import summarize, time_named
 
 

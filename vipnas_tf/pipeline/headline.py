@@ -24,6 +24,9 @@ Every value is None when its step has not produced it.
 import csv
 import os
 
+from vipnas_tf.arch import arch_cost, get_space, parse_arch, resolve_arch
+from vipnas_tf.search.spatial import pareto_front
+from vipnas_tf.temporal.schedule import Schedule
 from vipnas_tf.utils import io as io_utils
 
 PLATEAU_AP = 0.05  # below this the networks still mostly output the mean pose (README)
@@ -58,8 +61,6 @@ def pareto_counts(candidates_csv):
     """Counts of candidates.csv's searched candidates (presets excluded):
     {"candidates", "candidates_half_best", "pareto_candidates", "pareto_half_best"}, where
     "half_best" counts those with AP >= half the best candidate's AP."""
-    from vipnas_tf.search.spatial import pareto_front  # pylint: disable=import-outside-toplevel
-
     keys = ("candidates", "candidates_half_best", "pareto_candidates", "pareto_half_best")
     if not os.path.exists(candidates_csv):
         return dict.fromkeys(keys)
@@ -76,17 +77,12 @@ def pareto_counts(candidates_csv):
 
 
 def _space_range(space_name, input_size):
-    from vipnas_tf.arch import arch_cost, get_space  # pylint: disable=import-outside-toplevel
-
     space = get_space(space_name)
     return (float(arch_cost(space.min(), tuple(input_size)).paper_gflops),
             float(arch_cost(space.max(), tuple(input_size)).paper_gflops))
 
 
 def _gflops_at(schedule, size):
-    from vipnas_tf.arch import arch_cost, parse_arch, resolve_arch  # pylint: disable=import-outside-toplevel
-    from vipnas_tf.temporal.schedule import Schedule  # pylint: disable=import-outside-toplevel
-
     sched = Schedule.from_dict({k: v for k, v in schedule.items() if k not in ("model_dir",)})
     key = float(arch_cost(parse_arch(schedule["key"]["arch"]), tuple(size)).paper_gflops)
     desc = Schedule.from_archs(sched.key_arch, sched.frames, tuple(size)).describe()

@@ -14,13 +14,41 @@ settings are those of `configs/quickstart_*.flags`, sized to finish in minutes o
 2-core CPU. `QuickstartSettings` holds them.
 """
 import dataclasses
-import glob
 import os
 import time
 
+import keras
 import numpy as np
+import tensorflow as tf
 
+from vipnas_tf.arch import arch_cost, get_space, load_arch, parse_arch, resolve_arch
+from vipnas_tf.data import load_coco
+from vipnas_tf.data.synthetic import training_paths, val_clips
+from vipnas_tf.data.transforms import normalize_images_np
+from vipnas_tf.evaluation import CocoEvaluator
+from vipnas_tf.evaluation.clips import ClipEvaluator
+from vipnas_tf.evaluation.topdown import load_eval_crops
+from vipnas_tf.export import convert as convert_lib
+from vipnas_tf.export import deploy
+from vipnas_tf.export.savedmodel import export_savedmodel
+from vipnas_tf.export.schedule_export import convert_schedule
+from vipnas_tf.litert.benchmark import BenchmarkSpec, run_benchmark
+from vipnas_tf.models import build_supernet
+from vipnas_tf.models.random_init import randomize_weights
+from vipnas_tf.models.static_builders import build_static
+from vipnas_tf.pipeline.report import write_report
 from vipnas_tf.pipeline.steps import Step, synthetic_data_step
+from vipnas_tf.runtime.boxes import load_boxes
+from vipnas_tf.runtime.detector import hog_available, make_detector
+from vipnas_tf.runtime.models import load_schedule_models
+from vipnas_tf.runtime.source import FrameSource
+from vipnas_tf.runtime.video import RunnerConfig, VideoPoseRunner, write_results
+from vipnas_tf.search.spatial import Budget, CostOracle, SpatialSearch
+from vipnas_tf.search.temporal import TemporalSearch, min_frame_gflops
+from vipnas_tf.temporal.propagation import propagate_clips
+from vipnas_tf.temporal.schedule import Schedule
+from vipnas_tf.training import bn as bn_lib
+from vipnas_tf.training import TrainConfig, Trainer
 from vipnas_tf.utils import io as io_utils
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -76,14 +104,7 @@ class QuickstartSettings:
 
 
 def _data(root):
-    coco = os.path.join(root, "coco")
-    pt = os.path.join(root, "posetrack")
-    return {"coco": {"train_ann": os.path.join(coco, "annotations", "person_keypoints_train.json"),
-                     "train_images": os.path.join(coco, "images", "train"),
-                     "val_ann": os.path.join(coco, "annotations", "person_keypoints_val.json"),
-                     "val_images": os.path.join(coco, "images", "val")},
-            "posetrack": {"train_ann": os.path.join(pt, "annotations", "train"), "train_images": pt,
-                          "val_ann": os.path.join(pt, "annotations", "val"), "val_images": pt}}
+    return {which: training_paths(root, which) for which in ("coco", "posetrack")}
 
 
 def _hw(s):
@@ -95,9 +116,6 @@ def schedule_budget(key_arch, space, input_size, fraction=0.5):
     below 1.2x the cheapest frame network the temporal space admits (an S-ViPNet at the
     bottom of its space leaves no room for lighter frame networks, which also carry the
     fusion module)."""
-    from vipnas_tf.arch import arch_cost  # pylint: disable=import-outside-toplevel
-    from vipnas_tf.search.temporal import min_frame_gflops  # pylint: disable=import-outside-toplevel
-
     share = fraction * float(arch_cost(key_arch, tuple(input_size)).paper_gflops)
     return round(max(share, 1.2 * min_frame_gflops(space, key_arch, input_size)), 5)
 
@@ -110,8 +128,6 @@ def build_steps(out, s: QuickstartSettings):
     data = _data(d["synthetic_data"])
 
     def train(folder, **kw):
-        from vipnas_tf.training import TrainConfig, Trainer  # pylint: disable=import-outside-toplevel
-
         cfg = TrainConfig(space=s.space, input_size=tuple(s.input_size), seed=s.seed, log_every=10,
                           lr_schedule="cosine", eval_max_persons=s.eval_max_persons, bn_calib_batches=4,
                           augment=s.augment, **kw)
@@ -129,9 +145,6 @@ def build_steps(out, s: QuickstartSettings):
                            f"--model_dir={folder}/model"}
 
     def spatial_search(folder):
-        from vipnas_tf.arch import get_space  # pylint: disable=import-outside-toplevel
-        from vipnas_tf.search.spatial import Budget, CostOracle, SpatialSearch  # pylint: disable=import-outside-toplevel
-
         space = get_space(s.space)
         oracle = CostOracle(s.input_size)
         lo, hi = oracle(space.min())["paper_gflops"], oracle(space.max())["paper_gflops"]
@@ -173,9 +186,6 @@ def build_steps(out, s: QuickstartSettings):
         return {"train": summary, "model_dir": os.path.join(folder, "model")}
 
     def temporal_search(folder):
-        from vipnas_tf.arch import load_arch  # pylint: disable=import-outside-toplevel
-        from vipnas_tf.search.temporal import TemporalSearch  # pylint: disable=import-outside-toplevel
-
         key = load_arch(os.path.join(d["spatial_search"], "best_arch.json"))
         half = schedule_budget(key, s.space, s.input_size)
         search = TemporalSearch(os.path.join(d["temporal"], "model"), folder, frames=s.num_frames,
@@ -198,8 +208,6 @@ def build_steps(out, s: QuickstartSettings):
         return run_video(d, folder, s)
 
     def report(folder):
-        from vipnas_tf.pipeline.report import write_report  # pylint: disable=import-outside-toplevel
-
         return write_report(out, d, folder, s)
 
     fns = [synthetic_data_step(s.images, s.clips, s.frames, s.seed).run, supernet, spatial_search, finetune,
@@ -226,28 +234,16 @@ def build_steps(out, s: QuickstartSettings):
 
 def _untrained_ap(s, coco):
     """AP of an untrained super-network's biggest sub-network (the reference point)."""
-    from vipnas_tf.evaluation import CocoEvaluator  # pylint: disable=import-outside-toplevel
-    from vipnas_tf.models import build_supernet  # pylint: disable=import-outside-toplevel
-    from vipnas_tf.training import bn as bn_lib  # pylint: disable=import-outside-toplevel
-
     net = build_supernet(s.space, tuple(s.input_size))
     ev = CocoEvaluator.subset(coco["val_ann"], coco["val_images"], s.eval_max_persons, tuple(s.input_size))
     return float(ev.evaluate(bn_lib.predict_fn(net, net.space.max()))["AP"])
 
 
 def _load_keras(path):
-    import keras  # pylint: disable=import-outside-toplevel
-
-    import vipnas_tf.models  # noqa: F401  pylint: disable=import-outside-toplevel,unused-import  (registers layers)
-
     return keras.saving.load_model(path, compile=False)
 
 
 def _val_crops(s, coco, n=64, size=None):
-    from vipnas_tf.data import load_coco  # pylint: disable=import-outside-toplevel
-    from vipnas_tf.data.transforms import normalize_images_np  # pylint: disable=import-outside-toplevel
-    from vipnas_tf.evaluation.topdown import load_eval_crops  # pylint: disable=import-outside-toplevel
-
     samples = load_coco(coco["val_ann"], coco["val_images"])
     samples = samples.select(np.arange(min(n, len(samples))))
     crops, _, _ = load_eval_crops(samples, tuple(size or s.input_size))
@@ -257,14 +253,6 @@ def _val_crops(s, coco, n=64, size=None):
 def export_all(d, folder, s, data):
     """SavedModel of the S-ViPNet; TFLite float32 + int8 of the S-ViPNet, the schedule
     (key + T frame models, with manifest) and the SimpleBaseline-MobileNetV3 baseline."""
-    from vipnas_tf.arch import resolve_arch  # pylint: disable=import-outside-toplevel
-    from vipnas_tf.export import convert as convert_lib  # pylint: disable=import-outside-toplevel
-    from vipnas_tf.export.savedmodel import export_savedmodel  # pylint: disable=import-outside-toplevel
-    from vipnas_tf.export.schedule_export import convert_schedule  # pylint: disable=import-outside-toplevel
-    from vipnas_tf.models.static_builders import build_static  # pylint: disable=import-outside-toplevel
-    from vipnas_tf.temporal.schedule import Schedule  # pylint: disable=import-outside-toplevel
-    from vipnas_tf.testing.weights import randomize_weights  # pylint: disable=import-outside-toplevel
-
     sched_dir = d["temporal_search"]
     schedule = Schedule.load(os.path.join(sched_dir, "schedule.json"))
     key = _load_keras(os.path.join(sched_dir, schedule.extra["keras_models"]["key"]))
@@ -309,13 +297,6 @@ def export_deploy_resolution(schedule, folder, s, data, calibration_samples=8):
     the weights' values, and the networks were trained at the smaller input only. int8
     is calibrated on a few synthetic crops (its ranges are meaningless for accuracy, the
     kernels it runs are those of a real int8 model)."""
-    from vipnas_tf.arch import resolve_arch  # pylint: disable=import-outside-toplevel
-    from vipnas_tf.export import convert as convert_lib  # pylint: disable=import-outside-toplevel
-    from vipnas_tf.export import deploy  # pylint: disable=import-outside-toplevel
-    from vipnas_tf.export.schedule_export import convert_schedule  # pylint: disable=import-outside-toplevel
-    from vipnas_tf.models.static_builders import build_static  # pylint: disable=import-outside-toplevel
-    from vipnas_tf.testing.weights import randomize_weights  # pylint: disable=import-outside-toplevel
-
     size = tuple(int(v) for v in s.deploy_input_size)
     tag = _size_tag(size)
     t0 = time.time()
@@ -355,9 +336,6 @@ def run_bench(d, folder, s):
     """One interleaved TFLite run (1 thread) of the S-ViPNet, the schedule and the
     baseline, float32 and int8, at the training resolution and (random weights) at
     `deploy_input_size`."""
-    from vipnas_tf.arch import arch_cost, parse_arch, resolve_arch  # pylint: disable=import-outside-toplevel
-    from vipnas_tf.litert.benchmark import BenchmarkSpec, run_benchmark  # pylint: disable=import-outside-toplevel
-
     e = d["export"]
     key_arch = parse_arch(io_utils.read_json(os.path.join(d["temporal_search"], "schedule.json"))["key"]["arch"])
     sizes = [tuple(s.input_size)] + ([tuple(s.deploy_input_size)] if s.deploy_input_size else [])
@@ -391,11 +369,6 @@ def evaluate_schedule(d, folder, s, data):
     """PoseTrack mAP on the non-key frames of the synthetic val clips: the schedule
     (key S-ViPNet + T-ViPNets, as exported: static Keras models with their own BN
     statistics) against the S-ViPNet run on every frame."""
-    import tensorflow as tf  # pylint: disable=import-outside-toplevel
-
-    from vipnas_tf.evaluation.clips import ClipEvaluator  # pylint: disable=import-outside-toplevel
-    from vipnas_tf.temporal.propagation import propagate_clips  # pylint: disable=import-outside-toplevel
-
     sched_dir = d["temporal_search"]
     schedule = io_utils.read_json(os.path.join(sched_dir, "schedule.json"))
     key = _load_keras(os.path.join(sched_dir, schedule["keras_models"]["key"]))
@@ -426,13 +399,9 @@ def _synthetic_val_clip(synthetic_dir):
     """(frames folder, [x, y, w, h] boxes of its first frame) of the first synthetic val
     clip whose first frame is labelled (else of the first clip, with the boxes of its
     first labelled frame), or (None, None)."""
-    from vipnas_tf.runtime.boxes import load_boxes  # pylint: disable=import-outside-toplevel
-
-    root = os.path.join(synthetic_dir, "posetrack")
     fallback = (None, None)
-    for ann in sorted(glob.glob(os.path.join(root, "annotations", "val", "*.json"))):
+    for ann, frames in val_clips(synthetic_dir):
         boxes = load_boxes(ann)
-        frames = os.path.join(root, "images", "val", os.path.splitext(os.path.basename(ann))[0])
         if not boxes or not os.path.isdir(frames):
             continue
         if 0 in boxes:
@@ -447,12 +416,6 @@ def run_video(d, folder, s):
     overlays: a synthetic val clip (the kind of images the networks were trained on;
     boxes from its first labelled frame's annotation, then tracked from the keypoints)
     and the real sample video (boxes from the person detector, then tracked)."""
-    from vipnas_tf.runtime.detector import hog_available, make_detector  # pylint: disable=import-outside-toplevel
-    from vipnas_tf.runtime.models import load_schedule_models  # pylint: disable=import-outside-toplevel
-    from vipnas_tf.runtime.source import FrameSource  # pylint: disable=import-outside-toplevel
-    from vipnas_tf.runtime.video import RunnerConfig, VideoPoseRunner, write_results  # pylint: disable=import-outside-toplevel
-    from vipnas_tf.temporal.schedule import Schedule  # pylint: disable=import-outside-toplevel
-
     sched_path = os.path.join(d["temporal_search"], "schedule.json")
     schedule = Schedule.load(sched_path).validate()
     models = load_schedule_models(schedule)

@@ -16,7 +16,11 @@ import html as html_lib
 import os
 import re
 
+import cv2
+import matplotlib
+import matplotlib.pyplot as plt
 import numpy as np
+from PIL import Image
 
 from vipnas_tf.pipeline.headline import bench_key, headline, size_tag
 from vipnas_tf.utils import io as io_utils
@@ -35,11 +39,7 @@ def _num(value, fmt="{:.4f}"):
 
 
 def _plt():
-    import matplotlib  # pylint: disable=import-outside-toplevel
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt  # pylint: disable=import-outside-toplevel
-
+    matplotlib.use("Agg")  # files only, whatever backend the environment would pick
     return plt
 
 
@@ -163,9 +163,6 @@ def speed_accuracy(h, path, train_tag):
 
 def video_gif(video_path, path, height=GIF_HEIGHT, max_frames=GIF_MAX_FRAMES):
     """An animated GIF of an overlay video (at most `max_frames` evenly spaced frames)."""
-    import cv2  # pylint: disable=import-outside-toplevel
-    from PIL import Image  # pylint: disable=import-outside-toplevel
-
     cap = cv2.VideoCapture(video_path)
     fps = cap.get(cv2.CAP_PROP_FPS) or 10.0
     frames = []

@@ -14,6 +14,10 @@ import os
 import time
 from typing import Callable, List
 
+from vipnas_tf.arch.describe import describe
+from vipnas_tf.arch.presets import list_presets
+from vipnas_tf.arch.space import get_space, list_spaces
+from vipnas_tf.data.synthetic import generate
 from vipnas_tf.utils import io as io_utils
 
 MARKER = "DONE.json"
@@ -58,8 +62,6 @@ def run_steps(out_dir, steps: List[Step], log=print):
 
 def synthetic_data_step(images, clips, frames, seed=0):
     def run(folder):
-        from vipnas_tf.data.synthetic import generate
-
         return generate(folder, images=images, clips=clips, frames=frames, seed=seed, progress=True)
 
     return Step("synthetic_data", run, f"generating {images} images and {clips} clips of {frames} frames")
@@ -67,10 +69,6 @@ def synthetic_data_step(images, clips, frames, seed=0):
 
 def architectures_step(input_size=(256, 192)):
     def run(folder):
-        from vipnas_tf.arch.describe import describe
-        from vipnas_tf.arch.presets import list_presets
-        from vipnas_tf.arch.space import get_space, list_spaces
-
         rows = [describe(p, input_size) for p in list_presets()]
         for s in list_spaces():
             space = get_space(s)

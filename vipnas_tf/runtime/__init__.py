@@ -4,6 +4,8 @@ networks as static Keras models, and the key-frame / propagation runner.
 Names are imported on first use, so that reading a video, a boxes file or a schedule
 (and failing on a bad one) does not start TensorFlow.
 """
+import importlib
+
 _LAZY = {
     "BoxesFileError": "vipnas_tf.runtime.boxes",
     "load_boxes": "vipnas_tf.runtime.boxes",
@@ -27,7 +29,5 @@ __all__ = sorted(_LAZY)
 
 def __getattr__(name):
     if name in _LAZY:
-        import importlib
-
         return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'vipnas_tf.runtime' has no attribute {name!r}")

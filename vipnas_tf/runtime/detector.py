@@ -35,6 +35,9 @@ import time
 import cv2
 import numpy as np
 
+from vipnas_tf.litert.interpreter import load_interpreter
+from vipnas_tf.runtime.tracking import iou
+
 
 class DetectorUnavailable(ValueError):
     """The detector cannot run here (missing OpenCV module, unreadable model)."""
@@ -42,8 +45,6 @@ class DetectorUnavailable(ValueError):
 
 def _nms(boxes, scores, iou_threshold):
     """Greedy non-maximum suppression of (x, y, w, h) boxes; returns kept indices."""
-    from vipnas_tf.runtime.tracking import iou  # pylint: disable=import-outside-toplevel
-
     order = list(np.argsort(-np.asarray(scores)))
     keep = []
     while order:
@@ -118,8 +119,6 @@ class TfliteDetector:
     """
 
     def __init__(self, path, score_threshold=0.5, person_class=0, threads=1):
-        from vipnas_tf.litert.interpreter import load_interpreter  # pylint: disable=import-outside-toplevel
-
         self.path = os.fspath(path)
         self.name = os.path.basename(self.path)
         if not os.path.isfile(self.path):

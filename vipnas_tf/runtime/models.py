@@ -26,7 +26,14 @@ from typing import Callable, List, Optional
 import keras
 import tensorflow as tf
 
+from vipnas_tf.arch import get_space
+from vipnas_tf.arch.arch import parse_arch
+from vipnas_tf.export.lowering import lower_model
+from vipnas_tf.models import build_supernet
+from vipnas_tf.models.random_init import randomize_weights
 from vipnas_tf.temporal.schedule import Schedule
+from vipnas_tf.temporal.supernet import TemporalSuperNetwork
+from vipnas_tf.training.model_dir import load_model
 
 
 class ScheduleModelError(ValueError):
@@ -71,16 +78,12 @@ def check_static_model(model, schedule, frame=None, what="model"):
 
 
 def _num_keypoints(schedule):
-    from vipnas_tf.arch import get_space  # pylint: disable=import-outside-toplevel
-
     return get_space(schedule.space).num_keypoints
 
 
 def _runner(model, lower=True):
     """numpy-in/numpy-out callable over a lowered model, one trace (batch free)."""
     if lower:
-        from vipnas_tf.export.lowering import lower_model  # pylint: disable=import-outside-toplevel
-
         model = lower_model(model)
     specs = [tf.TensorSpec([None, *t.shape[1:]], tf.float32) for t in model.inputs]
 
@@ -108,8 +111,6 @@ def _from_keras_files(schedule, files):
 
 
 def _from_model_dirs(schedule, loader):
-    from vipnas_tf.arch.arch import parse_arch  # pylint: disable=import-outside-toplevel
-
     key_model = frames = None
     if schedule.model_path:
         model, config = loader(schedule.model_path)
@@ -150,26 +151,13 @@ def _check_run_config(config, schedule, field, path):
 def initialised_models(schedule, seed=None):
     """Fresh networks of the schedule's architectures (paper initialisation, or
     `randomize_weights(seed)` for non-trivial outputs in tests)."""
-    from vipnas_tf.models import build_supernet  # pylint: disable=import-outside-toplevel
-    from vipnas_tf.temporal.supernet import TemporalSuperNetwork  # pylint: disable=import-outside-toplevel
-
     spatial = build_supernet(schedule.space, schedule.input_size)
     tnet = TemporalSuperNetwork.from_spatial(spatial, copy=False)
     if seed is not None:
-        from vipnas_tf.testing.weights import randomize_weights  # pylint: disable=import-outside-toplevel
-
         randomize_weights(tnet, seed=seed)
     key = spatial.extract(schedule.key_arch, schedule.input_size, name="s_vipnet")
     frames = [tnet.extract(f, schedule.input_size, name=f"tvipnet_frame{t + 1}") for t, f in enumerate(schedule.frames)]
     return key, frames
-
-
-def _default_loader():
-    try:
-        from vipnas_tf.training.checkpoint import load_model  # pylint: disable=import-outside-toplevel
-    except ImportError:
-        return None
-    return load_model
 
 
 def load_schedule_models(schedule, loader=None, builder=None, lower=True, allow_initialised=True):
@@ -178,7 +166,7 @@ def load_schedule_models(schedule, loader=None, builder=None, lower=True, allow_
     Args:
       schedule: a `Schedule` (validated here).
       loader: `model_dir -> (model, run_config)` (default
-        `vipnas_tf.training.checkpoint.load_model`).
+        `vipnas_tf.training.model_dir.load_model`).
       builder: `schedule -> (key keras model, [frame keras models])`; when given it
         replaces every other source (tests, custom weights).
       lower: run the lowered static models (faster in TF; same function).
@@ -201,10 +189,7 @@ def load_schedule_models(schedule, loader=None, builder=None, lower=True, allow_
     else:
         key = frames = None
         if schedule.model_path or schedule.key_model_path:
-            loader = loader or _default_loader()
-            if loader is None:
-                raise ScheduleModelError("the schedule names model directories but vipnas_tf.training.checkpoint "
-                                         "is not available to load them")
+            loader = loader or load_model
             key, frames = _from_model_dirs(schedule, loader)
         weights = "model_dir"
         if key is None or frames is None:

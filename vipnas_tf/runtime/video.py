@@ -50,6 +50,7 @@ from typing import Optional, Sequence
 import cv2
 import numpy as np
 import tensorflow as tf
+from tqdm import tqdm
 
 from vipnas_tf.arch.space import get_space
 from vipnas_tf.codecs.affine import bbox_xywh_to_center_scale, get_affine_matrix, keypoints_crop_to_image
@@ -313,8 +314,6 @@ class VideoPoseRunner:
         n_expected = source.num_frames
         bar = None
         if progress:
-            from tqdm import tqdm  # pylint: disable=import-outside-toplevel
-
             bar = tqdm(total=n_expected, desc="video", unit="frame")
         wall_start = time.perf_counter()
         processed = 0

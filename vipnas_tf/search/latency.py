@@ -52,13 +52,18 @@ import os
 import time
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
+import ai_edge_litert
+import keras
 import numpy as np
+from tqdm import tqdm
 
 from vipnas_tf import litert
 from vipnas_tf.arch import cost as cost_lib
 from vipnas_tf.arch.arch import Arch
 from vipnas_tf.arch.space import SearchSpace, get_space
 from vipnas_tf.export.lowering import deployed as lowering_lib
+from vipnas_tf.models.random_init import randomize_weights
+from vipnas_tf.models.static_builders import build_static
 from vipnas_tf.search import latency_units as units_lib
 from vipnas_tf.utils import io as io_utils
 
@@ -111,23 +116,18 @@ def time_flatbuffers(flatbuffers: Sequence[bytes], runs: int = DEFAULT_RUNS, war
 
 def _machine():
     info = litert.machine_info()
-    try:
-        import ai_edge_litert  # pylint: disable=import-outside-toplevel
-        info["ai_edge_litert"] = getattr(ai_edge_litert, "__version__", "")
-    except ImportError:
-        pass
+    info["ai_edge_litert"] = getattr(ai_edge_litert, "__version__", "")
     return info
 
 
 def _progress(total, desc, enabled):
     if not enabled:
         return None
-    from tqdm import tqdm  # pylint: disable=import-outside-toplevel
     return tqdm(total=total, desc=desc, unit="unit", dynamic_ncols=True)
 
 
-def _convert_unit(unit: units_lib.Unit, quantization: str) -> bytes:
-    import keras  # pylint: disable=import-outside-toplevel
+def convert_unit(unit: units_lib.Unit, quantization: str) -> bytes:
+    """The .tflite of one latency unit (random weights, the table's lowering) as bytes."""
     keras.backend.clear_session()  # keeps layer-name counters and memory bounded
     model = units_lib.unit_model(unit)
     _randomize(model)
@@ -136,12 +136,12 @@ def _convert_unit(unit: units_lib.Unit, quantization: str) -> bytes:
 
 
 def _randomize(model, seed=0):
-    from vipnas_tf.testing.weights import randomize_weights  # pylint: disable=import-outside-toplevel
     randomize_weights(model, seed)
     return model
 
 
-def _overhead_flatbuffer(quantization):
+def overhead_flatbuffer(quantization):
+    """The .tflite of the per-invoke overhead model, timed beside the units."""
     io = "int8" if quantization == "int8" else "float32"
     return lowering_lib.convert(_randomize(units_lib.overhead_model(quantization)), quantization, io_dtype=io)
 
@@ -157,7 +157,7 @@ def measure_units(units: Sequence[units_lib.Unit], quantization: str, runs: int 
     `on_chunk(entries_so_far, chunk_info)` is called after every chunk (saving).
     """
     lowering_lib.check_quantization(quantization)
-    overhead_fb = _overhead_flatbuffer(quantization)
+    overhead_fb = overhead_flatbuffer(quantization)
     entries = {}
     units = list({u.key: u for u in units}.values())
     bar = _progress(len(units), f"latency table ({quantization})", progress)
@@ -165,7 +165,7 @@ def measure_units(units: Sequence[units_lib.Unit], quantization: str, runs: int 
         chunk = units[start:start + chunk_size]
         fbs = []
         for u in chunk:
-            fbs.append(_convert_unit(u, quantization))
+            fbs.append(convert_unit(u, quantization))
             if bar is not None:
                 bar.update(1)
         stats = time_flatbuffers([overhead_fb, *fbs], runs, warmup, threads, clock)
@@ -465,11 +465,9 @@ def static_model(arch: Arch, input_size, weights=None, seed: int = 0):
     """The static Keras model of `arch`: extracted from `weights` (a SuperNetwork), the
     given static model, or built with random weights (speed does not depend on them)."""
     if weights is None:
-        from vipnas_tf.models.static_builders import build_static  # pylint: disable=import-outside-toplevel
         return _randomize(build_static(arch, input_size), seed)
     if hasattr(weights, "extract"):
         return weights.extract(arch, input_size)
-    import keras  # pylint: disable=import-outside-toplevel
     if isinstance(weights, keras.Model):
         shape = tuple(int(d) for d in weights.inputs[0].shape[1:3])
         if shape != tuple(input_size):
@@ -481,7 +479,6 @@ def static_model(arch: Arch, input_size, weights=None, seed: int = 0):
 
 def convert_arch(arch: Arch, input_size, quantization: str, weights=None, path=None) -> bytes:
     """The deployed .tflite of `arch` (lowered, float I/O) as bytes."""
-    import keras  # pylint: disable=import-outside-toplevel
     input_size = cost_lib.check_input_size(input_size)
     lowering_lib.check_quantization(quantization)
     if weights is None:

@@ -21,13 +21,23 @@ import io
 import logging
 import os
 import time
-from typing import Dict
+from typing import Dict, Optional
 
+import matplotlib
+import matplotlib.pyplot as plt
 import numpy as np
+import tensorflow as tf
+from tqdm.auto import tqdm
 
 from vipnas_tf.arch import arch_cost, get_preset, get_space, list_presets
 from vipnas_tf.arch.arch import parse_arch, save_arch
+from vipnas_tf.data import load_coco
+from vipnas_tf.data.pipeline import make_topdown_dataset
+from vipnas_tf.evaluation import CocoEvaluator
+from vipnas_tf.search.latency import LatencyModel
 from vipnas_tf.search.records import ResumableCandidates
+from vipnas_tf.training import bn as bn_lib
+from vipnas_tf.training.model_dir import ModelDirError, load_model, read_run_config
 from vipnas_tf.utils import io as io_utils
 
 log = logging.getLogger(__name__)
@@ -178,8 +188,6 @@ class SpatialSearch(ResumableCandidates):
                  parents=None, mutation_prob=0.2, crossover_prob=0.5, seed_smallest=True, seed=0, bn_calib_batches=8,
                  calib_batch_size=16, eval_max_persons=0, latency_model=None, expect_space=None, data=None,
                  progress=True, evaluate_presets=True):
-        from vipnas_tf.training.checkpoint import ModelDirError, read_run_config  # pylint: disable=import-outside-toplevel
-
         if strategy not in ("random", "evolution"):
             raise SearchError(f"strategy must be 'random' or 'evolution', got {strategy!r}")
         if num_samples < 1:
@@ -231,13 +239,6 @@ class SpatialSearch(ResumableCandidates):
     def _setup(self):
         if self._model is not None:
             return
-        import tensorflow as tf  # pylint: disable=import-outside-toplevel
-
-        from vipnas_tf.data import load_coco  # pylint: disable=import-outside-toplevel
-        from vipnas_tf.data.pipeline import make_topdown_dataset  # pylint: disable=import-outside-toplevel
-        from vipnas_tf.evaluation import CocoEvaluator  # pylint: disable=import-outside-toplevel
-        from vipnas_tf.training.checkpoint import load_model  # pylint: disable=import-outside-toplevel
-
         self._model, _ = load_model(self.model_dir, expect_mode="supernet")
         samples = load_coco(self.data["train_ann"], self.data["train_images"])
         ds = make_topdown_dataset(samples, self.input_size, self.calib_batch_size, training=True,
@@ -248,8 +249,6 @@ class SpatialSearch(ResumableCandidates):
 
     def evaluate_ap(self, arch) -> float:
         """Validation AP of `arch` after BN re-calibration."""
-        from vipnas_tf.training import bn as bn_lib  # pylint: disable=import-outside-toplevel
-
         self._setup()
         bn_lib.recalibrate_bn(self._model, arch, self._calib)
         return float(self._evaluator.evaluate(bn_lib.predict_fn(self._model, arch))["AP"])
@@ -319,8 +318,6 @@ class SpatialSearch(ResumableCandidates):
             log.info("resuming search in %s: %d candidates already evaluated", self.out_dir, resumed)
         bar = None
         if self.progress:
-            from tqdm.auto import tqdm  # pylint: disable=import-outside-toplevel
-
             bar = tqdm(total=self.num_samples, desc=f"search ({self.strategy})", unit="cand")
         try:
             (self._random if self.strategy == "random" else self._evolution)(rng, bar)
@@ -392,10 +389,7 @@ class SpatialSearch(ResumableCandidates):
 def plot_pareto(rows, presets, budget, path, title=""):
     """AP against paper GFLOPs (and against predicted latency when known), Pareto front
     marked, presets as stars, the budget as a dashed line. Written atomically."""
-    import matplotlib  # pylint: disable=import-outside-toplevel
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt  # pylint: disable=import-outside-toplevel
+    matplotlib.use("Agg")  # files only, whatever backend the environment would pick
 
     axes_keys = [("paper_gflops", "paper GFLOPs")]
     if all(r.get("latency_ms") is not None for r in rows):
@@ -427,3 +421,63 @@ def plot_pareto(rows, presets, budget, path, title=""):
     fig.savefig(tmp, dpi=110)
     plt.close(fig)
     os.replace(tmp, path)
+
+
+@dataclasses.dataclass
+class SpatialSearchConfig:
+    """What `scripts/search.py` (spatial) searches: exactly one budget of `max_gflops`
+    (paper GFLOPs), `max_macs` and `max_latency_ms` (predicted TFLite latency; needs
+    `latency_table`, a LatencyModel JSON, built lazily at that path when missing)."""
+
+    model_dir: str
+    out_dir: str
+    max_gflops: Optional[float] = None
+    max_macs: Optional[float] = None
+    max_latency_ms: Optional[float] = None
+    budget_floor: float = 0.0
+    latency_table: str = ""
+    latency_quantization: str = "float32"
+    strategy: str = "random"
+    num_samples: int = 50
+    population: Optional[int] = None
+    parents: Optional[int] = None
+    mutation_prob: float = 0.2
+    seed_smallest: bool = True
+    seed: int = 0
+    bn_calib_batches: int = 8
+    eval_max_persons: int = 0
+    expect_space: Optional[str] = None
+    progress: bool = True
+
+    def budget(self) -> Budget:
+        given = [(k, v) for k, v in (("paper_gflops", self.max_gflops), ("macs", self.max_macs),
+                                     ("latency_ms", self.max_latency_ms)) if v is not None]
+        if len(given) != 1:
+            raise SearchError("give exactly one of --max_gflops, --max_macs, --max_latency_ms")
+        return Budget(*given[0], floor=self.budget_floor)
+
+
+def run_spatial_search(config: SpatialSearchConfig):
+    """Runs the spatial search of `config`; its summary (SearchError or ModelDirError
+    on bad input)."""
+    budget = config.budget()
+    run_config = read_run_config(config.model_dir)
+    latency_model = None
+    if config.latency_table:
+        if os.path.exists(config.latency_table):
+            latency_model = LatencyModel.load(config.latency_table, lazy=True)
+        else:
+            log.info("building latency table %s lazily", config.latency_table)
+            latency_model = LatencyModel.build(run_config["space"], run_config["input_size"],
+                                               config.latency_quantization, config.latency_table, units=[],
+                                               lazy=True)
+    if budget.kind == "latency_ms" and latency_model is None:
+        raise SearchError("--max_latency_ms needs --latency_table (an existing table, or a path to build one)")
+    search = SpatialSearch(config.model_dir, config.out_dir, budget, strategy=config.strategy,
+                           num_samples=config.num_samples, population=config.population,
+                           parents=config.parents, mutation_prob=config.mutation_prob,
+                           seed_smallest=config.seed_smallest, seed=config.seed,
+                           bn_calib_batches=config.bn_calib_batches, eval_max_persons=config.eval_max_persons,
+                           latency_model=latency_model, expect_space=config.expect_space,
+                           progress=config.progress)
+    return search.run()

@@ -42,16 +42,29 @@ search reuses the scores already in candidates.jsonl (lines without the per-posi
 scores, from a search that recorded only the pooled mAP, are evaluated again).
 """
 import csv
+import dataclasses
 import io
 import logging
 import os
 import time
+from typing import Optional
 
 import numpy as np
+from tqdm.auto import tqdm
 
-from vipnas_tf.arch import arch_cost
+from vipnas_tf.arch import arch_cost, get_space
+from vipnas_tf.arch.arch import parse_arch
+from vipnas_tf.codecs.dataset_info import LayoutMismatchError, require_same_layout
+from vipnas_tf.data import PoseTrackData
+from vipnas_tf.data.pipeline import make_clip_dataset
+from vipnas_tf.evaluation.clips import ClipEvaluator
 from vipnas_tf.search.records import ResumableCandidates
 from vipnas_tf.search.spatial import SearchError
+from vipnas_tf.temporal.frame_arch import FrameArch, TemporalSpace, frame_cost
+from vipnas_tf.temporal.schedule import Schedule
+from vipnas_tf.training import bn as bn_lib
+from vipnas_tf.training.model_dir import ModelDirError, keypoint_layout_of_run, load_model, read_run_config
+from vipnas_tf.training.temporal import ScheduleEvaluator
 from vipnas_tf.utils import io as io_utils
 
 log = logging.getLogger(__name__)
@@ -62,9 +75,6 @@ def min_frame_gflops(space, key_arch, input_size) -> float:
     architecture `key_arch` (smallest spatial network, add at the last stage, fusion
     included), the floor of the quickstart's budget. `cheapest_frame` can be a little
     cheaper (another fusion stage); the search's feasibility check uses that one."""
-    from vipnas_tf.arch import get_space  # pylint: disable=import-outside-toplevel
-    from vipnas_tf.temporal.frame_arch import TemporalSpace, frame_cost  # pylint: disable=import-outside-toplevel
-
     space = get_space(space) if isinstance(space, str) else space
     tspace = TemporalSpace(space, max_arch=key_arch)
     return float(frame_cost(tspace.min(), tuple(input_size)).paper_gflops)
@@ -74,8 +84,6 @@ def cheapest_frame(tspace, input_size):
     """The cheapest frame architecture of `tspace`: its smallest spatial network with the
     cheapest fusion op and stage (the fusion cost depends on the stage's width and
     resolution, so `tspace.min()`'s last stage need not be the cheapest)."""
-    from vipnas_tf.temporal.frame_arch import FrameArch, frame_cost  # pylint: disable=import-outside-toplevel
-
     spatial = tspace.spatial.min()
     frames = [FrameArch(spatial, op, stage) for op in tspace.ops for stage in tspace.stages]
     return min(frames, key=lambda f: (float(frame_cost(f, tuple(input_size)).paper_gflops), f.to_string()))
@@ -85,8 +93,6 @@ class TemporalSearch(ResumableCandidates):
     def __init__(self, model_dir, out_dir, frames=3, max_total_gflops=None, max_avg_gflops=None,
                  strategy="random", num_samples=20, population=None, seed=0, bn_calib_batches=4,
                  calib_batch_size=8, max_clips=0, progress=True, shared=False):
-        from vipnas_tf.training.checkpoint import ModelDirError, read_run_config  # pylint: disable=import-outside-toplevel
-
         if frames < 1:
             raise SearchError(f"frames (T) must be >= 1, got {frames}")
         if (max_total_gflops is None) == (max_avg_gflops is None):
@@ -112,10 +118,6 @@ class TemporalSearch(ResumableCandidates):
         self.progress = progress
         self.shared = bool(shared)  # one architecture for every frame (paper Fig. 6(b) baseline)
         self.input_size = tuple(self.run_config["input_size"])
-        from vipnas_tf.arch.arch import parse_arch  # pylint: disable=import-outside-toplevel
-        from vipnas_tf.temporal.frame_arch import TemporalSpace, frame_cost  # pylint: disable=import-outside-toplevel
-        from vipnas_tf.arch import get_space  # pylint: disable=import-outside-toplevel
-
         self.key_arch = parse_arch(self.run_config["key_arch"])
         self.tspace = TemporalSpace(get_space(self.run_config["space"]), max_arch=self.key_arch)
         self._frame_cost = frame_cost
@@ -143,9 +145,6 @@ class TemporalSearch(ResumableCandidates):
 
     def _check_layouts(self):
         """The temporal run's keypoint layout; its key S-ViPNet's must be the same."""
-        from vipnas_tf.codecs.dataset_info import LayoutMismatchError, require_same_layout  # pylint: disable=import-outside-toplevel
-        from vipnas_tf.training.checkpoint import ModelDirError, keypoint_layout_of_run  # pylint: disable=import-outside-toplevel
-
         try:
             layout = keypoint_layout_of_run(self.model_dir, self.run_config)
             key_dir = self.run_config.get("key_model_dir")
@@ -166,15 +165,11 @@ class TemporalSearch(ResumableCandidates):
     def total(self, frames):
         return sum(self.gflops(f) for f in frames)
 
-    def _setup(self):
+    def schedule_evaluator(self):
+        """The ScheduleEvaluator of the temporal run (built on first use): its model,
+        BN calibration clips and val clips."""
         if self._evaluator is not None:
-            return
-        from vipnas_tf.data import PoseTrackData  # pylint: disable=import-outside-toplevel
-        from vipnas_tf.data.pipeline import make_clip_dataset  # pylint: disable=import-outside-toplevel
-        from vipnas_tf.evaluation.clips import ClipEvaluator  # pylint: disable=import-outside-toplevel
-        from vipnas_tf.training.checkpoint import load_model  # pylint: disable=import-outside-toplevel
-        from vipnas_tf.training.temporal import ScheduleEvaluator  # pylint: disable=import-outside-toplevel
-
+            return self._evaluator
         model, _ = load_model(self.model_dir, expect_mode="temporal")
         rc = self.run_config
         clips = PoseTrackData(rc["train_ann"], rc["train_images"]).clips(self.frames + 1)
@@ -188,13 +183,13 @@ class TemporalSearch(ResumableCandidates):
             raise SearchError(f"val_ann {rc['val_ann']!r}: no labelled person at non-key frame position(s) "
                               f"{empty} of T={self.frames}, so the eq. 3 sum of per-position APs is undefined")
         self._evaluator = ScheduleEvaluator(model, clip_ev, calib, fusion=rc.get("fusion", True))
+        return self._evaluator
 
     def _score(self, frames, source, bar):
         key = " || ".join(f.to_string() for f in frames)
 
         def evaluate():
-            self._setup()
-            stats = self._evaluator.evaluate(list(frames))
+            stats = self.schedule_evaluator().evaluate(list(frames))
             frame_map = [round(float(v), 4) for v in stats["frame_map"]]
             return {"key": key, "frames": [f.to_dict() for f in frames],
                     "sum_ap": round(float(np.sum(stats["frame_map"])), 4), "frame_map": frame_map,
@@ -213,8 +208,6 @@ class TemporalSearch(ResumableCandidates):
         raise SearchError(f"no schedule within total GFLOPs <= {self.limit:g} in {tries} samples; raise the budget")
 
     def _child(self, rng, parents):
-        from vipnas_tf.temporal.frame_arch import FrameArch  # pylint: disable=import-outside-toplevel
-
         for _ in range(1000):
             a = parents[int(rng.integers(len(parents)))]
             if rng.random() < 0.5 and len(parents) > 1:
@@ -232,15 +225,11 @@ class TemporalSearch(ResumableCandidates):
         return self._sample(rng)
 
     def run(self):
-        from vipnas_tf.temporal.frame_arch import FrameArch  # pylint: disable=import-outside-toplevel
-
         t0 = time.time()
         rng = np.random.default_rng([self.seed, 17])
         resumed = len(self.done)
         bar = None
         if self.progress:
-            from tqdm.auto import tqdm  # pylint: disable=import-outside-toplevel
-
             bar = tqdm(total=self.num_samples, desc=f"temporal search T={self.frames}", unit="cand")
         seen = set()
         try:
@@ -262,9 +251,6 @@ class TemporalSearch(ResumableCandidates):
         return self._write(time.time() - t0, resumed)
 
     def _write(self, elapsed, resumed):
-        from vipnas_tf.temporal.frame_arch import FrameArch  # pylint: disable=import-outside-toplevel
-        from vipnas_tf.temporal.schedule import Schedule  # pylint: disable=import-outside-toplevel
-
         best = max(self.rows, key=lambda r: (r["sum_ap"], -r["index"]))  # eq. 3
         pooled = max(self.rows, key=lambda r: (r["map"], -r["index"]))
         frames = tuple(FrameArch.from_dict(f) for f in best["frames"])
@@ -312,30 +298,26 @@ class TemporalSearch(ResumableCandidates):
         io_utils.write_json(os.path.join(self.out_dir, "summary.json"), summary)
         return summary
 
-
-def _save_static_models(search, frames):
-    """Writes key.keras and frame{t}.keras (static models; each frame with its own
-    re-calibrated BN statistics) next to schedule.json; returns their file names."""
-    from vipnas_tf.training import bn as bn_lib  # pylint: disable=import-outside-toplevel
-
-    search._setup()  # pylint: disable=protected-access
-    ev = search._evaluator  # pylint: disable=protected-access
-    tnet = ev.tnet
-    saved = bn_lib.bn_state(tnet.spatial)
-    names = {"key": "key.keras", "frames": []}
-    try:
-        states = ev.calibrate(tnet.temporal_space.encode_many(list(frames)))
-        for t, (frame, state) in enumerate(zip(frames, states)):
-            bn_lib.set_bn_state(tnet.spatial, state)
-            name = f"frame{t + 1}.keras"
-            _save_keras(tnet.extract(frame, search.input_size, name=f"tvipnet_frame{t + 1}"),
-                        os.path.join(search.out_dir, name))
-            names["frames"].append(name)
-    finally:
-        bn_lib.set_bn_state(tnet.spatial, saved)
-    key = ev.model.key_model.extract(search.key_arch, search.input_size, name="s_vipnet")
-    _save_keras(key, os.path.join(search.out_dir, names["key"]))
-    return names
+    def save_static_models(self, frames):
+        """Writes key.keras and frame{t}.keras (static models; each frame with its own
+        re-calibrated BN statistics) next to schedule.json; returns their file names."""
+        ev = self.schedule_evaluator()
+        tnet = ev.tnet
+        saved = bn_lib.bn_state(tnet.spatial)
+        names = {"key": "key.keras", "frames": []}
+        try:
+            states = ev.calibrate(tnet.temporal_space.encode_many(list(frames)))
+            for t, (frame, state) in enumerate(zip(frames, states)):
+                bn_lib.set_bn_state(tnet.spatial, state)
+                name = f"frame{t + 1}.keras"
+                _save_keras(tnet.extract(frame, self.input_size, name=f"tvipnet_frame{t + 1}"),
+                            os.path.join(self.out_dir, name))
+                names["frames"].append(name)
+        finally:
+            bn_lib.set_bn_state(tnet.spatial, saved)
+        key = ev.model.key_model.extract(self.key_arch, self.input_size, name="s_vipnet")
+        _save_keras(key, os.path.join(self.out_dir, names["key"]))
+        return names
 
 
 def _save_keras(model, path):
@@ -344,18 +326,24 @@ def _save_keras(model, path):
     os.replace(tmp, path)
 
 
-TemporalSearch.save_static_models = _save_static_models
+@dataclasses.dataclass
+class TemporalSearchConfig:
+    """What `scripts/search.py --mode=temporal` searches (see `TemporalSearch`)."""
+
+    model_dir: str
+    out_dir: str
+    frames: int = 3
+    max_total_gflops: Optional[float] = None
+    max_avg_gflops: Optional[float] = None
+    strategy: str = "random"
+    num_samples: int = 20
+    population: Optional[int] = None
+    seed: int = 0
+    bn_calib_batches: int = 4
+    progress: bool = True
+    shared: bool = False
 
 
-def run_temporal_search(flags_obj):
-    """scripts/search.py --mode=temporal."""
-    F = flags_obj
-    try:
-        search = TemporalSearch(F.model_dir, F.out, frames=F.frames, max_total_gflops=F.max_total_gflops,
-                                max_avg_gflops=F.max_avg_gflops, strategy=F.strategy, num_samples=F.num_samples,
-                                population=F.population or None, seed=F.seed,
-                                bn_calib_batches=F.bn_calib_batches, progress=F.progress,
-                                shared=F.shared_arch)
-    except SearchError as e:
-        raise SystemExit(f"search.py: {e}") from None
-    return search.run()
+def run_temporal_search(config: TemporalSearchConfig):
+    """Runs the temporal search of `config`; its summary (SearchError on bad input)."""
+    return TemporalSearch(**dataclasses.asdict(config)).run()

@@ -4,6 +4,8 @@ propagation and the video schedule (paper Sec. 3.1, 3.3, 3.4.2, 3.4.3).
 `frame_arch` and `schedule` are TensorFlow-free values; `fusion`, `supernet`,
 `propagation` and `warp` are imported on first use of their names.
 """
+import importlib
+
 from vipnas_tf.temporal.frame_arch import (  # noqa: F401
     FUSION_OPS,
     FrameArch,
@@ -37,7 +39,5 @@ _LAZY = {
 
 def __getattr__(name):
     if name in _LAZY:
-        import importlib
-
         return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'vipnas_tf.temporal' has no attribute {name!r}")

@@ -30,6 +30,7 @@ import numpy as np
 from vipnas_tf.arch import cost as cost_lib
 from vipnas_tf.arch.arch import Arch, HeadArch, StageArch, parse_arch
 from vipnas_tf.arch.describe import arch_cost
+from vipnas_tf.arch.hrnet_space import stage_entries
 from vipnas_tf.arch.space import SearchSpace, get_space
 
 FUSION_OPS = ("add", "mul", "cat")
@@ -63,8 +64,6 @@ def fusion_stages(space) -> Tuple[FusionStage, ...]:
     space = get_space(space) if isinstance(space, str) else space
     family = space.family
     if family == "hrnet":
-        from vipnas_tf.arch.hrnet_space import stage_entries
-
         out = []
         for s in (1, 2, 3, 4):
             i = stage_entries(s)[0]

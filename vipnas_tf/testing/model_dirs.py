@@ -8,6 +8,9 @@ import os
 
 import tensorflow as tf
 
+from vipnas_tf.models import build_supernet
+from vipnas_tf.models.random_init import randomize_weights
+from vipnas_tf.training.model_dir import model_checkpoint
 from vipnas_tf.utils import io as io_utils
 
 
@@ -17,9 +20,6 @@ def make_supernet_dir(model_dir, space="mobilenetv3", input_size=(64, 64), data=
 
     `keypoint_layout` is recorded as a training run records its annotations' layout
     (None: left out, as in a run without the field)."""
-    from vipnas_tf.models import build_supernet  # pylint: disable=import-outside-toplevel
-    from vipnas_tf.testing.weights import randomize_weights  # pylint: disable=import-outside-toplevel
-
     net = build_supernet(space, input_size=tuple(input_size))
     if randomize:
         randomize_weights(net, seed)
@@ -30,8 +30,6 @@ def make_supernet_dir(model_dir, space="mobilenetv3", input_size=(64, 64), data=
         config["keypoint_layout"] = keypoint_layout
     config.update(data or {})
     io_utils.write_json(os.path.join(model_dir, "run_config.json"), config)
-    from vipnas_tf.training.checkpoint import model_checkpoint  # pylint: disable=import-outside-toplevel
-
     manager = tf.train.CheckpointManager(model_checkpoint(net), os.path.join(model_dir, "ckpt"), 1)
     manager.save(checkpoint_number=1)
     return net

@@ -9,7 +9,7 @@ from the paper's N(0, 0.001) with a zero bias). Every other weight is restored a
 import numpy as np
 
 from vipnas_tf.codecs.layout_mapping import channel_mapping
-from vipnas_tf.training import checkpoint as ckpt_lib
+from vipnas_tf.training import model_dir as model_dir_lib
 
 PAPER_STDDEV = 0.001  # the paper's weight initialisation N(0, 0.001), Sec. 4.2
 
@@ -63,13 +63,13 @@ def restore_for_layout(model, init_from, target_layout, seed=0):
     Returns:
       (checkpoint path, source layout, fresh target slots).
     """
-    source = ckpt_lib.keypoint_layout_of_run(init_from)
+    source = model_dir_lib.keypoint_layout_of_run(init_from)
     mapping = channel_mapping(source, target_layout,
                               where=f"init_from {init_from} (layout {source!r}) into a {target_layout!r} run")
     if source != target_layout and getattr(model, "head_final_conv", None) is None:
         raise ValueError(f"init_from {init_from}: layout {source!r} differs from the run's {target_layout!r}, "
                          f"and a {type(model).__name__} has no single heatmap output conv to remap")
-    path = ckpt_lib.restore_weights(model, init_from)
+    path = model_dir_lib.restore_weights(model, init_from)
     fresh = ()
     if source != target_layout:
         fresh = remap_output_channels(model, mapping, seed)

@@ -3,20 +3,49 @@
 A task tells the Trainer what to build, what a batch is, how a member runs, what its
 loss is and how to validate; the Trainer owns the loop, the strategy, checkpoints and
 logs. (`vipnas_tf.training.temporal` is the other task.)
+
+This module also registers the spatial kinds of model directory
+(`vipnas_tf.training.model_dir`): "supernet" and "standalone" runs hold the
+SuperNetwork of their space, "static" directories the static model of their `arch`.
 """
 import logging
 
 import numpy as np
 import tensorflow as tf
 
-from vipnas_tf.arch import get_space, resolve_arch
+from vipnas_tf.arch import get_space, parse_arch, resolve_arch
+from vipnas_tf.codecs.dataset_info import UNLABELLED_SLOTS, require_same_layout
+from vipnas_tf.codecs.layout_mapping import channel_mapping
+from vipnas_tf.data.formats import annotation_layout, load_samples
+from vipnas_tf.data.pipeline import make_topdown_dataset
+from vipnas_tf.evaluation import CocoEvaluator, PoseTrackEvaluator
+from vipnas_tf.models import build_static, build_supernet
 from vipnas_tf.training import bn as bn_lib
 from vipnas_tf.training.losses import keypoint_mse
+from vipnas_tf.training.model_dir import ModelDirError, keypoint_layout_of_run, register_run_kind
 from vipnas_tf.training.sandwich import FixedSampler, SandwichSampler
 
 log = logging.getLogger(__name__)
 
 TRAIN_KEYS = ("image", "heatmaps", "target_weight")
+
+
+@register_run_kind("supernet", "standalone")
+def build_supernet_run(run_config, config_path):
+    """The SuperNetwork of a spatial run (a stand-alone run trains its `arch` inside it)."""
+    return build_supernet(run_config.get("space"), input_size=tuple(run_config.get("input_size", (256, 192))))
+
+
+@register_run_kind("static")
+def build_static_run(run_config, config_path):
+    """The static Keras model of a "static" directory's `arch` (e.g. imported mmpose weights)."""
+    if not run_config.get("arch"):
+        raise ModelDirError(f"{config_path}: a 'static' model directory needs the field 'arch'")
+    try:
+        arch = parse_arch(str(run_config["arch"]))
+    except ValueError as e:
+        raise ModelDirError(f"{config_path}: field 'arch': {e}") from None
+    return build_static(arch, input_size=tuple(run_config.get("input_size", (256, 192))))
 
 
 class SpatialTask:
@@ -36,8 +65,6 @@ class SpatialTask:
 
     # ---- model -----------------------------------------------------------------
     def build_model(self):
-        from vipnas_tf.models import build_supernet  # pylint: disable=import-outside-toplevel
-
         return build_supernet(self.space, input_size=self.input_size)
 
     def inherited_variables(self, model):
@@ -68,8 +95,6 @@ class SpatialTask:
     # ---- data ------------------------------------------------------------------
     def train_samples(self):
         if self._train_samples is None:
-            from vipnas_tf.data.formats import load_samples  # pylint: disable=import-outside-toplevel
-
             self._train_samples, _ = load_samples(
                 self.config.train_ann, self.config.train_images, self.config.data_format)
             if len(self._train_samples) == 0:
@@ -83,8 +108,6 @@ class SpatialTask:
 
     def check_val_layout(self):
         """Refuses a validation set whose keypoint layout differs from the training set's."""
-        from vipnas_tf.codecs.dataset_info import require_same_layout  # pylint: disable=import-outside-toplevel
-        from vipnas_tf.data.formats import annotation_layout  # pylint: disable=import-outside-toplevel
 
         if self.config.val_ann and self.config.eval_every >= 0:
             require_same_layout(self.keypoint_layout, f"the training annotations {self.config.train_ann}",
@@ -96,8 +119,6 @@ class SpatialTask:
         """Start-up checks (Trainer, before any model is built): the validation set and
         `init_from` must fit the training set's keypoint layout (`init_from` of another
         layout only through a mapping of `vipnas_tf.codecs.layout_mapping`)."""
-        from vipnas_tf.codecs.layout_mapping import channel_mapping  # pylint: disable=import-outside-toplevel
-        from vipnas_tf.training.checkpoint import keypoint_layout_of_run  # pylint: disable=import-outside-toplevel
 
         self.check_val_layout()
         if self.config.init_from:
@@ -110,8 +131,6 @@ class SpatialTask:
         return max(1, len(self.train_samples()) // self.config.batch_size)
 
     def train_dataset(self, seed, batch_size, stats=None):
-        from vipnas_tf.codecs.dataset_info import UNLABELLED_SLOTS  # pylint: disable=import-outside-toplevel
-        from vipnas_tf.data.pipeline import make_topdown_dataset  # pylint: disable=import-outside-toplevel
 
         samples = self.train_samples()
         ds = make_topdown_dataset(samples, self.input_size, batch_size, training=True,
@@ -131,8 +150,6 @@ class SpatialTask:
         """COCO OKS AP for a COCO-layout run, PoseTrack mAP (PCKh@0.5) for a
         PoseTrack18-layout one (the paper's metric on PoseTrack)."""
         if self._evaluator is None:
-            from vipnas_tf.evaluation import CocoEvaluator, PoseTrackEvaluator  # pylint: disable=import-outside-toplevel
-
             self.check_val_layout()
             if self.keypoint_layout == "posetrack18":
                 self._evaluator = PoseTrackEvaluator(self.config.val_ann, self.config.val_images,

@@ -19,6 +19,8 @@ with each frame's statistics, and the non-key frames are scored (PoseTrack mAP).
 Training, calibration and evaluation feed every T-ViPNet the previous frame's heatmaps
 warped into its own crop (`vipnas_tf.temporal.warp`, from the clips' per-frame crop
 affines), exactly as the video runner does between a track's crops.
+
+Model directories of mode "temporal" are registered here (`build_temporal_model`).
 """
 import logging
 import os
@@ -28,10 +30,25 @@ import tensorflow as tf
 
 from vipnas_tf.arch import get_space
 from vipnas_tf.arch.arch import parse_arch
-from vipnas_tf.temporal.propagation import propagate_clips
+from vipnas_tf.codecs.dataset_info import require_same_layout
+from vipnas_tf.data import PoseTrackData
+from vipnas_tf.data.formats import annotation_layout, detect_annotation_format
+from vipnas_tf.data.pipeline import make_clip_dataset
+from vipnas_tf.evaluation.clips import ClipEvaluator
+from vipnas_tf.models import build_supernet
+from vipnas_tf.temporal.frame_arch import FrameArch, TemporalSpace
+from vipnas_tf.temporal.propagation import PropagationModel, propagate_clips, sample_frame_archs
+from vipnas_tf.temporal.supernet import TemporalSuperNetwork
 from vipnas_tf.temporal.warp import frame_input_heatmaps
 from vipnas_tf.training import bn as bn_lib
 from vipnas_tf.training.losses import distillation_mse, keypoint_mse
+from vipnas_tf.training.model_dir import (
+    ModelDirError,
+    keypoint_layout_of_run,
+    load_model,
+    read_run_config,
+    register_run_kind,
+)
 
 log = logging.getLogger(__name__)
 
@@ -57,16 +74,12 @@ class TemporalSandwichSampler:
         return 2 + self.num_random
 
     def vectors(self, step):
-        from vipnas_tf.temporal.propagation import sample_frame_archs  # pylint: disable=import-outside-toplevel
-
         rng = np.random.default_rng([self.seed, int(step), 13])
         modes = ["max", "min"] + ["random"] * self.num_random
         return np.stack([sample_frame_archs(self.space, rng, self.num_frames, m) for m in modes]).astype(np.int32)
 
 
 def _key_run(key_model_dir):
-    from vipnas_tf.training.checkpoint import read_run_config  # pylint: disable=import-outside-toplevel
-
     cfg = read_run_config(key_model_dir)
     if cfg.get("mode") != "standalone" or not cfg.get("arch"):
         raise ValueError(f"key_model_dir {key_model_dir!r} must hold a trained S-ViPNet (a --mode=standalone run), "
@@ -77,10 +90,6 @@ def _key_run(key_model_dir):
 def build_propagation_model(space, input_size, key_arch, key_net=None, copy=True):
     """PropagationModel(TemporalSuperNetwork, key S-ViPNet). With `key_net` (a trained
     SuperNetwork holding the S-ViPNet), the T-ViPNet starts from its weights."""
-    from vipnas_tf.models import build_supernet  # pylint: disable=import-outside-toplevel
-    from vipnas_tf.temporal.propagation import PropagationModel  # pylint: disable=import-outside-toplevel
-    from vipnas_tf.temporal.supernet import TemporalSuperNetwork  # pylint: disable=import-outside-toplevel
-
     if key_net is None:
         key_net = build_supernet(space, input_size=tuple(input_size))
         tnet = TemporalSuperNetwork(space, tuple(input_size), max_arch=key_arch)
@@ -89,16 +98,19 @@ def build_propagation_model(space, input_size, key_arch, key_net=None, copy=True
     return PropagationModel(tnet, key_model=key_net, key_arch=key_arch, unroll=False)
 
 
-def build_temporal_model(run_config):
-    """The model of a temporal run's config (weights restored by the caller)."""
+@register_run_kind("temporal")
+def build_temporal_model(run_config, config_path=None):
+    """The PropagationModel of a temporal run's config (weights restored by the caller):
+    the "temporal" kind of model directory (`vipnas_tf.training.model_dir`)."""
+    for field in ("space", "input_size", "key_arch"):
+        if not run_config.get(field):
+            raise ModelDirError(f"{config_path or 'run config'}: a 'temporal' run needs the field {field!r}")
     return build_propagation_model(run_config["space"], run_config["input_size"],
                                    parse_arch(run_config["key_arch"]))
 
 
 class TemporalTask:
     def __init__(self, config):
-        from vipnas_tf.temporal.frame_arch import TemporalSpace  # pylint: disable=import-outside-toplevel
-
         self.config = config
         key_cfg = _key_run(config.key_model_dir)
         self.key_arch = parse_arch(key_cfg["arch"])
@@ -123,10 +135,6 @@ class TemporalTask:
     def _check_layouts(config, key_cfg):
         """The layout of the clips (the run's); refuses a key model or a val set of
         another layout, naming both layouts and the files."""
-        from vipnas_tf.codecs.dataset_info import require_same_layout  # pylint: disable=import-outside-toplevel
-        from vipnas_tf.data.formats import annotation_layout, detect_annotation_format  # pylint: disable=import-outside-toplevel
-        from vipnas_tf.training.checkpoint import keypoint_layout_of_run  # pylint: disable=import-outside-toplevel
-
         key_layout = keypoint_layout_of_run(config.key_model_dir, key_cfg)
         fmt = config.data_format
         if fmt == "auto":
@@ -145,8 +153,6 @@ class TemporalTask:
         return layout
 
     def build_model(self):
-        from vipnas_tf.training.checkpoint import load_model  # pylint: disable=import-outside-toplevel
-
         key_net, _ = load_model(self.config.key_model_dir, expect_mode="standalone")
         return build_propagation_model(self.space.name, self.input_size, self.key_arch, key_net=key_net)
 
@@ -195,8 +201,6 @@ class TemporalTask:
     # ---- data --------------------------------------------------------------------
     def clips(self):
         if self._clips is None:
-            from vipnas_tf.data import PoseTrackData  # pylint: disable=import-outside-toplevel
-
             self._clips = PoseTrackData(self.config.train_ann, self.config.train_images).clips(self.num_frames + 1)
             if len(self._clips) == 0:
                 raise ValueError(f"{self.config.train_ann}: no track with {self.num_frames + 1} consecutive frames")
@@ -206,8 +210,6 @@ class TemporalTask:
         return max(1, len(self.clips()) // self.config.batch_size)
 
     def train_dataset(self, seed, batch_size, stats=None):
-        from vipnas_tf.data.pipeline import make_clip_dataset  # pylint: disable=import-outside-toplevel
-
         ds = make_clip_dataset(self.clips(), self.input_size, batch_size, training=True, seed=seed,
                                augment=self.config.augment_config(), num_frames=self.num_frames + 1, stats=stats)
         stats = ds.pipeline_stats
@@ -218,8 +220,6 @@ class TemporalTask:
     # ---- validation ------------------------------------------------------------------
     def clip_evaluator(self):
         if self._evaluator is None:
-            from vipnas_tf.evaluation.clips import ClipEvaluator  # pylint: disable=import-outside-toplevel
-
             if not self.config.val_ann:
                 raise ValueError("temporal validation needs val_ann / val_images (PoseTrack format)")
             self._evaluator = ClipEvaluator(self.config.val_ann, self.config.val_images, self.input_size,
@@ -230,8 +230,6 @@ class TemporalTask:
     def evaluate(self, model, calib_batches):
         """PoseTrack mAP (non-key frames) of the all-biggest and all-smallest schedules
         (fusion: add at the last stage), per-frame BN re-calibrated."""
-        from vipnas_tf.temporal.frame_arch import FrameArch  # pylint: disable=import-outside-toplevel
-
         stage = len(self.temporal_space.fusion_stages)
         out = {}
         calib = list(calib_batches())

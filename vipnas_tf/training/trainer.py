@@ -24,14 +24,18 @@ import time
 import keras
 import numpy as np
 import tensorflow as tf
+from tensorflow.core.framework import summary_pb2
+from tqdm.auto import tqdm
 
-from vipnas_tf.training import checkpoint as ckpt_lib
 from vipnas_tf.training import init as init_lib
 from vipnas_tf.training import layout_transfer
+from vipnas_tf.training import model_dir as model_dir_lib
 from vipnas_tf.training.config import TrainConfig
 from vipnas_tf.training.schedules import PoseLRSchedule
+from vipnas_tf.training.spatial import SpatialTask
 from vipnas_tf.training.step import TrainStep
 from vipnas_tf.training.strategy import is_chief, make_strategy
+from vipnas_tf.training.temporal import TemporalTask
 from vipnas_tf.utils import io as io_utils
 
 log = logging.getLogger(__name__)
@@ -44,8 +48,6 @@ IDENTITY_FIELDS = ("mode", "space", "arch", "input_size", "num_frames", "key_arc
 def write_scalar(tag, value, step):
     """A TensorBoard scalar through `tf.summary.write` (what `tf.summary.scalar` does,
     without needing the tensorboard package at training time)."""
-    from tensorflow.core.framework import summary_pb2  # pylint: disable=import-outside-toplevel
-
     meta = summary_pb2.SummaryMetadata()
     meta.plugin_data.plugin_name = "scalars"
     meta.data_class = summary_pb2.DATA_CLASS_SCALAR
@@ -68,11 +70,7 @@ def check_writable(model_dir):
 
 def make_task(config):
     if config.mode == "temporal":
-        from vipnas_tf.training.temporal import TemporalTask  # pylint: disable=import-outside-toplevel
-
         return TemporalTask(config)
-    from vipnas_tf.training.spatial import SpatialTask  # pylint: disable=import-outside-toplevel
-
     return SpatialTask(config)
 
 
@@ -111,8 +109,8 @@ class Trainer:
                                               config.lr_decay_at, config.lr_decay_factor, config.warmup_steps)
             self.optimizer = keras.optimizers.Adam(learning_rate=self.lr_schedule)
             self.optimizer.build(self.model.trainable_variables)
-        self.checkpoint = ckpt_lib.model_checkpoint(self.model, optimizer=self.optimizer)
-        ckpt_dir = os.path.join(self.model_dir, ckpt_lib.CKPT_SUBDIR)
+        self.checkpoint = model_dir_lib.model_checkpoint(self.model, optimizer=self.optimizer)
+        ckpt_dir = os.path.join(self.model_dir, model_dir_lib.CKPT_SUBDIR)
         if not self.chief:  # MultiWorkerMirroredStrategy: every worker saves; only the chief's count
             ckpt_dir = os.path.join(tempfile.mkdtemp(prefix="vipnas_worker_ckpt_"))
         self.manager = tf.train.CheckpointManager(self.checkpoint, ckpt_dir,
@@ -133,11 +131,11 @@ class Trainer:
         if self.chief:
             run_config = dict(config.to_dict(), **self.task.run_config_extra(),
                               total_steps=self.total_steps, members=self.sampler.member_names)
-            io_utils.write_json(os.path.join(self.model_dir, ckpt_lib.RUN_CONFIG), run_config)
+            io_utils.write_json(os.path.join(self.model_dir, model_dir_lib.RUN_CONFIG), run_config)
 
     # ---- set-up ----------------------------------------------------------------
     def _check_existing_run(self):
-        path = os.path.join(self.model_dir, ckpt_lib.RUN_CONFIG)
+        path = os.path.join(self.model_dir, model_dir_lib.RUN_CONFIG)
         if not os.path.exists(path):
             return
         old = io_utils.read_json(path)
@@ -150,7 +148,7 @@ class Trainer:
     def _restore(self):
         latest = self.manager.latest_checkpoint
         if self.chief is False:
-            latest = tf.train.latest_checkpoint(os.path.join(self.model_dir, ckpt_lib.CKPT_SUBDIR))
+            latest = tf.train.latest_checkpoint(os.path.join(self.model_dir, model_dir_lib.CKPT_SUBDIR))
         if latest:
             self.checkpoint.restore(latest).assert_existing_objects_matched()
             self.log(f"resuming from {latest} (step {int(self.optimizer.iterations)})")
@@ -208,8 +206,6 @@ class Trainer:
         names = self.sampler.member_names
         bar = None
         if self.progress and self.chief:
-            from tqdm.auto import tqdm  # pylint: disable=import-outside-toplevel
-
             bar = tqdm(total=total, initial=start, desc=f"train {self.config.mode}", unit="step")
         t_log, n_log, t0 = time.time(), 0, time.time()
         last = {}

@@ -21,11 +21,12 @@ import tensorflow as tf
 
 from vipnas_tf.arch import cost as cost_lib
 from vipnas_tf.arch import get_space
+from vipnas_tf.export.lowering import lower_model
+from vipnas_tf.litert.timing import summarize, time_named
 from vipnas_tf.models import build_supernet
 from vipnas_tf.training.losses import keypoint_mse
 from vipnas_tf.training.sandwich import SandwichSampler
 from vipnas_tf.training.step import TrainStep
-from vipnas_tf.litert.timing import summarize, time_named
 
 
 def _static_step(model):
@@ -45,8 +46,6 @@ def _static_step(model):
 
 def trainable_static(net, arch, input_size):
     """The extracted static model with grouped convs on `tf.nn.conv2d` (trainable, BN kept)."""
-    from vipnas_tf.export.lowering import lower_model  # pylint: disable=import-outside-toplevel
-
     return lower_model(net.extract(arch, input_size), fold_batch_norm=False, fuse_activations=False,
                        grouped_method="conv", max_depthwise_taps=0, hard_swish="activation")
 

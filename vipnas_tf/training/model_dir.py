@@ -1,4 +1,4 @@
-"""Model directories: what a training run leaves behind, and how to load it.
+"""Model directories: what a run leaves behind, the kinds of run, and how to load one.
 
     MODEL_DIR/run_config.json   the resolved TrainConfig (mode, space, input size, arch,
                                 keypoint_layout: what each heatmap channel means)
@@ -7,18 +7,31 @@
     MODEL_DIR/metrics.jsonl     one JSON object per logged step
     MODEL_DIR/tb/               TensorBoard scalars
 
-A model directory of mode "static" (e.g. imported mmpose weights,
-`vipnas_tf.interop.mmpose`) holds the weights of the static Keras model of its `arch`
-(`vipnas_tf.models.build_static`) instead of a super-network's.
+The run config's `mode` is the run's kind; each kind is registered (`register_run_kind`)
+by the module that owns it, with the function that builds the kind's model from a run
+config, and `load_model` builds it and restores the latest checkpoint into it:
+
+    "supernet", "standalone"  the SuperNetwork of `space` (`vipnas_tf.training.spatial`)
+    "static"                  the static Keras model of `arch`, e.g. imported mmpose
+                              weights (`vipnas_tf.interop.mmpose`; registered by
+                              `vipnas_tf.training.spatial`)
+    "temporal"                the PropagationModel (`vipnas_tf.training.temporal`)
+
+Importing this module imports the `vipnas_tf.training` package, which registers every
+kind, so a lookup never misses a kind for want of an import.
 
 Checkpoints are atomic: TensorFlow writes the data and index files first and updates
 the `checkpoint` state file last, so a run killed while saving still points at its
 previous complete checkpoint.
 """
+import dataclasses
 import os
+from typing import Callable, Dict
 
+import keras
 import tensorflow as tf
 
+from vipnas_tf.data.formats import run_config_layout
 from vipnas_tf.utils import io as io_utils
 
 RUN_CONFIG = "run_config.json"
@@ -44,8 +57,6 @@ class ModelState(tf.Module):
         super().__init__(name="model_state")
         # Model names are made unique per process ("..._net_1"): key them by class and
         # position instead, so that a fresh process finds the same keys.
-        import keras  # pylint: disable=import-outside-toplevel
-
         canonical = {}
         for i, m in enumerate(l for l in model._flatten_layers(include_self=True, recursive=True)  # pylint: disable=protected-access
                               if isinstance(l, keras.Model)):
@@ -64,8 +75,61 @@ def model_checkpoint(model, **others):
     return tf.train.Checkpoint(model=ModelState(model), **others)
 
 
+# ------------------------------------------------------------------------------
+# Run kinds.
+
+
+@dataclasses.dataclass(frozen=True)
+class RunKind:
+    """One kind of model directory: its `mode` and how its model is built.
+
+    Attributes:
+      mode: the run config's `mode`.
+      build: `(run_config, config_path) -> keras.Model`, the untrained model whose
+        variables the kind's checkpoints hold; raises ModelDirError naming
+        `config_path` and the field on a config it cannot build.
+    """
+
+    mode: str
+    build: Callable[[Dict, str], keras.Model]
+
+
+RUN_KINDS: Dict[str, RunKind] = {}
+
+
+def register_run_kind(*modes):
+    """Decorator: registers `build(run_config, config_path) -> model` for `modes`."""
+
+    def register(build):
+        for mode in modes:
+            if mode in RUN_KINDS and RUN_KINDS[mode].build is not build:
+                raise ValueError(f"run kind {mode!r} is registered twice")
+            RUN_KINDS[mode] = RunKind(mode, build)
+        return build
+
+    return register
+
+
+def run_kind(run_config, config_path):
+    """The RunKind of a run config; ModelDirError naming the file and the mode otherwise."""
+    mode = run_config.get("mode")
+    if mode not in RUN_KINDS:
+        raise ModelDirError(f"{config_path}: field 'mode': {mode!r} is not a kind of run this version "
+                            f"loads; expected one of {sorted(RUN_KINDS)}")
+    return RUN_KINDS[mode]
+
+
+# ------------------------------------------------------------------------------
+# Reading and loading.
+
+
+def run_config_path(model_dir):
+    return os.path.join(os.fspath(model_dir), RUN_CONFIG)
+
+
 def read_run_config(model_dir):
-    path = os.path.join(os.fspath(model_dir), RUN_CONFIG)
+    """The run_config.json of a model directory; ModelDirError when there is none."""
+    path = run_config_path(model_dir)
     if not os.path.isdir(model_dir):
         raise ModelDirError(f"model_dir {model_dir!r} does not exist")
     if not os.path.exists(path):
@@ -80,12 +144,9 @@ def keypoint_layout_of_run(model_dir, run_config=None):
     gets the layout of its own training annotations (`train_ann`) if they still exist.
     Otherwise ModelDirError names the file and says how to state the layout.
     """
-    from vipnas_tf.data.formats import run_config_layout  # pylint: disable=import-outside-toplevel
-
-    model_dir = os.fspath(model_dir)
     cfg = read_run_config(model_dir) if run_config is None else run_config
     try:
-        return run_config_layout(cfg, os.path.join(model_dir, RUN_CONFIG))
+        return run_config_layout(cfg, run_config_path(model_dir))
     except ValueError as e:
         raise ModelDirError(str(e)) from None
 
@@ -97,6 +158,7 @@ def latest_checkpoint(model_dir):
 def restore_weights(model, model_dir, require=True):
     """Restores the model weights of `model_dir`'s latest checkpoint into `model`.
 
+    Every variable of `model` must be in the checkpoint (ModelDirError otherwise).
     Returns the checkpoint path (None when there is none and `require` is False).
     """
     path = latest_checkpoint(model_dir)
@@ -118,19 +180,19 @@ def load_model(model_dir, expect_space=None, expect_mode=None):
     """The trained model of a model directory and its run config.
 
     Args:
-      model_dir: a directory written by `scripts/train.py` (or `Trainer`).
+      model_dir: a directory written by `scripts/train.py` (or `Trainer`), or by
+        `scripts/import_mmpose.py`.
       expect_space: optional space name the model must belong to.
       expect_mode: optional mode ("supernet", "standalone", "temporal", "static") it
         must have.
 
     Returns:
-      (model, run_config). For "supernet" and "standalone" runs the model is the
-      SuperNetwork (a stand-alone run trains its `arch` inside the super-network's
-      weights; `model.extract(parse_arch(run_config["arch"]))` gives the static model).
-      For "static" directories it is the static functional Keras model of `arch`.
+      (model, run_config). For "supernet" and "standalone" runs the model is the SuperNetwork (a stand-alone
+      run trains its `arch` inside the super-network's weights;
+      `model.extract(parse_arch(run_config["arch"]))` gives the static model). For
+      "static" directories it is the static functional Keras model of `arch`; for
+      "temporal" runs the PropagationModel.
     """
-    from vipnas_tf.models import build_static, build_supernet  # pylint: disable=import-outside-toplevel
-
     config = read_run_config(model_dir)
     mode = config.get("mode")
     if expect_mode is not None and mode != expect_mode:
@@ -138,23 +200,7 @@ def load_model(model_dir, expect_space=None, expect_mode=None):
     space = config.get("space")
     if expect_space is not None and space != expect_space:
         raise ModelDirError(f"{model_dir!r} holds a {space!r} super-network, expected {expect_space!r}")
-    input_size = tuple(config.get("input_size", (256, 192)))
-    if mode == "temporal":
-        from vipnas_tf.training.temporal import build_temporal_model  # pylint: disable=import-outside-toplevel
-
-        model = build_temporal_model(config)
-    elif mode == "static":
-        from vipnas_tf.arch import parse_arch  # pylint: disable=import-outside-toplevel
-
-        if not config.get("arch"):
-            raise ModelDirError(f"{os.path.join(os.fspath(model_dir), RUN_CONFIG)}: a 'static' model "
-                                "directory needs the field 'arch'")
-        try:
-            arch = parse_arch(str(config["arch"]))
-        except ValueError as e:
-            raise ModelDirError(f"{os.path.join(os.fspath(model_dir), RUN_CONFIG)}: field 'arch': {e}") from None
-        model = build_static(arch, input_size=input_size)
-    else:
-        model = build_supernet(space, input_size=input_size)
+    path = run_config_path(model_dir)
+    model = run_kind(config, path).build(config, path)
     restore_weights(model, model_dir)
     return model, config
