@@ -149,7 +149,7 @@ def test_symmetric_padding_round_trips_and_super_networks_refuse_it():
 
 def test_quickstart_space_is_a_sub_space_of_table_a1():
     """Every network of mobilenetv3_quick is a network of Table A1's space, and the quick
-    space's ends are a real range (its biggest more than 4x its smallest at 64x64)."""
+    space's ends are a real range (its biggest more than 3x its smallest at 64x64)."""
     import dataclasses
 
     from vipnas_tf.arch import arch_cost
@@ -160,4 +160,4 @@ def test_quickstart_space_is_a_sub_space_of_table_a1():
         quick.validate(arch)
         full.validate(dataclasses.replace(arch, space="mobilenetv3"))
     lo, hi = (float(arch_cost(a, (64, 64)).paper_gflops) for a in (quick.min(), quick.max()))
-    assert hi > 4 * lo and quick.min() == dataclasses.replace(full.min(), space="mobilenetv3_quick")
+    assert hi > 3 * lo and quick.min() == dataclasses.replace(full.min(), space="mobilenetv3_quick")

@@ -145,7 +145,7 @@ def test_report_headline_and_self_contained_html(tmp_path):
     from vipnas_tf.pipeline.report import write_report
 
     d, sched = _fake_run(tmp_path)
-    settings = QuickstartSettings()
+    settings = QuickstartSettings(space="mobilenetv3")  # the fake run's schedule is of that space
     h = headline(d, settings)
     assert (h["untrained_ap"], h["biggest_ap"], h["smallest_ap"]) == (0.0, 0.0626, 0.0248)
     assert (h["pareto_candidates"], h["pareto_half_best"]) == (3, 2)
