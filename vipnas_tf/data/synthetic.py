@@ -1,3 +1,4 @@
+# Over 450 lines for one idea: the synthetic COCO and PoseTrack18 sets share one renderer, one layout and one annotation writer.
 """Synthetic COCO-format images and PoseTrack18-format videos: the project's default data.
 
 `generate(out_dir, images=..., clips=..., frames=..., seed=...)` writes

@@ -1,3 +1,4 @@
+# Over 450 lines for one idea: every mmpose key of the three architectures is mapped here, with the checks that name the key that fails.
 """Import mmpose top-down heatmap checkpoints (.pth) as vipnas-tf model directories.
 
 The only trained ViPNAS weights are mmpose's public COCO checkpoints (256x192):

@@ -1,3 +1,4 @@
+# Over 450 lines for one idea: the main job's twelve steps, each a few lines over library calls, read best in one place.
 """The main job: synthetic data -> super-network -> S-ViPNet (COCO, then PoseTrack18
 layout) -> T-ViPNets -> export -> benchmark -> evaluate -> video -> report, each step
 resumable (see `steps.run_steps`).

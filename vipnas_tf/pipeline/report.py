@@ -210,6 +210,15 @@ def _speed_rows(h):
     return rows
 
 
+def _machine(d):
+    """The CPU the benchmark step measured on, e.g. "AMD EPYC (2 cores)"."""
+    path = os.path.join(d["benchmark"], "benchmark.json")
+    m = (io_utils.read_json(path).get("machine") or {}) if os.path.exists(path) else {}
+    if not m.get("cpu"):
+        return "the machine that ran it"
+    return f"{m['cpu']} ({m.get('cores', '?')} cores)" if m.get("cores") else m["cpu"]
+
+
 def _pct(value):
     return "n/a" if value is None else f"{100 * value:.0f}%"
 
@@ -283,7 +292,7 @@ def write_report(out, d, folder, settings):
     times = "\n".join(f"| {n} | {v.get('seconds', '')} |" for n, v in done.items() if v)
     md = ["# vipnas-tf quickstart report\n",
           f"Synthetic data, {settings.space} space, networks trained at {train_tag}, T = {settings.num_frames}. "
-          "Everything below was measured in this run on this machine.\n",
+          f"Everything below was measured in this run, on {_machine(d)}.\n",
           *_headline_md(h, settings),
           "## Step times (seconds)\n",
           "Wall time of each step of this run; a re-run skips finished steps.\n",

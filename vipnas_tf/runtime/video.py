@@ -1,3 +1,4 @@
+# Over 450 lines for one idea: the online runner's per-person state (tracks, key-frame cycle, warp, results) is one loop.
 """Online video pose estimation with a ViPNAS schedule (paper Sec. 3.1, Fig. 2).
 
 Each tracked person runs the key-frame S-ViPNet every T + 1 frames and the T

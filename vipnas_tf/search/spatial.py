@@ -1,3 +1,4 @@
+# Over 450 lines for one idea: the spatial search (budget, costs, strategies, resumable records, Pareto plot) shares the candidate state.
 """Constrained spatial search for an S-ViPNet over a trained super-network.
 
     search = SpatialSearch(model_dir, out_dir, Budget("paper_gflops", 0.3), strategy="evolution",

@@ -1,3 +1,4 @@
+# Over 450 lines for one idea: the T-ViPNet architecture value, its space (sample, mutate, encode) and its cost belong together.
 """The temporal architecture value: a non-key frame's T-ViPNet (paper Sec. 3.3).
 
 A `FrameArch` is a spatial `Arch` plus the two temporal choices of the fusion module:
