@@ -24,23 +24,25 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from absl import app, flags  # noqa: E402
 
+from vipnas_tf.pipeline import quickstart as qs  # noqa: E402
+
 FLAGS = flags.FLAGS
+_DEFAULTS = qs.QuickstartSettings()  # one source of the defaults: the library's settings
 flags.DEFINE_string("out", "runs/quickstart", "Run directory.")
-flags.DEFINE_integer("images", 2000, "Synthetic COCO-format images.")
-flags.DEFINE_integer("clips", 24, "Synthetic PoseTrack-format clips.")
-flags.DEFINE_integer("frames", 8, "Frames per clip.")
-flags.DEFINE_integer("seed", 0, "Seed.")
-flags.DEFINE_integer("supernet_steps", 500, "Super-network training steps.")
-flags.DEFINE_integer("finetune_steps", 60, "S-ViPNet fine-tuning steps.")
-flags.DEFINE_integer("posetrack_finetune_steps", 40, "S-ViPNet fine-tuning steps on the PoseTrack18 clips.")
-flags.DEFINE_integer("temporal_steps", 60, "Temporal training steps.")
+flags.DEFINE_integer("images", _DEFAULTS.images, "Synthetic COCO-format images.")
+flags.DEFINE_integer("clips", _DEFAULTS.clips, "Synthetic PoseTrack-format clips.")
+flags.DEFINE_integer("frames", _DEFAULTS.frames, "Frames per clip.")
+flags.DEFINE_integer("seed", _DEFAULTS.seed, "Seed.")
+flags.DEFINE_integer("supernet_steps", _DEFAULTS.supernet_steps, "Super-network training steps.")
+flags.DEFINE_integer("finetune_steps", _DEFAULTS.finetune_steps, "S-ViPNet fine-tuning steps.")
+flags.DEFINE_integer("posetrack_finetune_steps", _DEFAULTS.posetrack_finetune_steps, "S-ViPNet fine-tuning steps on the PoseTrack18 clips.")
+flags.DEFINE_integer("temporal_steps", _DEFAULTS.temporal_steps, "Temporal training steps.")
 flags.DEFINE_string("video", None, "Video for the inference step (default: the shared sample if present).")
 
 
 def main(argv):
     del argv
     from vipnas_tf.pipeline import headline as headline_lib
-    from vipnas_tf.pipeline import quickstart as qs
     from vipnas_tf.pipeline import steps as steps_lib
     from vipnas_tf.utils import io as io_utils
 

@@ -66,7 +66,7 @@ class QuickstartSettings:
     # vipnas_tf/arch/mobilenetv3_space.py) that a few minutes of sandwich training cover.
     space: str = "mobilenetv3_quick"
     input_size: tuple = (64, 64)
-    supernet_steps: int = 500
+    supernet_steps: int = 460
     supernet_batch: int = 32
     supernet_lr: float = 2e-3
     # A few-minute budget from scratch (README, "Training from scratch in minutes"): He
@@ -87,10 +87,10 @@ class QuickstartSettings:
     # The paper's COCO -> PoseTrack18 fine-tune of the key S-ViPNet (Sec. 4.2), on the
     # synthetic clips' frames; its heatmap channels then mean PoseTrack18 joints.
     posetrack_finetune_steps: int = 40
-    temporal_steps: int = 60
+    temporal_steps: int = 40
     temporal_batch: int = 8
     num_frames: int = 3
-    temporal_samples: int = 4
+    temporal_samples: int = 3
     bench_runs: int = 30
     # Speed at the deployment resolution (the paper's 256x192): the same architectures
     # with random weights (speed does not depend on them), exported and measured in the
