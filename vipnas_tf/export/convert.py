@@ -99,7 +99,7 @@ def convert(model: keras.Model, mode: str, path: Optional[str] = None, *,
     if keypoint_layout is not None:
         summary["keypoint_layout"] = keypoint_layout
     if mode == "qat":
-        from vipnas_tf.export import qat as qat_lib  # pylint: disable=import-outside-toplevel
+        from vipnas_tf.export import qat as qat_lib  # pylint: disable=import-outside-toplevel  (tf-keras + TFMOT load only for QAT)
 
         qat = qat or QatOptions()
         tfk = qat_lib.to_tf_keras(deploy, split_activations=True)

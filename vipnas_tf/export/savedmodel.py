@@ -31,14 +31,15 @@ from typing import Dict, Optional
 import keras
 import tensorflow as tf
 
+from vipnas_tf.codecs.heatmap import HeatmapCodec
+from vipnas_tf.data.transforms import IMAGENET_MEAN_RGB, IMAGENET_STD_RGB
 from vipnas_tf.export.lowering import lower_model
-from vipnas_tf.utils.io import write_dir_atomic
+from vipnas_tf.utils.io import write_dir_atomic, write_json
 
 SIGNATURE = "serving_default"
 
 
 def _normalize(images):
-    from vipnas_tf.data.transforms import IMAGENET_MEAN_RGB, IMAGENET_STD_RGB  # pylint: disable=import-outside-toplevel
     mean = tf.constant(IMAGENET_MEAN_RGB, tf.float32)
     std = tf.constant(IMAGENET_STD_RGB, tf.float32)
     return (tf.cast(images, tf.float32) - mean) / std
@@ -52,7 +53,6 @@ def serving_function(model: keras.Model, codec=None):
             heatmaps, or (image, previous heatmaps) -> heatmaps.
         codec: a `HeatmapCodec` (default: the model's input and heatmap sizes).
     """
-    from vipnas_tf.codecs.heatmap import HeatmapCodec  # pylint: disable=import-outside-toplevel
 
     if len(model.inputs) not in (1, 2):
         raise ValueError(f"model {model.name!r} has {len(model.inputs)} inputs; expected the image "
@@ -110,7 +110,6 @@ def export_savedmodel(model: keras.Model, out_dir, *, codec=None, lower: bool = 
         archive.add_endpoint(SIGNATURE, serve, input_signature=specs)
         archive.write_out(tmp, verbose=False)
         if metadata is not None:
-            from vipnas_tf.utils.io import write_json  # pylint: disable=import-outside-toplevel
             write_json(os.path.join(tmp, "assets", "vipnas_export.json"), metadata)
 
     write_dir_atomic(out_dir, fill)

@@ -34,6 +34,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from vipnas_tf.codecs.heatmap import HeatmapCodec
 from vipnas_tf.export.quantization import QuantizationConfig, arrays_representative, random_representative
 from vipnas_tf.utils.io import write_bytes
 
@@ -136,7 +137,6 @@ def default_decode_fn(model: keras.Model) -> DecodeFn:
     out = model.outputs[0]
     heatmap_size = (int(out.shape[1]), int(out.shape[2]))
     try:
-        from vipnas_tf.codecs.heatmap import HeatmapCodec  # pylint: disable=import-outside-toplevel
         codec = HeatmapCodec(input_size=input_size, heatmap_size=heatmap_size)
         return codec.decode_tf
     except (ImportError, TypeError, AttributeError):
