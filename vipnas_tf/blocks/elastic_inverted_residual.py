@@ -16,8 +16,8 @@ def residual_gamma_init(zero):
     trained from scratch behaves like a shallow one at first. Here that is the
     difference between leaving the mean-pose plateau or not on the quickstart's budget:
     S-ViPNAS-MobileNetV3 at 64x64 (`research/plateau.py`) stayed at AP 0.0003
-    after 600 Adam steps with gamma 1 and reached AP 0.014-0.023 with gamma 0 (see README,
-    "Training from scratch in minutes"). The kernels' initialisation is a separate choice
+    after 600 Adam steps with gamma 1 and reached AP 0.014-0.023 with gamma 0 (see research/README.md,
+    "The mean-pose plateau and `--kernel_init`"). The kernels' initialisation is a separate choice
     (`vipnas_tf.training.init`).
     """
     return "zeros" if zero else "ones"

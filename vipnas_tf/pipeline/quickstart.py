@@ -69,7 +69,7 @@ class QuickstartSettings:
     supernet_steps: int = 460
     supernet_batch: int = 32
     supernet_lr: float = 2e-3
-    # A few-minute budget from scratch (README, "Training from scratch in minutes"): He
+    # A few-minute budget from scratch (research/README.md, "The mean-pose plateau and `--kernel_init`"): He
     # kernels instead of the paper's N(0, 0.001), one random member (paper: 2), and
     # in-place distillation from half-way, once the biggest has left the mean pose.
     supernet_kernel_init: str = "he"

@@ -303,8 +303,8 @@ def write_report(out, d, folder, settings):
           "![training curves](IMG:curves)\n",
           f"Super-network validation AP (COCO metric, synthetic val): biggest {_ap(h['biggest_ap'])}, "
           f"smallest {_ap(h['smallest_ap'])}; untrained biggest {_ap(h['untrained_ap'])}. Decoding the ground-truth "
-          "heatmaps themselves gives AP 0.84 at 64x64, so values near 0 are the networks, not the metric (README, "
-          "\"Training from scratch in minutes\").\n",
+          "heatmaps themselves gives AP 0.84 at 64x64, so values near 0 are the networks, not the metric (research/README.md, "
+          "\"The mean-pose plateau and `--kernel_init`\").\n",
           f"Reproduce: `{sn.get('command', '')}`\n",
           "## Spatial search: Pareto front\n",
           "Each dot is one candidate sub-network scored with the shared super-network weights: further left is "

@@ -16,7 +16,7 @@ that keeps N(0, 0.001). A temporal run therefore re-draws nothing.
 Why "he" exists: with N(0, 0.001), networks with grouped middle convolutions (8 input
 channels per group, as in the MobileNetV3 space's biggest sub-network) sit on the
 mean-pose plateau for many hundred steps; with He normal they leave it within ~200
-(README, "Training from scratch in minutes"). Full-length recipes have the
+(research/README.md, "The mean-pose plateau and `--kernel_init`"). Full-length recipes have the
 steps to spare and keep the paper's initialisation; the few-minute quickstart uses "he".
 """
 import dataclasses
