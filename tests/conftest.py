@@ -15,6 +15,24 @@ REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 SHARED_DATA = pathlib.Path(os.environ.get("VIPNAS_SHARED_DATA") or REPO_ROOT.parent / "shared" / "data")
 
 
+# ---- parallel runs (pytest-xdist, `-n 2`) --------------------------------------------
+# Each test file runs whole on one worker, so its module fixtures are built once. The
+# files that share the trained runs below (key_run, temporal_run) run on one worker
+# together, so those runs are trained once per test run.
+SHARED_RUN_FILES = {"test_train_script.py", "test_layout_transfer.py", "test_kernel_init.py",
+                    "test_temporal_search.py"}
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items):
+    if not config.pluginmanager.hasplugin("xdist"):
+        return
+    for item in items:
+        name = pathlib.Path(str(item.fspath)).name
+        group = "trained_runs" if name in SHARED_RUN_FILES else item.nodeid.split("::", 1)[0]
+        item.add_marker(pytest.mark.xdist_group(group))
+
+
 @pytest.fixture(scope="session")
 def shared_data():
     """Path to ../shared/data (real COCO / PoseTrack samples); skips if absent."""

@@ -16,11 +16,10 @@ Converting them: `convert.convert` (one model), `schedule_export.convert_schedul
 import dataclasses
 import importlib
 import os
-from typing import Callable, Dict, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
 import keras
 import numpy as np
-import tensorflow as tf
 
 from vipnas_tf.arch import parse_arch, resolve_arch
 from vipnas_tf.models import SuperNetwork, build_static
@@ -140,6 +139,100 @@ def load_static_model(arch_spec=None, model_dir=None, input_size=None, seed: int
 # Video schedules.
 
 
+class ScheduleModelError(ValueError):
+    """A model that does not fit the schedule."""
+
+
+@dataclasses.dataclass
+class ScheduleNetworks:
+    """The trained networks a schedule names (None where it names none).
+
+    Attributes:
+        key: the key-frame S-ViPNet as a static Keras model, or None.
+        frames: the T static T-ViPNet frame models, or None.
+        source: "keras_models" (files beside schedule.json) or "model_dir".
+        key_weights: where the key's weights came from (human-readable).
+    """
+
+    key: Optional[keras.Model]
+    frames: Optional[List[keras.Model]]
+    source: str
+    key_weights: Optional[str] = None
+
+
+def schedule_networks(schedule: Schedule, input_size=None, loader=None) -> ScheduleNetworks:
+    """The networks of a schedule's trained weights, from (in order) its `keras_models`
+    (files written beside schedule.json by temporal search, each frame with its own
+    re-calibrated BN statistics), or its model directories: `model_dir` (the temporal
+    run: its T-ViPNet super-network `extract`s each frame, its key network the
+    S-ViPNet) and `key.model_dir` (the S-ViPNet run). Every run config is checked
+    against the schedule (space, input size, key architecture); a mismatch raises
+    `ScheduleModelError` naming the schedule field and the directory.
+
+    Args:
+        schedule: a validated `Schedule`.
+        input_size: (H, W) to extract the networks at; default the schedule's.
+        loader: `model_dir -> (model, run_config)`; default `load_model`.
+    """
+    if schedule.extra.get("keras_models"):
+        key, frames = _from_keras_files(schedule, schedule.extra["keras_models"])
+        return ScheduleNetworks(key, frames, "keras_models", "keras_models files beside the schedule")
+    size = tuple(input_size or schedule.input_size)
+    loader = loader or load_model
+    key = frames = key_weights = None
+    if schedule.model_path:
+        model, config = loader(schedule.model_path)
+        _check_run_config(config, schedule, "model_dir", schedule.model_path)
+        tnet = getattr(model, "temporal", model)
+        if not hasattr(tnet, "temporal_space"):
+            raise ScheduleModelError(f"schedule field 'model_dir': {schedule.model_path} does not hold a temporal "
+                                     f"(T-ViPNet) model but a {type(model).__name__}")
+        if config.get("key_arch") and parse_arch(config["key_arch"]) != schedule.key_arch:
+            raise ScheduleModelError(f"schedule field 'key.arch' differs from the S-ViPNet the temporal model at "
+                                     f"{schedule.model_path} was trained with ({config['key_arch']})")
+        schedule.validate(tnet.space_name, schedule.input_size, tnet.temporal_space)
+        frames = [tnet.extract(f, size, name=f"tvipnet_frame{t + 1}") for t, f in enumerate(schedule.frames)]
+        key_net = getattr(model, "key_model", None)
+        if key_net is not None and hasattr(key_net, "extract"):
+            key = key_net.extract(schedule.key_arch, size, name="s_vipnet")
+            key_weights = f"the key network of {schedule.model_path}"
+    if key is None and schedule.key_model_path:
+        model, config = loader(schedule.key_model_path)
+        _check_run_config(config, schedule, "key.model_dir", schedule.key_model_path)
+        if config.get("arch") and parse_arch(config["arch"]) != schedule.key_arch:
+            raise ScheduleModelError(f"schedule field 'key.arch' differs from the architecture trained in "
+                                     f"{schedule.key_model_path} ({config['arch']})")
+        key = model.extract(schedule.key_arch, size, name="s_vipnet")
+        key_weights = f"checkpoint {config.get('checkpoint') or schedule.key_model_path}"
+    return ScheduleNetworks(key, frames, "model_dir", key_weights)
+
+
+def _from_keras_files(schedule, files):
+    base = schedule.base_dir or "."
+    if not isinstance(files, dict) or "key" not in files or not isinstance(files.get("frames"), list):
+        raise ScheduleModelError("schedule field 'keras_models': expected {\"key\": file, \"frames\": [files]}")
+    if len(files["frames"]) != schedule.num_frames:
+        raise ScheduleModelError(f"schedule field 'keras_models.frames': {len(files['frames'])} files for "
+                                 f"num_frames={schedule.num_frames}")
+    paths = [os.path.join(base, files["key"])] + [os.path.join(base, f) for f in files["frames"]]
+    models = []
+    for p in paths:
+        if not os.path.isfile(p):
+            raise ScheduleModelError(f"schedule field 'keras_models': {p}: no such file")
+        models.append(keras.saving.load_model(p, compile=False))
+    return models[0], models[1:]
+
+
+def _check_run_config(config, schedule, field, path):
+    if config.get("space") not in (None, schedule.space):
+        raise ScheduleModelError(f"schedule field 'space': {schedule.space!r}, but {field} {path} holds a "
+                                 f"{config.get('space')!r} model")
+    size = config.get("input_size")
+    if size is not None and tuple(size) != tuple(schedule.input_size):
+        raise ScheduleModelError(f"schedule field 'input_size': {list(schedule.input_size)}, but {field} {path} "
+                                 f"was trained at {list(size)}")
+
+
 def temporal_frame_factory(schedule: Schedule, size, seed: int = 0) -> Callable[[int], keras.Model]:
     """Frame models from vipnas_tf.temporal: `TemporalSuperNetwork.extract(FrameArch)`
     of the schedule's temporal model_dir (latest checkpoint; a PropagationModel's
@@ -203,7 +296,9 @@ class LoadedSchedule:
 
 def load_schedule(path, input_size=None, seed: int = 0,
                   frame_factory: Optional[FrameFactory] = None) -> LoadedSchedule:
-    """Reads schedule.json (`Schedule.load`) and loads its key model.
+    """Reads schedule.json (`Schedule.load`) and loads its networks: the trained ones it
+    names (`schedule_networks`), else randomly initialised ones (key: `load_static_model`
+    without a model directory; frames: `temporal_frame_factory`).
 
     Args:
         path: the schedule file; its relative model directories resolve against its folder.
@@ -213,10 +308,18 @@ def load_schedule(path, input_size=None, seed: int = 0,
     """
     schedule = Schedule.load(path)
     schedule = dataclasses.replace(schedule, keypoint_layout=schedule.check_model_layouts(required=False))
+    schedule.validate()
     size = parse_input_size(input_size or schedule.input_size)
-    key = load_static_model(schedule.key_arch, schedule.key_model_path, size, seed)
+    trained = schedule_networks(schedule, size)
+    if trained.key is not None:
+        key = LoadedModel(trained.key, schedule.key_arch, size, trained.key_weights, False,
+                          keypoint_layout=schedule.keypoint_layout)
+    else:
+        key = load_static_model(schedule.key_arch, None, size, seed)
     if frame_factory is not None:
         frame_model = lambda i: frame_factory(schedule, i, size)  # noqa: E731
+    elif trained.frames is not None:
+        frame_model = trained.frames.__getitem__
     else:
         frame_model = temporal_frame_factory(schedule, size, seed=seed)
     return LoadedSchedule(schedule, size, key, frame_model)

@@ -1,6 +1,7 @@
 """The networks of a video schedule as plain Keras static models, ready to run.
 
-Where the weights come from, in order:
+Where the weights come from, in order (1 and 2 are read by
+`vipnas_tf.export.deploy.schedule_networks`, the one reader the export CLIs use too):
 
 1. the schedule's `keras_models` (written by temporal search beside schedule.json:
    {"key": "key.keras", "frames": ["frame1.keras", ...]}, each frame's model with its
@@ -19,25 +20,18 @@ XLA path) and wrapped in a `tf.function` with a free batch dimension: one trace 
 model, batch = the number of tracks.
 """
 import dataclasses
-import os
 import sys
 from typing import Callable, List, Optional
 
-import keras
 import tensorflow as tf
 
 from vipnas_tf.arch import get_space
-from vipnas_tf.arch.arch import parse_arch
+from vipnas_tf.export.deploy import ScheduleModelError, schedule_networks
 from vipnas_tf.export.lowering import lower_model
 from vipnas_tf.models import build_supernet
 from vipnas_tf.models.random_init import randomize_weights
 from vipnas_tf.temporal.schedule import Schedule
 from vipnas_tf.temporal.supernet import TemporalSuperNetwork
-from vipnas_tf.training.model_dir import load_model
-
-
-class ScheduleModelError(ValueError):
-    """A model that does not fit the schedule."""
 
 
 @dataclasses.dataclass
@@ -94,60 +88,6 @@ def _runner(model, lower=True):
     return lambda *arrays: run(*[tf.convert_to_tensor(a, tf.float32) for a in arrays]).numpy()
 
 
-def _from_keras_files(schedule, files):
-    base = schedule.base_dir or "."
-    if not isinstance(files, dict) or "key" not in files or not isinstance(files.get("frames"), list):
-        raise ScheduleModelError("schedule field 'keras_models': expected {\"key\": file, \"frames\": [files]}")
-    if len(files["frames"]) != schedule.num_frames:
-        raise ScheduleModelError(f"schedule field 'keras_models.frames': {len(files['frames'])} files for "
-                                 f"num_frames={schedule.num_frames}")
-    paths = [os.path.join(base, files["key"])] + [os.path.join(base, f) for f in files["frames"]]
-    models = []
-    for p in paths:
-        if not os.path.isfile(p):
-            raise ScheduleModelError(f"schedule field 'keras_models': {p}: no such file")
-        models.append(keras.saving.load_model(p, compile=False))
-    return models[0], models[1:]
-
-
-def _from_model_dirs(schedule, loader):
-    key_model = frames = None
-    if schedule.model_path:
-        model, config = loader(schedule.model_path)
-        _check_run_config(config, schedule, "model_dir", schedule.model_path)
-        tnet = getattr(model, "temporal", model)
-        if not hasattr(tnet, "temporal_space"):
-            raise ScheduleModelError(f"schedule field 'model_dir': {schedule.model_path} does not hold a temporal "
-                                     f"(T-ViPNet) model but a {type(model).__name__}")
-        if config.get("key_arch") and parse_arch(config["key_arch"]) != schedule.key_arch:
-            raise ScheduleModelError(f"schedule field 'key.arch' differs from the S-ViPNet the temporal model at "
-                                     f"{schedule.model_path} was trained with ({config['key_arch']})")
-        schedule.validate(tnet.space_name, schedule.input_size, tnet.temporal_space)
-        frames = [tnet.extract(f, schedule.input_size, name=f"tvipnet_frame{t + 1}")
-                  for t, f in enumerate(schedule.frames)]
-        key_net = getattr(model, "key_model", None)
-        if key_net is not None and hasattr(key_net, "extract"):
-            key_model = key_net.extract(schedule.key_arch, schedule.input_size, name="s_vipnet")
-    if key_model is None and schedule.key_model_path:
-        model, config = loader(schedule.key_model_path)
-        _check_run_config(config, schedule, "key.model_dir", schedule.key_model_path)
-        if config.get("arch") and parse_arch(config["arch"]) != schedule.key_arch:
-            raise ScheduleModelError(f"schedule field 'key.arch' differs from the architecture trained in "
-                                     f"{schedule.key_model_path} ({config['arch']})")
-        key_model = model.extract(schedule.key_arch, schedule.input_size, name="s_vipnet")
-    return key_model, frames
-
-
-def _check_run_config(config, schedule, field, path):
-    if config.get("space") not in (None, schedule.space):
-        raise ScheduleModelError(f"schedule field 'space': {schedule.space!r}, but {field} {path} holds a "
-                                 f"{config.get('space')!r} model")
-    size = config.get("input_size")
-    if size is not None and tuple(size) != tuple(schedule.input_size):
-        raise ScheduleModelError(f"schedule field 'input_size': {list(schedule.input_size)}, but {field} {path} "
-                                 f"was trained at {list(size)}")
-
-
 def initialised_models(schedule, seed=None):
     """Fresh networks of the schedule's architectures (paper initialisation, or
     `randomize_weights(seed)` for non-trivial outputs in tests)."""
@@ -183,15 +123,9 @@ def load_schedule_models(schedule, loader=None, builder=None, lower=True, allow_
     schedule.check_model_layouts(required=False)
     if builder is not None:
         key, frames, weights = *builder(schedule), "injected"
-    elif schedule.extra.get("keras_models"):
-        key, frames = _from_keras_files(schedule, schedule.extra["keras_models"])
-        weights = "keras_models"
     else:
-        key = frames = None
-        if schedule.model_path or schedule.key_model_path:
-            loader = loader or load_model
-            key, frames = _from_model_dirs(schedule, loader)
-        weights = "model_dir"
+        trained = schedule_networks(schedule, loader=loader)
+        key, frames, weights = trained.key, trained.frames, trained.source
         if key is None or frames is None:
             if not allow_initialised:
                 missing = "key.model_dir" if key is None else "model_dir"
