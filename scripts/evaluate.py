@@ -95,7 +95,8 @@ def predictor_of_model_dir(model_dir, arch=None, input_size=None):
 
     loaded = load_static_model(arch, model_dir, input_size)
     model = loaded.model
-    predict = tf.function(lambda x: model(x, training=False))
+    spec = tf.TensorSpec([None, *loaded.input_size, 3], tf.float32)  # one trace for every batch size
+    predict = tf.function(lambda x: model(x, training=False), input_signature=[spec])
     return Predictor(loaded.input_size, predict_fn=lambda x: predict(tf.convert_to_tensor(x, tf.float32)),
                      keypoint_layout=loaded.keypoint_layout, source=f"model_dir {model_dir}")
 
