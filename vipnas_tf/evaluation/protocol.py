@@ -16,7 +16,7 @@ COCO (mmpose's `TopDownCocoDataset` test of the ViPNAS configs,
    models report them);
 6. the COCO keypoint results file written atomically, scored by pycocotools.
 
-PoseTrack18 (the paper's Table 4 protocol): ground-truth boxes; a single-frame model on
+PoseTrack18 (the paper's PoseTrack18 protocol): ground-truth boxes; a single-frame model on
 every person, or a video schedule along each track (the key model on the track's first
 box and every T + 1-th one after it, the frame models in between with the previous
 heatmaps warped into the current crop); results in the ground truth's own per-video
@@ -25,8 +25,8 @@ format, scored by `vipnas_tf.metrics.posetrack_eval`.
 Bad input: a detection naming an image not in the ground truth, or a malformed one, is
 an error naming the file and the entry; an image with no box left, a detected box that
 sticks out of its image (kept, as mmpose does) or lies wholly outside it (skipped), and
-an image that cannot be decoded (its persons skipped) are counted in the returned "skipped" dict and named in
-"skipped_entries" and in the log. Nothing is written until every result is computed.
+an image that cannot be decoded (its persons skipped) are counted in the returned
+"skipped" dict and named in "skipped_entries" and in the log. Nothing is written until every result is computed.
 
 The model comes in as a `Predictor` of plain callables: this module runs no model code.
 """
