@@ -1,13 +1,29 @@
-"""Scores a results file against a ground truth and prints the metric table.
+"""Runs a model over a COCO or PoseTrack18 val set and scores it, or scores a results file.
+
+Run a model (the top-down test protocol of the paper and mmpose, docs/evaluation.md):
+
+  python scripts/evaluate.py --model_dir=DIR --ann=person_keypoints_val2017.json --images=val2017 \\
+      --detections=COCO_val2017_detections_AP_H_56_person.json --flip_test --output=results.json --json
+  python scripts/evaluate.py --metric=posetrack --schedule=OUT/schedule.json --ann=PT18/annotations/val \\
+      --images=PT18 --output=results/ --json
+
+Without --detections the ground-truth boxes are used (PoseTrack18 always uses them).
+The COCO results file (or the per-video PoseTrack18 files) is written atomically, then
+AP, AP50, AP75, APm, APl, AR, ... (COCO, 0..1 from pycocotools) or Head ... Ankle, Total
+(PoseTrack, percent) are printed, with the counted skips (images without a box, boxes
+outside their image, images that cannot be decoded).
+
+Score an existing results file (--results; --model_dir / --schedule / --keypoint_layout
+then only name what produced it):
 
   python scripts/evaluate.py --metric=coco --gt=person_keypoints_val.json --results=res.json --json
   python scripts/evaluate.py --metric=posetrack --gt=annotations/val --results=results/ --json
 
 COCO results: the standard keypoint results list (image_id, category_id, keypoints,
 score); a ground-truth-format file (a dict with "annotations") is also accepted and
-scored with score 1 per person. Prints AP, AP50, ... (0..1). PoseTrack results: files in the ground truth's own
+scored with score 1 per person. PoseTrack results: files in the ground truth's own
 format (per-annotation keypoints, optional per-joint scores), one file or a folder of
-per-video files; prints Head, Shoulder, Elbow, Wrist, Hip, Knee, Ankle, Total (percent).
+per-video files.
 
 Keypoint layouts: results whose producer is named (--model_dir, --schedule or
 --keypoint_layout), or whose files carry keypoint names, must have the ground truth's
@@ -16,23 +32,42 @@ layout ("coco" or "posetrack18"); otherwise the script refuses, naming both.
 import json
 import sys
 
+import numpy as np
 from absl import app, flags
 
 from vipnas_tf.evaluation.layouts import check_result_layouts
+from vipnas_tf.evaluation.protocol import EvaluationConfig, Predictor, run_evaluation
 from vipnas_tf.metrics.coco_eval import coco_keypoint_eval, load_coco_gt, results_from_ground_truth
 from vipnas_tf.metrics.posetrack_eval import load_posetrack_gt, load_posetrack_predictions, posetrack_map
 from vipnas_tf.temporal.schedule import Schedule
 from vipnas_tf.utils.io import read_json
 
 FLAGS = flags.FLAGS
-flags.DEFINE_enum("metric", None, ["coco", "posetrack"], "Which metric.", required=True)
-flags.DEFINE_string("gt", None, "Ground-truth annotation file (or folder for posetrack).",
-                    required=True)
-flags.DEFINE_string("results", None, "Results file (or folder for posetrack).", required=True)
-flags.DEFINE_string("model_dir", None, "Optional: the model directory that produced the results "
-                    "(its keypoint layout must be the ground truth's).")
-flags.DEFINE_string("schedule", None, "Optional: the schedule.json that produced the results.")
+flags.DEFINE_enum("metric", "coco", ["coco", "posetrack"], "Which metric (and ground-truth format).")
+flags.DEFINE_string("gt", None, "Ground-truth annotation file (or folder for posetrack).")
+flags.DEFINE_alias("ann", "gt")
+flags.DEFINE_string("results", None, "Score this results file (or folder for posetrack) instead of "
+                    "running a model.")
+flags.DEFINE_string("model_dir", None, "The model directory to run (with --results: the one that "
+                    "produced them; its keypoint layout must be the ground truth's).")
+flags.DEFINE_string("schedule", None, "The schedule.json to run over PoseTrack18 tracks (with --results: "
+                    "the one that produced them).")
+flags.DEFINE_string("arch", None, "Sub-network to extract from a super-network model_dir without an 'arch'.")
+flags.DEFINE_string("input_size", None, "HxW to run at (default: the model's).")
 flags.DEFINE_enum("keypoint_layout", None, ["coco", "posetrack18"], "Optional: the results' keypoint layout.")
+flags.DEFINE_string("images", None, "Folder the ground truth's file_names are relative to.")
+flags.DEFINE_string("detections", None, "COCO person detection results (image_id, bbox, score); "
+                    "default: the ground-truth boxes.")
+flags.DEFINE_string("output", None, "Where to write the results: a COCO results file, a PoseTrack18 "
+                    "file or a folder of per-video files (as --ann).")
+flags.DEFINE_bool("flip_test", False, "Average with the prediction on the mirrored crop.")
+flags.DEFINE_bool("shift_heatmap", True, "Shift the flipped-back heatmaps one pixel (mmpose).")
+flags.DEFINE_float("bbox_thr", 0.0, "Drop detections scoring below this (mmpose det_bbox_thr).")
+flags.DEFINE_float("nms_thr", 0.9, "OKS-NMS threshold per image (mmpose oks_thr; 1.0 keeps all).")
+flags.DEFINE_float("kpt_score_thr", 0.2, "Keypoint score threshold of the rescoring (mmpose vis_thr).")
+flags.DEFINE_float("padding", 1.25, "Box padding.")
+flags.DEFINE_integer("batch_size", 32, "Persons per model call.")
+flags.DEFINE_bool("progress", True, "Progress bars on stderr.")
 flags.DEFINE_bool("json", False, "Print the table as JSON.")
 
 
@@ -51,24 +86,101 @@ def producers():
     return out
 
 
-def main(argv):
-    del argv
+def predictor_of_model_dir(model_dir, arch=None, input_size=None):
+    """A single-frame Predictor of a model directory's static model."""
+    # here, not at the top: scoring a results file does not start TensorFlow
+    import tensorflow as tf  # pylint: disable=import-outside-toplevel
+
+    from vipnas_tf.export.deploy import load_static_model  # pylint: disable=import-outside-toplevel
+
+    loaded = load_static_model(arch, model_dir, input_size)
+    model = loaded.model
+    spec = tf.TensorSpec([None, *loaded.input_size, 3], tf.float32)  # one trace for every batch size
+    predict = tf.function(lambda x: model(x, training=False), input_signature=[spec])
+    return Predictor(loaded.input_size, predict_fn=lambda x: predict(tf.convert_to_tensor(x, tf.float32)),
+                     keypoint_layout=loaded.keypoint_layout, source=f"model_dir {model_dir}")
+
+
+def predictor_of_schedule(path, input_size=None):
+    """A track Predictor of a schedule: the key model on every (T + 1)-th box of a track,
+    frame model t on the t-th box after it, fed the previous heatmaps warped into its crop."""
+    import tensorflow as tf  # pylint: disable=import-outside-toplevel
+
+    from vipnas_tf.export.deploy import load_schedule  # pylint: disable=import-outside-toplevel
+    from vipnas_tf.temporal.warp import warp_previous_heatmaps  # pylint: disable=import-outside-toplevel
+
+    loaded = load_schedule(path, input_size)
+    size = tuple(loaded.input_size)
+    key_model = loaded.key.model
+    key = tf.function(lambda x: key_model(x, training=False))
+    frames = []
+    for i in range(loaded.schedule.num_frames):
+        m = loaded.frame_model(i)
+        frames.append(tf.function(lambda x, p, m=m: m([x, p], training=False)))
+
+    def track_fn(images, matrices):
+        out, prev = [], None
+        for t in range(len(images)):
+            x = tf.convert_to_tensor(images[t:t + 1], tf.float32)
+            position = t % (len(frames) + 1)
+            if position == 0:
+                prev = key(x)
+            else:
+                warped = warp_previous_heatmaps(prev, matrices[t - 1:t], matrices[t:t + 1], size)
+                prev = frames[position - 1](x, tf.cast(warped, tf.float32))
+            out.append(prev.numpy())
+        return np.concatenate(out, axis=0)
+
+    return Predictor(size, track_fn=track_fn, keypoint_layout=loaded.schedule.keypoint_layout,
+                     source=f"the schedule {path}")
+
+
+def score_results():
     check_result_layouts(FLAGS.metric, FLAGS.gt, FLAGS.results, producers())
     if FLAGS.metric == "coco":
         gt = load_coco_gt(FLAGS.gt)
         results = read_json(FLAGS.results)
         if isinstance(results, dict) and "annotations" in results:
             results = results_from_ground_truth(results)
-        table = coco_keypoint_eval(gt, results, name=FLAGS.results)
+        return coco_keypoint_eval(gt, results, name=FLAGS.results)
+    gt = load_posetrack_gt(FLAGS.gt)
+    return posetrack_map(gt, load_posetrack_predictions(FLAGS.results, gt))
+
+
+def run_model():
+    if bool(FLAGS.model_dir) == bool(FLAGS.schedule):
+        raise ValueError("give --results to score a results file, or exactly one of --model_dir and "
+                         "--schedule to run")
+    for name in ("images", "output"):
+        if not FLAGS[name].value:
+            raise ValueError(f"--{name} is required to run {FLAGS.model_dir or FLAGS.schedule}")
+    config = EvaluationConfig(
+        ann=FLAGS.gt, images=FLAGS.images, output=FLAGS.output, metric=FLAGS.metric,
+        detections=FLAGS.detections, flip_test=FLAGS.flip_test, shift_heatmap=FLAGS.shift_heatmap,
+        bbox_thr=FLAGS.bbox_thr, nms_thr=FLAGS.nms_thr, kpt_score_thr=FLAGS.kpt_score_thr,
+        padding=FLAGS.padding, batch_size=FLAGS.batch_size, progress=FLAGS.progress)
+    if FLAGS.model_dir:
+        predictor = predictor_of_model_dir(FLAGS.model_dir, FLAGS.arch, FLAGS.input_size)
     else:
-        gt = load_posetrack_gt(FLAGS.gt)
-        table = posetrack_map(gt, load_posetrack_predictions(FLAGS.results, gt))
+        predictor = predictor_of_schedule(FLAGS.schedule, FLAGS.input_size)
+    return run_evaluation(config, predictor)
+
+
+def main(argv):
+    del argv
+    if not FLAGS.gt:
+        raise ValueError("--ann (or --gt) is required: the ground-truth annotation file or folder")
+    table = score_results() if FLAGS.results else run_model()
     if FLAGS.json:
         print(json.dumps(table, indent=2))
-    else:
-        for key, value in table.items():
-            if not isinstance(value, dict):
-                print(f"{key:>14s}  {value:.4f}" if isinstance(value, float) else f"{key:>14s}  {value}")
+        return
+    for key, value in table.items():
+        if isinstance(value, float):
+            print(f"{key:>14s}  {value:.4f}")
+        elif isinstance(value, int) or key == "output":
+            print(f"{key:>14s}  {value}")
+    for kind, count in table.get("skipped", {}).items():
+        print(f"{'skipped':>14s}  {count} x {kind}")
 
 
 if __name__ == "__main__":

@@ -6,4 +6,5 @@ Takes a plain callable `predict_fn(images [N, H, W, 3] float32) -> heatmaps
 from vipnas_tf.evaluation.coco import CocoEvaluator, evaluate_coco  # noqa: F401
 from vipnas_tf.evaluation.occlusion import occluded_joint_pckh, occlusion_clips  # noqa: F401
 from vipnas_tf.evaluation.posetrack import PoseTrackEvaluator, evaluate_posetrack  # noqa: F401
+from vipnas_tf.evaluation.protocol import EvaluationConfig, Predictor, run_evaluation  # noqa: F401
 from vipnas_tf.evaluation.topdown import load_eval_crops, predict_heatmaps, predict_keypoints  # noqa: F401

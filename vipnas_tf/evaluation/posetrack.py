@@ -32,6 +32,9 @@ class PoseTrackEvaluator:
       keypoint_layout: the layout of the models to be scored ("coco", "posetrack18");
         when given, a val set of another layout is refused (LayoutMismatchError).
       model_source: what the models come from, for that error (e.g. their model_dir).
+      unreadable: None (a frame that cannot be read is an error) or a list that
+        collects the paths of frames that cannot be read (their crops stay black).
+      progress: show a progress bar while the frames are read.
 
     Attributes:
       data: the PoseTrackData; samples: its person rows (one crop each).
@@ -42,7 +45,8 @@ class PoseTrackEvaluator:
     """
 
     def __init__(self, ann_path, image_root, input_size=(256, 192), codec=None, padding=1.25,
-                 data=None, keypoint_layout=None, model_source="the model"):
+                 data=None, keypoint_layout=None, model_source="the model", unreadable=None,
+                 progress=False):
         self.input_size = tuple(input_size)
         self.codec = codec or HeatmapCodec(self.input_size)
         self.data = data or PoseTrackData(ann_path, image_root)
@@ -52,8 +56,8 @@ class PoseTrackEvaluator:
                                 f"the evaluation set {ann_path}", what="evaluate")
         self.gt = load_posetrack_gt(ann_path)
         self.samples = self.data.samples
-        self.crops, self.centers, self.scales = load_eval_crops(self.samples, self.input_size,
-                                                                padding)
+        self.crops, self.centers, self.scales = load_eval_crops(self.samples, self.input_size, padding,
+                                                                unreadable=unreadable, progress=progress)
 
     def predict(self, predict_fn, flip_test=False, batch_size=64):
         """Image-pixel keypoints [N, K, 2] and scores [N, K] for all sample rows."""
