@@ -32,14 +32,15 @@ layout ("coco" or "posetrack18"); otherwise the script refuses, naming both.
 import json
 import sys
 
-import numpy as np
 from absl import app, flags
 
 from vipnas_tf.evaluation.layouts import check_result_layouts
-from vipnas_tf.evaluation.protocol import EvaluationConfig, Predictor, run_evaluation
+from vipnas_tf.evaluation.protocol import EvaluationConfig, run_evaluation
 from vipnas_tf.metrics.coco_eval import coco_keypoint_eval, load_coco_gt, results_from_ground_truth
 from vipnas_tf.metrics.posetrack_eval import load_posetrack_gt, load_posetrack_predictions, posetrack_map
+from vipnas_tf.runtime.predictors import predictor_of_model_dir, predictor_of_schedule
 from vipnas_tf.temporal.schedule import Schedule
+from vipnas_tf.training.model_dir import keypoint_layout_of_run
 from vipnas_tf.utils.io import read_json
 
 FLAGS = flags.FLAGS
@@ -75,64 +76,12 @@ def producers():
     """(layout, where) of what the flags say produced the results."""
     out = []
     if FLAGS.model_dir:
-        # here, not at the top: scoring a results file does not start TensorFlow
-        from vipnas_tf.training.model_dir import keypoint_layout_of_run  # pylint: disable=import-outside-toplevel
-
         out.append((keypoint_layout_of_run(FLAGS.model_dir), f"model_dir {FLAGS.model_dir}"))
     if FLAGS.schedule:
         out.append((Schedule.load(FLAGS.schedule).check_model_layouts(), f"the schedule {FLAGS.schedule}"))
     if FLAGS.keypoint_layout:
         out.append((FLAGS.keypoint_layout, f"--keypoint_layout={FLAGS.keypoint_layout}"))
     return out
-
-
-def predictor_of_model_dir(model_dir, arch=None, input_size=None):
-    """A single-frame Predictor of a model directory's static model."""
-    # here, not at the top: scoring a results file does not start TensorFlow
-    import tensorflow as tf  # pylint: disable=import-outside-toplevel
-
-    from vipnas_tf.export.deploy import load_static_model  # pylint: disable=import-outside-toplevel
-
-    loaded = load_static_model(arch, model_dir, input_size)
-    model = loaded.model
-    spec = tf.TensorSpec([None, *loaded.input_size, 3], tf.float32)  # one trace for every batch size
-    predict = tf.function(lambda x: model(x, training=False), input_signature=[spec])
-    return Predictor(loaded.input_size, predict_fn=lambda x: predict(tf.convert_to_tensor(x, tf.float32)),
-                     keypoint_layout=loaded.keypoint_layout, source=f"model_dir {model_dir}")
-
-
-def predictor_of_schedule(path, input_size=None):
-    """A track Predictor of a schedule: the key model on every (T + 1)-th box of a track,
-    frame model t on the t-th box after it, fed the previous heatmaps warped into its crop."""
-    import tensorflow as tf  # pylint: disable=import-outside-toplevel
-
-    from vipnas_tf.export.deploy import load_schedule  # pylint: disable=import-outside-toplevel
-    from vipnas_tf.temporal.warp import warp_previous_heatmaps  # pylint: disable=import-outside-toplevel
-
-    loaded = load_schedule(path, input_size)
-    size = tuple(loaded.input_size)
-    key_model = loaded.key.model
-    key = tf.function(lambda x: key_model(x, training=False))
-    frames = []
-    for i in range(loaded.schedule.num_frames):
-        m = loaded.frame_model(i)
-        frames.append(tf.function(lambda x, p, m=m: m([x, p], training=False)))
-
-    def track_fn(images, matrices):
-        out, prev = [], None
-        for t in range(len(images)):
-            x = tf.convert_to_tensor(images[t:t + 1], tf.float32)
-            position = t % (len(frames) + 1)
-            if position == 0:
-                prev = key(x)
-            else:
-                warped = warp_previous_heatmaps(prev, matrices[t - 1:t], matrices[t:t + 1], size)
-                prev = frames[position - 1](x, tf.cast(warped, tf.float32))
-            out.append(prev.numpy())
-        return np.concatenate(out, axis=0)
-
-    return Predictor(size, track_fn=track_fn, keypoint_layout=loaded.schedule.keypoint_layout,
-                     source=f"the schedule {path}")
 
 
 def score_results():

@@ -120,19 +120,25 @@ def load_static_model(arch_spec=None, model_dir=None, input_size=None, seed: int
             raise ValueError(f"{model_dir} is a super-network run ({cfg.get('mode')!r}) with no "
                              "'arch' in run_config.json: pass --arch (the sub-network to extract)")
         return LoadedModel(net.extract(arch, size), arch, size, weights, False, cfg, layout)
-    if hasattr(net, "_nodes_by_depth"):  # already a static functional model ("static" dirs)
-        stored = parse_arch(cfg["arch"]) if cfg.get("arch") else None
-        if arch is not None and stored is not None and arch != stored:
-            raise ValueError(f"{model_dir} holds the static model {stored.to_string()}; --arch "
-                             f"{arch.to_string()} differs (leave --arch out)")
-        arch = stored or arch
-        if arch is not None and tuple(size) != tuple(net.inputs[0].shape[1:3]):
-            resized = build_static(arch, size)  # same weights, other input size
-            resized.set_weights(net.get_weights())
-            net = resized
-        return LoadedModel(net, arch, tuple(net.inputs[0].shape[1:3]), weights, False, cfg, layout)
-    raise ValueError(f"{model_dir}: load_model returned a {type(net).__name__}, which has no "
-                     "extract(); cannot make a static model")
+    net, arch = _static_of_run(net, cfg, arch, size, model_dir)
+    return LoadedModel(net, arch, tuple(net.inputs[0].shape[1:3]), weights, False, cfg, layout)
+
+
+def _static_of_run(net, cfg, arch, size, model_dir):
+    """(static model at `size`, its arch) of a "static" model directory's functional model."""
+    if not hasattr(net, "_nodes_by_depth"):
+        raise ValueError(f"{model_dir}: load_model returned a {type(net).__name__}, which has no "
+                         "extract(); cannot make a static model")
+    stored = parse_arch(cfg["arch"]) if cfg.get("arch") else None
+    if arch is not None and stored is not None and arch != stored:
+        raise ValueError(f"{model_dir} holds the static model {stored.to_string()}; --arch "
+                         f"{arch.to_string()} differs (leave --arch out)")
+    arch = stored or arch
+    if arch is not None and tuple(size) != tuple(net.inputs[0].shape[1:3]):
+        resized = build_static(arch, size)  # same weights, other input size
+        resized.set_weights(net.get_weights())
+        net = resized
+    return net, arch
 
 
 # ------------------------------------------------------------------------------
@@ -202,7 +208,10 @@ def schedule_networks(schedule: Schedule, input_size=None, loader=None) -> Sched
         if config.get("arch") and parse_arch(config["arch"]) != schedule.key_arch:
             raise ScheduleModelError(f"schedule field 'key.arch' differs from the architecture trained in "
                                      f"{schedule.key_model_path} ({config['arch']})")
-        key = model.extract(schedule.key_arch, size, name="s_vipnet")
+        if hasattr(model, "extract"):
+            key = model.extract(schedule.key_arch, size, name="s_vipnet")
+        else:  # a "static" model directory
+            key, _ = _static_of_run(model, config, schedule.key_arch, size, schedule.key_model_path)
         key_weights = f"checkpoint {config.get('checkpoint') or schedule.key_model_path}"
     return ScheduleNetworks(key, frames, "model_dir", key_weights)
 
