@@ -1,6 +1,8 @@
 """The main job on the embedded synthetic data, resumable step by step.
 
-  python scripts/quickstart.py --out=runs/quickstart
+  vipnas-quickstart --out=runs/quickstart        # or: python scripts/quickstart.py --out=...
+  vipnas-quickstart --out=/tmp/qs --stop_after=supernet --images=40 --supernet_steps=2
+      # the first steps only (here: the data and a 2-step super-network)
 
 Steps (each in its own folder under --out; a re-run skips completed steps and says
 what it resumes): synthetic data -> sandwich-trained super-network -> S-ViPNet search
@@ -19,12 +21,15 @@ S-ViPNet mAP, and FPS at the training size and at 256x192.
 """
 import json
 import os
+import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from absl import app, flags  # noqa: E402
 
+from vipnas_tf.cli import resolved_flags  # noqa: E402
 from vipnas_tf.pipeline import quickstart as qs  # noqa: E402
+from vipnas_tf.training import run_history  # noqa: E402
 
 FLAGS = flags.FLAGS
 _DEFAULTS = qs.QuickstartSettings()  # one source of the defaults: the library's settings
@@ -37,7 +42,10 @@ flags.DEFINE_integer("supernet_steps", _DEFAULTS.supernet_steps, "Super-network 
 flags.DEFINE_integer("finetune_steps", _DEFAULTS.finetune_steps, "S-ViPNet fine-tuning steps.")
 flags.DEFINE_integer("posetrack_finetune_steps", _DEFAULTS.posetrack_finetune_steps, "S-ViPNet fine-tuning steps on the PoseTrack18 clips.")
 flags.DEFINE_integer("temporal_steps", _DEFAULTS.temporal_steps, "Temporal training steps.")
-flags.DEFINE_string("video", None, "Video for the inference step (default: the shared sample if present).")
+flags.DEFINE_string("video", None, "Video for the inference step (default: the shared sample video when "
+                    "$VIPNAS_SHARED_DATA or a checkout's ../shared/data has it; else a synthetic clip only).")
+flags.DEFINE_string("stop_after", None, "Run the steps up to and including this one, then stop (no headline or "
+                    "report); a later run without it resumes with the next step.")
 
 
 def main(argv):
@@ -60,8 +68,25 @@ def main(argv):
     if FLAGS.video is not None:
         settings.video = FLAGS.video
     steps = qs.build_steps(FLAGS.out, settings)
+    names = [step.name for step in steps]
+    if FLAGS.stop_after is not None and FLAGS.stop_after not in names:
+        raise app.UsageError(f"--stop_after={FLAGS.stop_after!r}: not a step; steps: {', '.join(names)}")
+    record = run_history.launch_record("quickstart", resolved_flags(FLAGS), argv=sys.argv[1:],
+                                       command="vipnas-quickstart")
+    try:
+        run_history.check_launch(FLAGS.out, "quickstart", record["flags"], allow_changed=True)
+    except run_history.RunHistoryError as e:
+        raise app.UsageError(str(e))
+    run_history.append_launch(FLAGS.out, record)
+    if FLAGS.stop_after is not None:
+        steps = steps[:names.index(FLAGS.stop_after) + 1]
     summaries = steps_lib.run_steps(FLAGS.out, steps)
     times = {name: s.get("seconds") for name, s in summaries.items()}
+    if FLAGS.stop_after is not None:
+        io_utils.write_json(os.path.join(FLAGS.out, "summary.json"),
+                            {"stopped_after": FLAGS.stop_after, "step_seconds": times, "steps": summaries})
+        print(json.dumps({"out": FLAGS.out, "stopped_after": FLAGS.stop_after, "step_seconds": times}, indent=2))
+        return
     head = headline_lib.headline(steps_lib.step_folders(FLAGS.out, steps), settings)
     io_utils.write_json(os.path.join(FLAGS.out, "summary.json"),
                         {"headline": head, "step_seconds": times, "steps": summaries})
