@@ -136,8 +136,9 @@ def test_wheel_installs_and_runs_outside_the_checkout(tmp_path):
     assert probe["file"].startswith(site), probe  # the installed copy, not the checkout
     assert probe["flagfile"].startswith(site) and probe["flagfile"].endswith("vipnas_tf/configs/quickstart_supernet.flags")
     assert probe["video"] == ""  # no ../shared beside an installed package
-    out = json.loads(run(bin_dir / "vipnas-quickstart", "--out=qs", "--stop_after=synthetic_data", "--images=12",
-                         "--clips=2", "--frames=3"))
+    printed = run(bin_dir / "vipnas-quickstart", "--out=qs", "--stop_after=synthetic_data", "--images=12",
+                  "--clips=2", "--frames=3")
+    out = json.loads(printed[printed.index("{\n"):])  # after the steps' progress lines
     assert out["stopped_after"] == "synthetic_data"
     assert (work / "qs" / "01_synthetic_data" / "DONE.json").exists()
     assert not (work / "qs" / "02_supernet").exists()
