@@ -164,7 +164,7 @@ def main(argv):
         sys.exit(f"train.py: {e}")
     if trainer.chief:
         run_history.append_launch(F.model_dir, run_history.launch_record(
-            "train", launch, sys.argv[1:], "vipnas-train", changed))
+            "train", launch, sys.argv[1:], sys.argv[0], changed))
         write_text(os.path.join(F.model_dir, "flags.txt"), F.flags_into_string())
     summary = trainer.train()
     if F.json:

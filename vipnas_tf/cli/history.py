@@ -11,7 +11,7 @@ def record_launch(run_dir, kind, flag_values, path_flags=()):
     allowed and recorded (the command keys its own resume by its settings)."""
     flags = run_history.normalize_flags(resolved_flags(flag_values), path_flags)
     changed = run_history.check_launch(run_dir, kind, flags, allow_changed=True)
-    record = run_history.launch_record(kind, flags, sys.argv[1:], f"vipnas-{kind}", changed)
+    record = run_history.launch_record(kind, flags, sys.argv[1:], sys.argv[0], changed)
     run_history.append_launch(run_dir, record)
     return record
 
@@ -20,5 +20,5 @@ def record_beside(output, kind, flag_values, path_flags=()):
     """Writes this launch's flags, time and code version beside `output` (OUTPUT/flags.json
     for a folder, OUTPUT.flags.json for a file); returns the path."""
     flags = run_history.normalize_flags(resolved_flags(flag_values), path_flags)
-    return run_history.write_flags_beside(output, run_history.launch_record(kind, flags, sys.argv[1:],
-                                                                            f"vipnas-{kind}"))
+    record = run_history.launch_record(kind, flags, sys.argv[1:], sys.argv[0])
+    return run_history.write_flags_beside(output, record)

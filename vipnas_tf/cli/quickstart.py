@@ -21,15 +21,14 @@ S-ViPNet mAP, and FPS at the training size and at 256x192.
 """
 import json
 import os
-import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from absl import app, flags  # noqa: E402
 
-from vipnas_tf.cli import resolved_flags  # noqa: E402
+from vipnas_tf.cli.history import record_launch  # noqa: E402
 from vipnas_tf.pipeline import quickstart as qs  # noqa: E402
-from vipnas_tf.training import run_history  # noqa: E402
+from vipnas_tf.training.run_history import RunHistoryError  # noqa: E402
 
 FLAGS = flags.FLAGS
 _DEFAULTS = qs.QuickstartSettings()  # one source of the defaults: the library's settings
@@ -71,13 +70,10 @@ def main(argv):
     names = [step.name for step in steps]
     if FLAGS.stop_after is not None and FLAGS.stop_after not in names:
         raise app.UsageError(f"--stop_after={FLAGS.stop_after!r}: not a step; steps: {', '.join(names)}")
-    record = run_history.launch_record("quickstart", resolved_flags(FLAGS), argv=sys.argv[1:],
-                                       command="vipnas-quickstart")
     try:
-        run_history.check_launch(FLAGS.out, "quickstart", record["flags"], allow_changed=True)
-    except run_history.RunHistoryError as e:
+        record_launch(FLAGS.out, "quickstart", FLAGS, path_flags=("out", "video"))  # OUT/history.jsonl
+    except RunHistoryError as e:
         raise app.UsageError(str(e))
-    run_history.append_launch(FLAGS.out, record)
     if FLAGS.stop_after is not None:
         steps = steps[:names.index(FLAGS.stop_after) + 1]
     summaries = steps_lib.run_steps(FLAGS.out, steps)

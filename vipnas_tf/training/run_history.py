@@ -1,7 +1,7 @@
 """Run history: every launch of a command in a run directory, appended, never overwritten.
 
     RUN_DIR/history.jsonl   one JSON object per launch that got past its set-up:
-        {"time": "2026-12-01T16:20:00Z", "kind": "train", "command": "vipnas-train",
+        {"time": "2026-12-01T16:20:00Z", "kind": "train", "command": "scripts/train.py",
          "argv": [...], "version": {"package": "0.1.0", "git_commit": "9d50e00...",
          "git_dirty": false}, "flags": {FLAG: VALUE, ...}, "changed": [...]}
 
