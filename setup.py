@@ -2,8 +2,30 @@
 import pathlib
 
 from setuptools import find_packages, setup
+from setuptools.command.build_py import build_py
 
 HERE = pathlib.Path(__file__).parent
+
+# Installed commands: vipnas-NAME runs vipnas_tf/cli/NAME.py (through vipnas_tf.cli.console).
+CONSOLE_SCRIPTS = [
+    "vipnas-describe=vipnas_tf.cli.console:describe",
+    "vipnas-quickstart=vipnas_tf.cli.console:quickstart",
+    "vipnas-infer=vipnas_tf.cli.console:infer",
+    "vipnas-benchmark=vipnas_tf.cli.console:benchmark",
+]
+
+
+class BuildPyWithConfigs(build_py):
+    """Builds the package with the flag files of configs/ as its package data
+    vipnas_tf/configs/*.flags: configs/ stays the one source (the recipes and the design
+    card point at it), the wheel carries a copy that `--flagfile=NAME` finds."""
+
+    def run(self):
+        super().run()
+        target = pathlib.Path(self.build_lib) / "vipnas_tf" / "configs"
+        self.mkpath(str(target))
+        for path in sorted((HERE / "configs").glob("*.flags")):
+            self.copy_file(str(path), str(target / path.name))
 
 setup(
     name="vipnas-tf",
@@ -50,7 +72,8 @@ setup(
         # Optional: keras-cv brings nothing the pipeline needs (see BUILD.md).
         "keras-cv": ["keras-cv>=0.9"],
     },
-    entry_points={},
+    entry_points={"console_scripts": CONSOLE_SCRIPTS},
+    cmdclass={"build_py": BuildPyWithConfigs},
     classifiers=[
         "Programming Language :: Python :: 3",
         "License :: OSI Approved :: Apache Software License",

@@ -21,6 +21,7 @@ import sys
 
 from absl import app, flags
 
+from vipnas_tf.cli.history import record_beside
 from vipnas_tf.export.savedmodel_request import SavedModelRequest, run_savedmodel_export
 
 FLAGS = flags.FLAGS
@@ -50,6 +51,7 @@ def main(argv):
     except (ValueError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    record_beside(FLAGS.output, "export", FLAGS)  # OUTPUT/flags.json
     if FLAGS.json:
         print(json.dumps(summary, indent=1))
     return 0

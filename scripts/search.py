@@ -10,7 +10,7 @@ Temporal (paper Sec. 3.4.3, eq. 3):
       --max_avg_gflops=X --out=DIR --json
 
 Outputs (spatial): DIR/best_arch.json, candidates.csv, candidates.jsonl (resume log),
-pareto.png, summary.json. A restarted search skips the candidates already evaluated.
+pareto.png, summary.json, history.jsonl (each launch's flags). A restarted search skips the candidates already evaluated.
 """
 import json
 import os
@@ -20,9 +20,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from absl import app, flags  # noqa: E402
 
+from vipnas_tf.cli.history import record_launch  # noqa: E402
 from vipnas_tf.search.spatial import SearchError, SpatialSearchConfig, run_spatial_search  # noqa: E402
 from vipnas_tf.search.temporal import TemporalSearchConfig, run_temporal_search  # noqa: E402
 from vipnas_tf.training.model_dir import ModelDirError  # noqa: E402
+from vipnas_tf.training.run_history import RunHistoryError  # noqa: E402
 
 F = flags.FLAGS
 flags.DEFINE_enum("mode", "spatial", ["spatial", "temporal"], "What to search.")
@@ -80,8 +82,9 @@ def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     try:
+        record_launch(F.out, "search", F, path_flags=("model_dir", "out", "latency_table"))  # DIR/history.jsonl
         summary = run_spatial() if F.mode == "spatial" else run_temporal()
-    except (SearchError, ModelDirError) as e:
+    except (SearchError, ModelDirError, RunHistoryError) as e:
         sys.exit(f"search.py: {e}")
     if F.json:
         print(json.dumps(summary, indent=2))

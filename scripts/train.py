@@ -21,8 +21,12 @@ Examples:
   python scripts/train.py --flagfile=configs/quickstart_temporal.flags --model_dir=runs/temporal \
       --key_model_dir=runs/s_vipnet_pt
 
-Re-running with the same --model_dir resumes from the last checkpoint. The resolved
-flags are written to MODEL_DIR/flags.txt, the run config to MODEL_DIR/run_config.json.
+Re-running with the same --model_dir resumes from the last checkpoint; a resume with
+changed flags is refused, listing them, unless --allow_changed_flags (see
+vipnas_tf/training/run_history.py for the flags that may change). Each launch appends its
+resolved flags, time and code version to MODEL_DIR/history.jsonl; MODEL_DIR/flags.txt
+holds the latest launch's flags (usable as --flagfile), MODEL_DIR/run_config.json the
+current run config.
 """
 import json
 import os
@@ -33,7 +37,8 @@ from absl import app, flags, logging
 from vipnas_tf.arch.cost import parse_input_size
 from vipnas_tf.data.synthetic import ensure as ensure_synthetic
 from vipnas_tf.data.synthetic import training_paths
-from vipnas_tf.training import TrainConfig, Trainer
+from vipnas_tf.cli import resolved_flags
+from vipnas_tf.training import TrainConfig, Trainer, run_history
 from vipnas_tf.training.strategy import configure_cpu_devices
 from vipnas_tf.training.trainer import check_writable
 from vipnas_tf.utils.io import write_text
@@ -104,6 +109,8 @@ flags.DEFINE_integer("num_frames", 3, "Temporal: T non-key frames per clip.")
 flags.DEFINE_bool("fusion", True, "Temporal: fuse the previous heatmaps (False: frame-wise ablation).")
 flags.DEFINE_bool("progress", True, "Show a progress bar.")
 flags.DEFINE_bool("json", False, "Print the run summary as JSON.")
+flags.DEFINE_bool("allow_changed_flags", False, "Resume even though flags differ from the previous launch's "
+                  "(each change is recorded in MODEL_DIR/history.jsonl).")
 
 
 def config_from_flags():
@@ -148,11 +155,17 @@ def main(argv):
     if F.synthetic_data:
         ensure_synthetic(F.synthetic_data, F.synthetic_images, F.synthetic_clips, F.synthetic_frames)
     config = config_from_flags()
+    launch = run_history.normalize_flags(resolved_flags(F), run_history.TRAIN_PATH_FLAGS)
     try:
+        changed = run_history.check_launch(F.model_dir, "train", launch, F.allow_changed_flags,
+                                           run_history.TRAIN_MAY_CHANGE, run_history.TRAIN_IDENTITY)
         trainer = Trainer(config, F.model_dir, progress=F.progress, log_fn=logging.info)
     except (ValueError, PermissionError) as e:
         sys.exit(f"train.py: {e}")
-    write_text(os.path.join(F.model_dir, "flags.txt"), F.flags_into_string())
+    if trainer.chief:
+        run_history.append_launch(F.model_dir, run_history.launch_record(
+            "train", launch, sys.argv[1:], sys.argv[0], changed))
+        write_text(os.path.join(F.model_dir, "flags.txt"), F.flags_into_string())
     summary = trainer.train()
     if F.json:
         print(json.dumps(summary, indent=2, default=str))

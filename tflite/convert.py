@@ -37,6 +37,7 @@ import sys
 
 from absl import app, flags
 
+from vipnas_tf.cli.history import record_beside
 from vipnas_tf.export.convert_request import ConvertRequest, run_convert
 from vipnas_tf.export.tflite_export import UnsupportedOpError
 
@@ -103,6 +104,7 @@ def main(argv):
         if type(e).__module__.startswith("tensorflow") and hasattr(e, "message"):
             return _fail(e.message.strip().splitlines()[-1][:2000])
         raise
+    record_beside(FLAGS.output, "convert", FLAGS)  # OUTPUT.flags.json (DIR/flags.json for a schedule)
     print(json.dumps(summary, indent=1))
     return 0
 

@@ -53,7 +53,24 @@ from vipnas_tf.training import TrainConfig, Trainer
 from vipnas_tf.utils import io as io_utils
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-DEFAULT_VIDEO = os.path.join(ROOT, "..", "shared", "data", "tfjs_samples", "rendered_person.mp4")
+SAMPLE_VIDEO = os.path.join("tfjs_samples", "rendered_person.mp4")
+
+
+def default_video():
+    """The real sample video of the video step: SAMPLE_VIDEO under $VIPNAS_SHARED_DATA, or
+    under ../shared/data beside a source checkout; "" when neither has it (an installed
+    package: the video step then runs on a synthetic val clip only). The clip is a
+    fixture of its own licence and is not shipped with the package."""
+    roots = [os.environ.get("VIPNAS_SHARED_DATA", "")]
+    if os.path.exists(os.path.join(ROOT, "setup.py")):
+        roots.append(os.path.join(ROOT, "..", "shared", "data"))
+    for root in roots:
+        if root and os.path.exists(os.path.join(root, SAMPLE_VIDEO)):
+            return os.path.join(root, SAMPLE_VIDEO)
+    return ""
+
+
+DEFAULT_VIDEO = default_video()
 
 
 @dataclasses.dataclass

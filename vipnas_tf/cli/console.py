@@ -1,0 +1,18 @@
+"""Console scripts (setup.py `entry_points`): one function per installed command."""
+from vipnas_tf.cli import run
+
+
+def describe():
+    run("describe")
+
+
+def quickstart():
+    run("quickstart")
+
+
+def infer():
+    run("infer")
+
+
+def benchmark():
+    run("benchmark")
