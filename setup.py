@@ -12,6 +12,7 @@ CONSOLE_SCRIPTS = [
     "vipnas-quickstart=vipnas_tf.cli.console:quickstart",
     "vipnas-infer=vipnas_tf.cli.console:infer",
     "vipnas-benchmark=vipnas_tf.cli.console:benchmark",
+    "vipnas-evaluate=vipnas_tf.cli.console:evaluate",
 ]
 
 

@@ -29,6 +29,7 @@ COMMANDS = {
     "describe": Command("describe", "vipnas-describe", "an architecture's space, MACs, params and GFLOPs"),
     "quickstart": Command("quickstart", "vipnas-quickstart", "the main job on synthetic data, step by step"),
     "infer": Command("infer", "vipnas-infer", "online video pose inference with a schedule"),
+    "evaluate": Command("evaluate", "vipnas-evaluate", "the COCO / PoseTrack18 test protocol, or score a results file"),
     "benchmark": Command("benchmark", "vipnas-benchmark", "LiteRT benchmark of .tflite models and schedules"),
     "make_synthetic": Command("make_synthetic", None, "write the synthetic COCO and PoseTrack18 sets"),
     "import_mmpose": Command("import_mmpose", None, "import an mmpose checkpoint as a model directory"),

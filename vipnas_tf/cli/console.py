@@ -16,3 +16,7 @@ def infer():
 
 def benchmark():
     run("benchmark")
+
+
+def evaluate():
+    run("evaluate")
