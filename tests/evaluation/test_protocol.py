@@ -7,7 +7,7 @@ import types
 
 import numpy as np
 import pytest
-from oracle_helpers import OracleFn
+from .oracle_helpers import OracleFn
 
 from vipnas_tf.codecs.heatmap import HeatmapCodec, flip_back
 from vipnas_tf.data.coco import load_coco

@@ -2,7 +2,7 @@ import json
 
 import numpy as np
 import pytest
-from oracle_helpers import OracleFn
+from .oracle_helpers import OracleFn
 
 from vipnas_tf.evaluation import PoseTrackEvaluator, evaluate_posetrack, occluded_joint_pckh, occlusion_clips
 from vipnas_tf.metrics.posetrack_eval import load_posetrack_predictions, posetrack_map

@@ -4,7 +4,7 @@ import time
 import numpy as np
 import pytest
 import tensorflow as tf
-from oracle_helpers import OracleFn
+from .oracle_helpers import OracleFn
 
 from vipnas_tf.data.coco import load_coco
 from vipnas_tf.evaluation import CocoEvaluator, evaluate_coco
