@@ -12,3 +12,61 @@ _os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 _os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 __version__ = "0.1.0"
+
+
+def _register_keras_layers():
+    """Registers the project's Keras layers (`vipnas_tf.layers`) with Keras, so that
+    `keras.saving.load_model` reads a `.keras` file of a vipnas_tf model after a plain
+    `import vipnas_tf`."""
+    import importlib  # noqa: PLC0415  (runs only once keras is imported)
+
+    importlib.import_module("vipnas_tf.layers")
+
+
+class _RegisterAfterKerasImport:
+    """Import hook: runs `_register_keras_layers` right after `import keras`.
+
+    `import vipnas_tf` must not import TensorFlow or Keras itself (the LiteRT harness,
+    `vipnas_tf.litert`, runs without them), so the registration waits for the first
+    `import keras` of the process; if keras is already imported it happens at once.
+    """
+
+    def __init__(self):
+        self._searching = False
+
+    def find_spec(self, name, path=None, target=None):
+        if name != "keras" or self._searching:
+            return None
+        import importlib.util  # noqa: PLC0415
+        import sys  # noqa: PLC0415
+
+        self._searching = True  # the other finders locate keras
+        try:
+            spec = importlib.util.find_spec("keras")
+        finally:
+            self._searching = False
+        if spec is None or spec.loader is None or not hasattr(spec.loader, "exec_module"):
+            return spec
+        exec_module = spec.loader.exec_module
+        hook = self
+
+        def exec_then_register(module):
+            exec_module(module)
+            if hook in sys.meta_path:
+                sys.meta_path.remove(hook)
+            _register_keras_layers()
+
+        spec.loader.exec_module = exec_then_register
+        return spec
+
+
+def _install_keras_hook():
+    import sys  # noqa: PLC0415
+
+    if "keras" in sys.modules:
+        _register_keras_layers()
+    elif not any(isinstance(f, _RegisterAfterKerasImport) for f in sys.meta_path):
+        sys.meta_path.insert(0, _RegisterAfterKerasImport())
+
+
+_install_keras_hook()
