@@ -3,7 +3,10 @@
 Shape letters used throughout the package: N batch, T frames, K keypoints,
 H/W image or heatmap height/width, C channels.
 """
+import importlib as _importlib
+import importlib.util as _importlib_util
 import os as _os
+import sys as _sys
 
 # Keras 3 on the TensorFlow backend. tf-keras (for the QAT path) is only ever
 # imported explicitly in vipnas_tf.export.qat; TF_USE_LEGACY_KERAS must stay unset
@@ -17,10 +20,8 @@ __version__ = "0.1.0"
 def _register_keras_layers():
     """Registers the project's Keras layers (`vipnas_tf.layers`) with Keras, so that
     `keras.saving.load_model` reads a `.keras` file of a vipnas_tf model after a plain
-    `import vipnas_tf`."""
-    import importlib  # noqa: PLC0415  (runs only once keras is imported)
-
-    importlib.import_module("vipnas_tf.layers")
+    `import vipnas_tf`. Called once keras is imported."""
+    _importlib.import_module("vipnas_tf.layers")
 
 
 class _RegisterAfterKerasImport:
@@ -37,12 +38,9 @@ class _RegisterAfterKerasImport:
     def find_spec(self, name, path=None, target=None):
         if name != "keras" or self._searching:
             return None
-        import importlib.util  # noqa: PLC0415
-        import sys  # noqa: PLC0415
-
         self._searching = True  # the other finders locate keras
         try:
-            spec = importlib.util.find_spec("keras")
+            spec = _importlib_util.find_spec("keras")
         finally:
             self._searching = False
         if spec is None or spec.loader is None or not hasattr(spec.loader, "exec_module"):
@@ -52,8 +50,8 @@ class _RegisterAfterKerasImport:
 
         def exec_then_register(module):
             exec_module(module)
-            if hook in sys.meta_path:
-                sys.meta_path.remove(hook)
+            if hook in _sys.meta_path:
+                _sys.meta_path.remove(hook)
             _register_keras_layers()
 
         spec.loader.exec_module = exec_then_register
@@ -61,12 +59,11 @@ class _RegisterAfterKerasImport:
 
 
 def _install_keras_hook():
-    import sys  # noqa: PLC0415
-
-    if "keras" in sys.modules:
-        _register_keras_layers()
-    elif not any(isinstance(f, _RegisterAfterKerasImport) for f in sys.meta_path):
-        sys.meta_path.insert(0, _RegisterAfterKerasImport())
+    if "keras" in _sys.modules:
+        if _sys.modules["keras"] is not None:  # None: keras is blocked in this process
+            _register_keras_layers()
+    elif not any(isinstance(f, _RegisterAfterKerasImport) for f in _sys.meta_path):
+        _sys.meta_path.insert(0, _RegisterAfterKerasImport())
 
 
 _install_keras_hook()
