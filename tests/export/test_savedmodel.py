@@ -25,8 +25,10 @@ def _normalize(images):
 
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory, tiny_model):
-    out = tmp_path_factory.mktemp("sm") / "tiny"
-    summary = export_savedmodel(tiny_model, out, metadata={"arch": "tiny"}, keypoint_layout="posetrack18")
+    """The tiny model in TF Serving's layout: BASE/1/."""
+    out = tmp_path_factory.mktemp("sm") / "tiny" / "1"
+    summary = export_savedmodel(tiny_model, serving_version_dir(out.parent, 1), metadata={"arch": "tiny"},
+                                keypoint_layout="posetrack18")
     return out, summary
 
 
@@ -72,11 +74,10 @@ def test_export_replaces_atomically(exported, tiny_model):
     assert not leftovers
 
 
-def test_tf_serving_version_layout(tmp_path, tiny_model):
-    base = tmp_path / "pose"
-    summary = export_savedmodel(tiny_model, serving_version_dir(base, 1))
+def test_tf_serving_version_layout(exported, tiny_model):
+    version, summary = exported
+    base = version.parent
     assert os.listdir(base) == ["1"]  # nothing else a model server would try to load
-    version = base / "1"
     assert {"saved_model.pb", "variables"} <= set(os.listdir(version))
     assert any(p.startswith("variables.data-") for p in os.listdir(version / "variables"))
     assert "variables.index" in os.listdir(version / "variables")
@@ -87,7 +88,7 @@ def test_tf_serving_version_layout(tmp_path, tiny_model):
     np.testing.assert_allclose(got, np.asarray(tiny_model(_normalize(images), training=False)), atol=1e-4)
     # An existing version is kept: refused before any model is built or written.
     stamp = os.path.getmtime(version / "saved_model.pb")
-    with pytest.raises(ValueError, match=r"pose/1 exists.*--overwrite"):
+    with pytest.raises(ValueError, match=r"tiny/1 exists.*--overwrite"):
         run_savedmodel_export(SavedModelRequest(output=str(base), arch="s_vipnas_mbv3", version=1))
     assert os.listdir(base) == ["1"] and os.path.getmtime(version / "saved_model.pb") == stamp
     assert serving_version_dir(base, 1, overwrite=True) == str(version)
