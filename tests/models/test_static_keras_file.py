@@ -8,7 +8,7 @@ import keras
 import numpy as np
 import pytest
 
-from vipnas_tf.arch.presets import get_preset
+from vipnas_tf.arch import get_space, parse_arch
 from vipnas_tf.export.savedmodel import export_keras_file
 from vipnas_tf.layers import GroupedConv2D
 from vipnas_tf.models import build_static
@@ -18,15 +18,24 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 SIZE = (64, 64)
 
 
+# A small MobileNetV3 of the space (11 blocks, half of S-ViPNAS-MobileNetV3's, to keep
+# the training trace short) with the same kinds of layers: grouped 7x7 / 5x5 / 3x3 convs
+# (2 and 4 channels per group), depthwise convs, SE, hard-swish, the grouped head.
+ARCH = ("mobilenetv3/stem_c16_k3/d1_c16_e1_k3_g16_att/d2_c24_e3_k7_g36/d2_c40_e3_k5_g60_att/"
+        "d2_c80_e3_k3_g60/d2_c112_e3_k3_g84_att/d2_c160_e3_k3_g120/head_c160_g32")
+
+
 @pytest.fixture(scope="module")
 def static_mbv3():
-    """S-ViPNAS-MobileNetV3 at 64x64, random weights (grouped 7x7 convs, SE, hard-swish)."""
-    return randomize_weights(build_static(get_preset("s_vipnas_mbv3").arch, SIZE), seed=3)
+    """The static model of ARCH at 64x64, random weights."""
+    arch = parse_arch(ARCH)
+    get_space(arch.space).validate(arch)
+    return randomize_weights(build_static(arch, SIZE), seed=3)
 
 
 @pytest.fixture(scope="module")
 def keras_file(static_mbv3, tmp_path_factory):
-    path = tmp_path_factory.mktemp("keras") / "s_vipnas_mbv3.keras"
+    path = tmp_path_factory.mktemp("keras") / "mbv3_small.keras"
     return path, export_keras_file(static_mbv3, path)
 
 
