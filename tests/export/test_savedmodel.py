@@ -12,7 +12,8 @@ import tensorflow as tf
 from tiny_models import K
 from vipnas_tf.codecs.heatmap import HeatmapCodec
 from vipnas_tf.data.transforms import IMAGENET_MEAN_RGB, IMAGENET_STD_RGB
-from vipnas_tf.export.savedmodel import SIGNATURE, export_savedmodel
+from vipnas_tf.export.savedmodel import SIGNATURE, export_savedmodel, serving_version_dir
+from vipnas_tf.export.savedmodel_request import SavedModelRequest, run_savedmodel_export
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -24,8 +25,10 @@ def _normalize(images):
 
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory, tiny_model):
-    out = tmp_path_factory.mktemp("sm") / "tiny"
-    summary = export_savedmodel(tiny_model, out, metadata={"arch": "tiny"}, keypoint_layout="posetrack18")
+    """The tiny model in TF Serving's layout: BASE/1/."""
+    out = tmp_path_factory.mktemp("sm") / "tiny" / "1"
+    summary = export_savedmodel(tiny_model, serving_version_dir(out.parent, 1), metadata={"arch": "tiny"},
+                                keypoint_layout="posetrack18")
     return out, summary
 
 
@@ -71,6 +74,30 @@ def test_export_replaces_atomically(exported, tiny_model):
     assert not leftovers
 
 
+def test_tf_serving_version_layout(exported, tiny_model):
+    version, summary = exported
+    base = version.parent
+    assert os.listdir(base) == ["1"]  # nothing else a model server would try to load
+    assert {"saved_model.pb", "variables"} <= set(os.listdir(version))
+    assert any(p.startswith("variables.data-") for p in os.listdir(version / "variables"))
+    assert "variables.index" in os.listdir(version / "variables")
+    assert summary["path"] == str(version)
+    sig = tf.saved_model.load(str(version)).signatures[SIGNATURE]
+    images = np.random.default_rng(2).integers(0, 256, (2, 32, 24, 3), dtype=np.uint8)
+    got = sig(image=tf.constant(images))["heatmaps"].numpy()
+    np.testing.assert_allclose(got, np.asarray(tiny_model(_normalize(images), training=False)), atol=1e-4)
+    # An existing version is kept: refused before any model is built or written.
+    stamp = os.path.getmtime(version / "saved_model.pb")
+    with pytest.raises(ValueError, match=r"tiny/1 exists.*--overwrite"):
+        run_savedmodel_export(SavedModelRequest(output=str(base), arch="s_vipnas_mbv3", version=1))
+    assert os.listdir(base) == ["1"] and os.path.getmtime(version / "saved_model.pb") == stamp
+    assert serving_version_dir(base, 1, overwrite=True) == str(version)
+    assert serving_version_dir(base, 2) == str(base / "2")
+    for bad in (0, -3, "1", 1.5):
+        with pytest.raises(ValueError, match="positive integer"):
+            serving_version_dir(base, bad)
+
+
 @pytest.mark.skipif(shutil.which("saved_model_cli") is None, reason="saved_model_cli not on PATH")
 @pytest.mark.slow
 def test_saved_model_cli_lists_the_signature(exported):
@@ -86,13 +113,17 @@ def test_saved_model_cli_lists_the_signature(exported):
 @pytest.mark.slow
 def test_cli_export_savedmodel(tmp_path):
     out = tmp_path / "sm"
+    keras_path = tmp_path / "pose.keras"
     env = dict(os.environ, PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""))
     r = subprocess.run([sys.executable, os.path.join(REPO, "scripts", "export_savedmodel.py"),
-                        "--arch=s_vipnas_mbv3", f"--output={out}", "--input_size=64x64"],
+                        "--arch=s_vipnas_mbv3", f"--output={out}", "--input_size=64x64", "--version=3",
+                        f"--keras={keras_path}"],
                        capture_output=True, text=True, timeout=600, env=env, check=False)
     assert r.returncode == 0, r.stderr[-3000:]
     s = json.loads(r.stdout[r.stdout.index("{"):])
     assert s["random_init"] and s["outputs"]["keypoints"] == [[None, 17, 2], "float32"]
-    sig = tf.saved_model.load(str(out)).signatures[SIGNATURE]
+    assert s["version"] == 3 and s["path"] == str(out / "3") and os.listdir(out) == ["3"]
+    assert s["keras"]["path"] == str(keras_path) and s["keras"]["reload_max_abs_diff"] == 0.0
+    sig = tf.saved_model.load(str(out / "3")).signatures[SIGNATURE]
     y = sig(image=tf.zeros([1, 64, 64, 3], tf.uint8))
     assert y["heatmaps"].shape == (1, 16, 16, 17)

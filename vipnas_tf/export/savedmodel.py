@@ -17,18 +17,28 @@ SavedModel runs fast in TensorFlow on CPU. The batch dimension is dynamic.
 
 The folder is written atomically: to a temporary sibling folder, then renamed over
 the destination (an existing SavedModel there is replaced only once the new one is
-complete).
+complete). `serving_version_dir(base, N)` is TF Serving's layout, `base/N/`; the
+temporary sibling's name is not a number, so a model server watching `base` never
+loads a half-written version.
+
+`export_keras_file(model, "pose.keras")` writes the static model itself (float input,
+normalised; BN layers kept, trainable) as a Keras 3 `.keras` file that
+`keras.saving.load_model` reads after `import vipnas_tf`.
 
 Example:
     >>> export_savedmodel(static_model, "/tmp/pose_sm")
     >>> sm = tf.saved_model.load("/tmp/pose_sm")
     >>> out = sm.signatures["serving_default"](image=tf.constant(crops_uint8))
     >>> out["keypoints"]   # [N, K, 2]
+    >>> export_keras_file(static_model, "/tmp/pose.keras")
+    >>> model = keras.saving.load_model("/tmp/pose.keras")  # after `import vipnas_tf`
 """
 import os
+import tempfile
 from typing import Dict, Optional
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from vipnas_tf.codecs.heatmap import HeatmapCodec
@@ -122,3 +132,66 @@ def export_savedmodel(model: keras.Model, out_dir, *, codec=None, lower: bool = 
     if keypoint_layout is not None:
         out["keypoint_layout"] = keypoint_layout
     return out
+
+
+def serving_version_dir(base, version, overwrite: bool = False) -> str:
+    """`base/version`: the TF Serving model-version folder to write.
+
+    Raises ValueError for a version that is not a positive integer, and for one that
+    exists already unless `overwrite`.
+    """
+    if isinstance(version, bool) or not isinstance(version, (int, np.integer)) or version < 1:
+        raise ValueError(f"--version: expected a positive integer (TF Serving's version folder), got {version!r}")
+    path = os.path.join(os.fspath(base), str(int(version)))
+    if os.path.exists(path) and not overwrite:
+        raise ValueError(f"{path} exists: version {int(version)} of {os.fspath(base)} is already exported "
+                         "(pass --overwrite to replace it, or export another --version)")
+    return path
+
+
+def export_keras_file(model: keras.Model, path, *, check: bool = True) -> Dict:
+    """Writes `model` as a Keras 3 `.keras` file, atomically.
+
+    The file holds the model as given (for a static model: float input normalised as
+    the input pipeline does, BN layers, `GroupedConv2D` for grouped convs), so
+    `keras.saving.load_model(path)` after `import vipnas_tf` returns a model that
+    `compile` + `fit` fine-tune. With `check`, the written file is loaded back and its
+    output compared with `model`'s on one random input (ValueError if they differ);
+    nothing is left at `path` then.
+
+    Returns:
+        {"path", "bytes", "params", "inputs": [[shape], ...], "reload_max_abs_diff"}.
+    """
+    path = os.path.abspath(os.fspath(path))
+    if not path.endswith(".keras"):
+        raise ValueError(f"{path}: a Keras model file must end in .keras")
+    parent = os.path.dirname(path)
+    os.makedirs(parent, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.tmp-", suffix=".keras", dir=parent)
+    os.close(fd)
+    try:
+        keras.saving.save_model(model, tmp, overwrite=True)
+        diff = None
+        if check:
+            diff = _reload_difference(model, tmp)
+            if not diff <= 1e-5:
+                raise ValueError(f"{path}: the saved model, loaded back, differs from the model by {diff:.3g} "
+                                 "(max abs output difference); not written")
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+    inputs = [[None if d is None else int(d) for d in t.shape] for t in model.inputs]
+    return {"path": path, "bytes": os.path.getsize(path), "params": int(model.count_params()),
+            "inputs": inputs, "reload_max_abs_diff": diff}
+
+
+def _reload_difference(model, path) -> float:
+    loaded = keras.saving.load_model(path, compile=False)
+    rng = np.random.default_rng(0)
+    xs = [rng.standard_normal([1] + [int(d) for d in t.shape[1:]]).astype(np.float32) for t in model.inputs]
+    xs = xs[0] if len(xs) == 1 else xs
+    ref = keras.tree.flatten(model(xs, training=False))
+    got = keras.tree.flatten(loaded(xs, training=False))
+    return max(float(np.max(np.abs(np.asarray(a) - np.asarray(b)))) for a, b in zip(ref, got))

@@ -1,15 +1,21 @@
-"""Static twins of the elastic ops, made only of standard Keras 3 layers.
+"""Static twins of the elastic ops, made of standard Keras 3 layers and `GroupedConv2D`.
 
 A static (extracted or preset) model is built with these functions on symbolic
 tensors. Layer names follow the elastic layers' names; a static layer that holds part
 of an elastic layer is named '<elastic name>__<part>' (see `split_static_name`), which
 is how `SuperNetwork.extract` finds the weights to copy.
+
+A grouped (not depthwise) conv is a `GroupedConv2D`: Keras' `Conv2D(groups=g)` with
+the same configuration and weights, computed by `tf.nn.conv2d` like the super-network's
+`ElasticConv2D`, so a static model trains as fast as the super-network's fixed graph
+(Keras' own grouped Conv2D goes through XLA on CPU, minutes per training step).
 """
 import keras
 
 from vipnas_tf.layers import common
 from vipnas_tf.layers.elastic_attention import gc_planes
 from vipnas_tf.layers.elastic_deconv2d import PHASES, phase_padding
+from vipnas_tf.layers.grouped_conv2d import GroupedConv2D
 
 ACTIVATIONS = {"relu": "relu", "hswish": "hard_swish", "hsigmoid": "hard_sigmoid"}
 
@@ -19,7 +25,8 @@ def _init():
 
 
 def conv(x, filters, kernel, name, strides=1, groups=1, use_bias=False, padding="same"):
-    """Conv2D, or DepthwiseConv2D when the conv is depthwise (groups == in == out)."""
+    """Conv2D; DepthwiseConv2D when the conv is depthwise (groups == in == out),
+    `GroupedConv2D` when it is otherwise grouped."""
     in_ch = int(x.shape[-1])
     if groups > 1 and groups == in_ch == filters:
         return keras.layers.DepthwiseConv2D(
@@ -28,7 +35,8 @@ def conv(x, filters, kernel, name, strides=1, groups=1, use_bias=False, padding=
         )(x)
     if in_ch % groups or filters % groups:
         raise ValueError(f"{name}: {groups} groups do not divide {in_ch} input / {filters} output channels")
-    return keras.layers.Conv2D(
+    cls = GroupedConv2D if groups > 1 else keras.layers.Conv2D
+    return cls(
         filters, kernel, strides=strides, padding=padding, groups=groups, use_bias=use_bias,
         kernel_initializer=_init(), name=name,
     )(x)

@@ -6,6 +6,7 @@ from typing import Optional, Tuple
 from vipnas_tf.data.transforms import AugmentConfig
 from vipnas_tf.data.formats import DATA_FORMATS
 from vipnas_tf.training.init import KERNEL_INITS
+from vipnas_tf.utils.io import read_json
 
 MODES = ("supernet", "standalone", "temporal")
 SCHEDULES = ("step", "cosine", "constant")
@@ -181,6 +182,15 @@ class TrainConfig:
             value = getattr(self, name)
             if value and not os.path.exists(value):
                 raise ValueError(f"{name}: {value!r} does not exist")
+        for name in ("init_from", "key_model_dir"):
+            value = getattr(self, name)
+            if value and _run_mode(value) == "static":
+                raise ValueError(
+                    f"{name}: {value!r} is a 'static' model directory (e.g. imported mmpose weights, with "
+                    "PyTorch's padding), which a super-network run cannot start from: super-networks compute "
+                    "TF 'SAME' padding. Fine-tune it as a Keras model instead: scripts/export_savedmodel.py "
+                    f"--model_dir={value} --keras=MODEL.keras, then keras.saving.load_model, compile and fit "
+                    "(docs/model_directory.md)")
         if self.eval_every >= 0 and self.val_ann == "" and self.mode != "temporal":
             # evaluation silently skipped is a trap: make it explicit
             raise ValueError("val_ann is required for validation (or set eval_every=-1)")
@@ -212,3 +222,9 @@ class TrainConfig:
             if key in d:
                 d[key] = tuple(d[key])
         return cls(**d)
+
+
+def _run_mode(model_dir):
+    """The `mode` in `model_dir`'s run_config.json, or None when it has none."""
+    path = os.path.join(model_dir, "run_config.json")
+    return read_json(path).get("mode") if os.path.isfile(path) else None

@@ -10,31 +10,10 @@ from typing import Optional
 
 import keras
 import numpy as np
-import tensorflow as tf
 
 from vipnas_tf.export.lowering.depthwise import depthwise_conv2d
 from vipnas_tf.export.lowering.naming import sub_name as _n
-
-
-@keras.saving.register_keras_serializable(package="vipnas_tf")
-class GroupedConv2D(keras.layers.Conv2D):
-    """`Conv2D(groups=g)` computed by `tf.nn.conv2d` directly.
-
-    Same configuration, weights and maths as Keras' Conv2D. Keras 3's TensorFlow
-    backend runs a grouped conv through an XLA-compiled function on CPU (measured
-    10x slower in TF: 27.8 vs 2.75 ms for a 7x7 g20 conv of 160 channels at 64x48);
-    `tf.nn.conv2d` runs grouped convs natively. Both convert to the same TFLite
-    grouped CONV_2D, so this only matters for running the lowered Keras model (and
-    a SavedModel made from it) in TensorFlow. TensorFlow backend only.
-    `qat.to_tf_keras` maps it to tf-keras' Conv2D.
-    """
-
-    def convolution_op(self, inputs, kernel):
-        if self.data_format != "channels_last":
-            return super().convolution_op(inputs, kernel)
-        return tf.nn.conv2d(inputs, kernel, strides=list(self.strides),
-                            padding=self.padding.upper(), dilations=list(self.dilation_rate))
-
+from vipnas_tf.layers.grouped_conv2d import GroupedConv2D
 
 # --------------------------------------------------------------------------------
 # Channel interleaving for the depthwise-multiplier form of a grouped conv.
