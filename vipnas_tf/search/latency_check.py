@@ -90,7 +90,8 @@ def check_latency_model(config: LatencyCheckConfig, say: Callable[[str], None] =
     say(f"timing {len(flatbuffers)} models interleaved, {config.runs} rounds")
     t1 = time.time()
     clock = table.meta.get("clock", "wall")
-    stats = time_flatbuffers(flatbuffers, config.runs, config.warmup, clock=clock)
+    stats = time_flatbuffers(flatbuffers, config.runs, config.warmup, threads=int(table.meta.get("threads", 1)),
+                             clock=clock)
     time_seconds = time.time() - t1
     load_after = os.getloadavg()
     n = len(archs)
