@@ -178,3 +178,28 @@ def test_measure_arch_ms_with_given_static_model():
         lat.measure_arch_ms(TINY_A, (96, 64), "float32", weights=static)
     with pytest.raises(ValueError, match="quantization must be one of"):
         lat.measure_arch_ms(TINY_A, SIZE, "float16")
+
+
+@pytest.mark.slow
+def test_resnet_units_add_up_and_time_with_two_threads(tmp_path):
+    """ResNet-family units are cut out of build_static by layer name: they add up to the
+    whole network layer for layer; a 2-thread table times them on the wall clock and
+    records its provenance."""
+    space = get_space("resnet50_dense")
+    arch = space.min().replace_stage(1, groups=1)
+    units = units_lib.arch_units(arch, SIZE, "float32")
+    total = collections.Counter()
+    for u in units:
+        total += _layer_signature(units_lib.unit_model(u))
+    assert total == _layer_signature(build_static(arch, SIZE))
+    keys = [u.key for u in units]
+    assert keys[0].endswith("_relu_pool") and "bottleneck/in16x16x32/c64_m64_k3_g64_s1_proj" in keys
+    assert any("_g1_s2_proj" in k for k in keys)  # the dense stage 2
+    with pytest.raises(ValueError, match="clock='cpu' measures the calling thread"):
+        lat.LatencyModel.build(space, SIZE, "float32", None, progress=False, threads=2, units=units[:1])
+    model = lat.LatencyModel.build(space, SIZE, "float32", tmp_path / "res.json", progress=False, runs=3, warmup=1,
+                                   threads=2, clock="wall", units=units)
+    assert model.meta["threads"] == 2 and model.meta["clock"] == "wall"
+    assert model.meta["machine"]["cpu_flags_hash"] == lat.cpu_flags_hash()
+    assert set(keys) <= set(model.entries) and all(e["p50_ms"] > 0 for e in model.entries.values())
+    assert model.predict_ms(arch) > model.overhead_ms
