@@ -44,6 +44,8 @@ flags.DEFINE_integer("chunk_size", 24, "Units timed together (interleaved) per c
 flags.DEFINE_enum("clock", "auto", ["auto", "cpu", "wall"],
                   "cpu: the invoke's thread CPU time (robust on a shared machine; 1 thread only); wall: wall "
                   "time; auto: cpu for 1 thread, wall for more.")
+flags.DEFINE_integer("sample_archs", 0, "0: every unit of the space; N: only the units of N random architectures "
+                     "(seed 0) and the space's smallest and biggest (a partial table, filled lazily by searches).")
 flags.DEFINE_integer("calibration_archs", 8, "Whole networks measured to fit the table's scale (0: none).")
 flags.DEFINE_bool("recalibrate", False, "Re-fit the scale of an existing table.")
 flags.DEFINE_bool("resume", True, "Keep the entries of an existing table at --out.")
@@ -88,8 +90,15 @@ def main(argv):
     from vipnas_tf.search import latency_budget  # pylint: disable=import-outside-toplevel
     from vipnas_tf.search.latency import LatencyModel, cpu_flags_hash  # pylint: disable=import-outside-toplevel
 
+    import numpy as np  # pylint: disable=import-outside-toplevel
+    from vipnas_tf.search import latency_units  # pylint: disable=import-outside-toplevel
+
     summaries = []
     for space, input_size, quantization, threads in _combinations():
+        units = None
+        if FLAGS.sample_archs > 0:
+            archs = [space.min(), space.max(), *space.sample(np.random.default_rng(0), FLAGS.sample_archs)]
+            units = [u for a in archs for u in latency_units.arch_units(a, input_size, quantization)]
         out = FLAGS.out.format(space=space.name, size=f"{input_size[0]}x{input_size[1]}", quantization=quantization,
                                threads=threads, cpu=cpu_flags_hash())
         clock = FLAGS.clock if FLAGS.clock != "auto" else ("cpu" if threads == 1 else "wall")
@@ -98,7 +107,8 @@ def main(argv):
         t0 = time.time()
         model = LatencyModel.build(space, input_size, quantization, out, progress=True, runs=FLAGS.runs,
                                    warmup=FLAGS.warmup, threads=threads, chunk_size=FLAGS.chunk_size,
-                                   resume=FLAGS.resume, clock=clock, calibration_archs=FLAGS.calibration_archs,
+                                   resume=FLAGS.resume, clock=clock, units=units,
+                                   calibration_archs=FLAGS.calibration_archs,
                                    recalibrate=FLAGS.recalibrate)
         summaries.append({
             "out": os.path.abspath(out), "space": space.name, "input_size": list(input_size),
