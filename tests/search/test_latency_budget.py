@@ -7,6 +7,7 @@ per-frame latency of a schedule follow the table. Tables here are written by han
 import json
 import os
 
+import numpy as np
 import pytest
 
 from vipnas_tf.arch import get_space
@@ -148,3 +149,32 @@ def test_schedule_latency_per_frame_and_temporal_refusal(tmp_path):
                        latency_table=str(tmp_path / "t.json"))
     with pytest.raises(SearchError, match="needs latency_table"):
         TemporalSearch(model_dir, str(tmp_path / "out"), frames=3, max_ms_per_frame=1.0)
+
+
+def test_temporal_samples_meet_the_latency_budget(tmp_path):
+    """Proposals of a latency-budget allocation search meet ms per frame <= budget, and a
+    budget below the unconstrained schedules' latency constrains them (no evaluation:
+    only proposals are drawn)."""
+    space = get_space("mobilenetv3")
+
+    def ms(u):  # per-unit ms growing with the unit's work
+        return 1e-4 * (u.get("mid") if u.kind == "block" else 100) * (u.get("kernel") if u.kind == "block" else 1)
+
+    table = _write_table(tmp_path / "t.json", space, ms)
+    key = resolve_arch("s_vipnas_mbv3")
+    for name in ("train_ann", "train_images", "val_ann", "val_images"):
+        (tmp_path / name).write_text("")
+    model_dir = _fake_run(tmp_path, mode="temporal", space=space.name, input_size=list(SIZE),
+                          key_arch=key.to_string(), keypoint_layout="posetrack18",
+                          **{n: str(tmp_path / n) for n in ("train_ann", "train_images", "val_ann", "val_images")})
+    free = TemporalSearch(model_dir, str(tmp_path / "free"), frames=3, max_total_gflops=1e9)
+    rng = np.random.default_rng(0)
+    free_ms = sorted(lb.schedule_ms_per_frame(lb.open_table(table, **_asked(space=space)), key, free._sample(rng))
+                     for _ in range(20))
+    budget = free_ms[5]
+    search = TemporalSearch(model_dir, str(tmp_path / "out"), frames=3, max_ms_per_frame=budget,
+                            latency_table=str(table))
+    for _ in range(10):
+        frames = search._sample(rng)
+        assert search.admits(frames) and search.ms_per_frame(frames) <= budget
+    assert search._latency_extra(frames)["latency_table"]["threads"] == 1

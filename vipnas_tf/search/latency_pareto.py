@@ -13,6 +13,7 @@ writes OUT/pareto_measured.png (AP against measured ms, both runs, both fronts) 
 OUT/pareto_measured.json (every timed candidate: run, arch, AP, paper GFLOPs,
 predicted and measured ms) into the latency run's folder.
 """
+import io
 import os
 from typing import Dict, List
 
@@ -85,7 +86,7 @@ def _plot(points, path, title):
     ax.legend(fontsize=8)
     fig.suptitle(title, fontsize=9)
     fig.tight_layout()
-    tmp = path + ".tmp.png"
-    fig.savefig(tmp, dpi=110)
+    png = io.BytesIO()
+    fig.savefig(png, format="png", dpi=110)
     plt.close(fig)
-    os.replace(tmp, path)
+    io_utils.write_bytes(path, png.getvalue())
