@@ -12,7 +12,9 @@ LiteRT version is started over).
 --space, --input_size, --quantization and --threads take comma-separated lists: one
 table per combination, at --out with {space}, {size}, {quantization}, {threads} and
 {cpu} (the CPU flags hash) filled in. Spaces: the mobilenetv3 and resnet families
-(mobilenetv3, mobilenetv3_quick, mobilenetv3_dense, resnet50, resnet50_dense).
+(mobilenetv3, mobilenetv3_quick, mobilenetv3_dense, resnet50, resnet50_dense: every
+unit of the space) and hrnet_w32 (the units of --sample_archs architectures; a search
+measures the others as it meets them).
 
 Usage:
   python scripts/build_latency_table.py --space=mobilenetv3 --input_size=128x96 \
@@ -68,6 +70,9 @@ def _combinations():
         if space.family not in latency_units.FAMILIES:
             sys.exit(f"error: --space={space.name}: the latency table supports the "
                      f"{', '.join(latency_units.FAMILIES)} families, not {space.family!r}")
+        if space.family not in latency_units.ENUMERATED_FAMILIES and FLAGS.sample_archs < 1:
+            sys.exit(f"error: --space={space.name}: the units of a {space.family} space are not enumerated; give "
+                     "--sample_archs=N (the units of N random architectures and the smallest and biggest)")
     for q in FLAGS.quantization:
         if q not in ("float32", "int8"):
             sys.exit(f"error: --quantization={q!r}: expected float32 or int8")

@@ -209,3 +209,22 @@ def test_resnet_units_add_up_and_time_with_two_threads(tmp_path):
     assert model.meta["machine"]["cpu_flags_hash"] == lat.cpu_flags_hash()
     assert set(keys) <= set(model.entries) and all(e["p50_ms"] > 0 for e in model.entries.values())
     assert model.predict_ms(arch) > model.overhead_ms
+
+
+@pytest.mark.slow
+def test_hrnet_units_add_up_to_build_static():
+    """HRNet units (stem, bottlenecks, transitions, BasicBlocks, multi-input fusions, final
+    conv) are cut out of build_static: they add up to it layer for layer; the space's
+    units are not enumerated, so a table is built from given architectures' units."""
+    space = get_space("hrnet_w32")
+    arch = space.min()
+    units = units_lib.arch_units(arch, SIZE, "float32")
+    total = collections.Counter()
+    for u in units:
+        total += _layer_signature(units_lib.unit_model(u))
+    assert total == _layer_signature(build_static(arch, SIZE))
+    fusions = [u for u in units if u.kind == "fusion"]
+    assert [u.key for u in fusions[:1]] == ["fusion/in16x16x8/w8-16_o2"] and fusions[-1].get("outputs") == 1
+    assert len(units_lib.unit_model(fusions[-1]).inputs) == 4
+    with pytest.raises(ValueError, match="not enumerated"):
+        lat.LatencyModel.build(space, SIZE, "float32", None, progress=False)

@@ -253,7 +253,13 @@ class LatencyModel:
         space = _resolve_space(space)
         input_size = cost_lib.check_input_size(input_size)
         lowering_lib.check_quantization(quantization)
-        all_units = units_lib.space_units(space, input_size, quantization)
+        if space.family in units_lib.ENUMERATED_FAMILIES:
+            all_units = units_lib.space_units(space, input_size, quantization)
+        elif units is None:
+            raise ValueError(f"the units of space {space.name!r} ({space.family} family) are not enumerated: give the "
+                             "units of the architectures to measure (build_latency_table.py --sample_archs)")
+        else:
+            all_units = None
         wanted = list(units) if units is not None else all_units
         model = None
         if resume and path is not None and os.path.exists(path):
@@ -275,21 +281,25 @@ class LatencyModel:
         todo = [u for u in wanted if u.key not in model.entries]
         t0 = time.time()
         base_seconds = float(model.meta.get("build_seconds", 0.0))
-        total_keys = {u.key for u in all_units}  # "complete": the table covers the whole space
+        # "complete": the table covers the whole space (never for a family not enumerated)
+        total_keys = {u.key for u in all_units} if all_units is not None else None
+
+        def complete():
+            return total_keys is not None and total_keys.issubset(model.entries)
 
         def on_chunk(entries, info):
             model.entries.update(entries)
             model.meta["chunks"].append(info)
             model.meta["build_seconds"] = round(base_seconds + time.time() - t0, 1)
-            model.meta["complete"] = total_keys.issubset(model.entries)
+            model.meta["complete"] = complete()
             model._update_overhead()
             if model.path:
                 model.save()
 
         if todo:
             measure_units(todo, quantization, runs, warmup, threads, chunk_size, progress, on_chunk, clock)
-        model.meta["complete"] = total_keys.issubset(model.entries)
-        model.meta["space_units"] = len(total_keys)
+        model.meta["complete"] = complete()
+        model.meta["space_units"] = len(total_keys) if total_keys is not None else None
         if calibration_archs is None:
             calibration_archs = DEFAULT_CALIBRATION_ARCHS if units is None else 0
         if calibration_archs > 0 and (recalibrate or "calibration" not in model.meta):
