@@ -320,7 +320,8 @@ class TemporalSearch(ResumableCandidates):
             key_model_dir=os.path.abspath(self.run_config["key_model_dir"]),
             model_dir=os.path.abspath(self.model_dir),
             extra={"map_nonkey": best["map"], "sum_ap_nonkey": best["sum_ap"], "frame_map_nonkey": best["frame_map"],
-                   "budget_total_gflops": self.limit if self.max_ms_per_frame is None else None,
+                   **({"budget_total_gflops": self.limit} if self.max_ms_per_frame is None else
+                      {"budget_ms_per_frame": self.max_ms_per_frame}),
                    "keras_models": keras_models, **self._latency_extra(frames)},
             keypoint_layout=self.keypoint_layout)
         path = os.path.join(self.out_dir, "schedule.json")
