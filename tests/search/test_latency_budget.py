@@ -15,6 +15,7 @@ from vipnas_tf.arch.presets import resolve_arch
 from vipnas_tf.search import latency as lat
 from vipnas_tf.search import latency_budget as lb
 from vipnas_tf.search import latency_units as units_lib
+from vipnas_tf.search.latency_check import LatencyCheckConfig, check_latency_model
 from vipnas_tf.search.spatial import SearchError, SpatialSearchConfig, run_spatial_search
 from vipnas_tf.search.temporal import TemporalSearch
 from vipnas_tf.temporal.frame_arch import FrameArch
@@ -178,3 +179,10 @@ def test_temporal_samples_meet_the_latency_budget(tmp_path):
         frames = search._sample(rng)
         assert search.admits(frames) and search.ms_per_frame(frames) <= budget
     assert search._latency_extra(frames)["latency_table"]["threads"] == 1
+
+
+def test_latency_check_refuses_a_table_of_another_cpu(tmp_path):
+    path = _write_table(tmp_path / "t.json", SPACE, lambda u: 0.5, machine={"cpu": "Other CPU 9000"})
+    config = LatencyCheckConfig(str(path), space=SPACE.name, input_size=SIZE, num_archs=2)
+    with pytest.raises(ValueError, match="cpu: table 'Other CPU 9000'.*build the table on this machine"):
+        check_latency_model(config)

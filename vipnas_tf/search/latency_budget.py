@@ -81,10 +81,12 @@ def provenance_mismatches(model: LatencyModel, input_size, quantization: str, th
     return [(f, have[f], asked[f]) for f in PROVENANCE_FIELDS if have[f] != asked[f]]
 
 
-def describe_mismatches(path, mismatches) -> str:
+SEARCH_REMEDY = "build a table for them (scripts/build_latency_table.py) or re-measure it (--remeasure_latency)"
+
+
+def describe_mismatches(path, mismatches, remedy: str = SEARCH_REMEDY) -> str:
     parts = "; ".join(f"{f}: table {t!r}, asked {a!r}" for f, t, a in mismatches)
-    return (f"latency table {path} was measured under other conditions than this search asks for ({parts}); "
-            "build a table for them (scripts/build_latency_table.py) or re-measure it (--remeasure_latency)")
+    return f"latency table {path} was measured under other conditions than asked for ({parts}); {remedy}"
 
 
 def check_table(model: LatencyModel, space: SearchSpace, input_size, quantization: str, threads: int,
