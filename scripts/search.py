@@ -3,11 +3,15 @@ r"""Searches an S-ViPNet (spatial) or a video schedule (temporal) under a budget
 Spatial (paper Sec. 3.4.1; budget in paper GFLOPs, MACs or predicted TFLite latency):
   python scripts/search.py --model_dir=SUPERNET_DIR --out=DIR --max_gflops=0.15 \
       [--strategy=random|evolution --num_samples=N --seed=S] --json
+  python scripts/search.py --model_dir=SUPERNET_DIR --out=DIR --max_ms=15 --quantization=int8 \
+      --threads=1 --latency_table=TABLE.json [--compare_run=GFLOPS_SEARCH_DIR] --json
   python scripts/search.py --flagfile=configs/quickstart_search.flags --model_dir=... --out=...
 
-Temporal (paper Sec. 3.4.3, eq. 3):
+Temporal (paper Sec. 3.4.3, eq. 3; or a latency budget per video frame):
   python scripts/search.py --mode=temporal --model_dir=TEMPORAL_DIR --frames=3 \
       --max_avg_gflops=X --out=DIR --json
+  python scripts/search.py --mode=temporal --model_dir=TEMPORAL_DIR --frames=3 \
+      --max_ms_per_frame=8 --quantization=int8 --latency_table=TABLE.json --out=DIR --json
 
 Outputs (spatial): DIR/best_arch.json, candidates.csv, candidates.jsonl (resume log),
 pareto.png, summary.json, history.jsonl (each launch's flags). A restarted search skips the candidates already evaluated.
@@ -21,6 +25,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 from absl import app, flags  # noqa: E402
 
 from vipnas_tf.cli.history import record_launch  # noqa: E402
+from vipnas_tf.search.latency_pareto import compare_runs  # noqa: E402
 from vipnas_tf.search.spatial import SearchError, SpatialSearchConfig, run_spatial_search  # noqa: E402
 from vipnas_tf.search.temporal import TemporalSearchConfig, run_temporal_search  # noqa: E402
 from vipnas_tf.training.model_dir import ModelDirError  # noqa: E402
@@ -38,6 +43,13 @@ flags.DEFINE_float("budget_floor", 0.0, "Search the band [budget_floor x budget,
 flags.DEFINE_string("latency_table", "", "Latency lookup table JSON (scripts/build_latency_table.py); "
                     "built lazily at this path when missing. Needed for --max_latency_ms.")
 flags.DEFINE_enum("latency_quantization", "float32", ["float32", "int8"], "Latency table precision.")
+flags.DEFINE_alias("max_ms", "max_latency_ms")
+flags.DEFINE_alias("quantization", "latency_quantization")
+flags.DEFINE_integer("threads", 1, "Interpreter threads the latency table must be measured with.")
+flags.DEFINE_string("compare_run", "", "Spatial, latency budget: a GFLOPs-budget search of the same super-network; "
+                    "times both runs' Pareto fronts in one run (pareto_measured.png / .json in --out).")
+flags.DEFINE_bool("remeasure_latency", False, "Re-measure a latency table of another CPU, LiteRT version, input "
+                  "size or thread count (the old one is kept beside it) instead of refusing it.")
 flags.DEFINE_enum("strategy", "random", ["random", "evolution"], "Search strategy.")
 flags.DEFINE_integer("num_samples", 50, "Candidates evaluated (paper: 500).")
 flags.DEFINE_integer("population", 0, "Evolution: candidates per generation (0: num_samples / 5).")
@@ -53,6 +65,8 @@ flags.DEFINE_string("space", "", "Expected space of the super-network (error if 
 flags.DEFINE_integer("frames", 3, "Temporal: T non-key frames per key frame.")
 flags.DEFINE_float("max_avg_gflops", None, "Temporal: budget on the average GFLOPs per non-key frame.")
 flags.DEFINE_float("max_total_gflops", None, "Temporal: budget on the summed GFLOPs of the T frames.")
+flags.DEFINE_float("max_ms_per_frame", None, "Temporal: budget on the predicted latency per video frame, "
+                   "(key + T frames) / (T + 1) in ms, from --latency_table (--quantization, --threads).")
 flags.DEFINE_bool("shared_arch", False, "Temporal: one architecture for all T frames (Fig. 6(b) baseline).")
 flags.DEFINE_bool("progress", True, "Progress bar.")
 flags.DEFINE_bool("json", False, "Print the summary as JSON.")
@@ -62,11 +76,16 @@ def run_spatial():
     config = SpatialSearchConfig(
         model_dir=F.model_dir, out_dir=F.out, max_gflops=F.max_gflops, max_macs=F.max_macs,
         max_latency_ms=F.max_latency_ms, budget_floor=F.budget_floor, latency_table=F.latency_table,
-        latency_quantization=F.latency_quantization, strategy=F.strategy, num_samples=F.num_samples,
+        latency_quantization=F.latency_quantization, latency_threads=F.threads,
+        remeasure_latency=F.remeasure_latency, strategy=F.strategy, num_samples=F.num_samples,
         population=F.population or None, parents=F.parents or None, mutation_prob=F.mutation_prob,
         seed_smallest=F.seed_smallest, seed=F.seed, bn_calib_batches=F.bn_calib_batches,
         eval_max_persons=F.eval_max_persons, expect_space=F.space or None, progress=F.progress)
-    return run_spatial_search(config)
+    summary = run_spatial_search(config)
+    if F.compare_run:
+        compared = compare_runs(F.out, F.compare_run, summary["input_size"], F.latency_quantization, F.threads)
+        summary["pareto_measured"] = {k: compared[k] for k in ("png", "json")}
+    return summary
 
 
 def run_temporal():
@@ -74,7 +93,9 @@ def run_temporal():
         model_dir=F.model_dir, out_dir=F.out, frames=F.frames, max_total_gflops=F.max_total_gflops,
         max_avg_gflops=F.max_avg_gflops, strategy=F.strategy, num_samples=F.num_samples,
         population=F.population or None, seed=F.seed, bn_calib_batches=F.bn_calib_batches,
-        progress=F.progress, shared=F.shared_arch)
+        progress=F.progress, shared=F.shared_arch, max_ms_per_frame=F.max_ms_per_frame,
+        latency_table=F.latency_table, latency_quantization=F.latency_quantization, latency_threads=F.threads,
+        remeasure_latency=F.remeasure_latency)
     return run_temporal_search(config)
 
 

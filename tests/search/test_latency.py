@@ -34,9 +34,10 @@ def _layer_signature(model):
     return sig
 
 
-@pytest.mark.parametrize("arch", [TINY_B, SPACE.max()], ids=["tiny_b", "max"])
-def test_units_add_up_to_build_static(arch):
-    """The table's unit models are the static model's layers, unit by unit."""
+def test_units_add_up_to_build_static():
+    """The table's unit models are the static model's layers, unit by unit (TINY_B has
+    every kind of block: expansion or not, each kernel, grouped and depthwise, SE)."""
+    arch = TINY_B
     SPACE.validate(arch)
     total = collections.Counter()
     for u in units_lib.arch_units(arch, SIZE, "float32"):
@@ -110,21 +111,30 @@ def test_prediction_is_sum_of_entries_plus_overhead(table):
     assert model.predict_ms(TINY_A) > 0
 
 
-@pytest.mark.slow
-def test_unknown_key_error_and_lazy_fill(table, tmp_path):
-    model, path = table
-    strict = lat.LatencyModel.load(path)
-    missing = strict.missing(TINY_B)
-    assert missing
-    with pytest.raises(KeyError, match="no entry for .* unit"):
-        strict.predict_ms(TINY_B)
-    copy = tmp_path / "lazy.json"
+@pytest.fixture(scope="module")
+def filled(table, tmp_path_factory):
+    """A copy of `table` loaded lazily, TINY_B's units measured on demand: (path, raw ms)."""
+    _, path = table
+    copy = tmp_path_factory.mktemp("latency_lazy") / "lazy.json"
     copy.write_text(path.read_text())
     lazy = lat.LatencyModel.load(copy, lazy=True)
-    pred = lazy.predict_ms(TINY_B)
-    assert pred > 0 and not lazy.missing(TINY_B)
+    assert lazy.missing(TINY_B)
+    return copy, lazy.raw_predict_ms(TINY_B)
+
+
+@pytest.mark.slow
+def test_unknown_key_error_and_lazy_fill(table, filled):
+    _, path = table
+    strict = lat.LatencyModel.load(path)
+    assert strict.missing(TINY_B)
+    with pytest.raises(KeyError, match="no entry for .* unit"):
+        strict.predict_ms(TINY_B)
+    copy, raw = filled
+    assert raw > 0
     # The measured units were saved: a fresh strict load predicts the same.
-    assert lat.LatencyModel.load(copy).predict_ms(TINY_B) == pytest.approx(pred, abs=1e-4)
+    loaded = lat.LatencyModel.load(copy)
+    assert not loaded.missing(TINY_B)
+    assert loaded.raw_predict_ms(TINY_B) == pytest.approx(raw, abs=1e-4)
 
 
 def test_bad_table_files(tmp_path):
@@ -140,18 +150,14 @@ def test_bad_table_files(tmp_path):
 
 
 @pytest.mark.slow
-def test_predicted_vs_measured_tiny_archs_and_calibration(table, tmp_path):
+def test_predicted_vs_measured_tiny_archs_and_calibration(filled):
     """calibrate() on two tiny archs fits scale = median(measured /
     sum of their units re-timed in the same session), which predict_ms and breakdown
     apply and the file keeps."""
-    _, path = table
-    copy = tmp_path / "lazy.json"
-    copy.write_text(path.read_text())
+    copy, _ = filled
     model = lat.LatencyModel.load(copy, lazy=True)
     archs = [TINY_A, TINY_B]
-    assert model.missing(TINY_B)
-    model.ensure(archs)  # lazily measures TINY_B's units (and re-times the overhead)
-    assert not model.missing(TINY_B)
+    assert not model.missing(TINY_B)  # measured lazily by the fixture
     raw = [model.raw_predict_ms(a) for a in archs]
     scale = model.calibrate(archs=archs, runs=20)
     cal = lat.LatencyModel.load(copy).meta["calibration"]
@@ -178,3 +184,47 @@ def test_measure_arch_ms_with_given_static_model():
         lat.measure_arch_ms(TINY_A, (96, 64), "float32", weights=static)
     with pytest.raises(ValueError, match="quantization must be one of"):
         lat.measure_arch_ms(TINY_A, SIZE, "float16")
+
+
+@pytest.mark.slow
+def test_resnet_units_add_up_and_time_with_two_threads(tmp_path):
+    """ResNet-family units are cut out of build_static by layer name: they add up to the
+    whole network layer for layer; a 2-thread table times them on the wall clock and
+    records its provenance."""
+    space = get_space("resnet50_dense")
+    arch = space.min().replace_stage(1, groups=1)
+    units = units_lib.arch_units(arch, SIZE, "float32")
+    total = collections.Counter()
+    for u in units:
+        total += _layer_signature(units_lib.unit_model(u))
+    assert total == _layer_signature(build_static(arch, SIZE))
+    keys = [u.key for u in units]
+    assert keys[0].endswith("_relu_pool") and "bottleneck/in16x16x32/c64_m64_k3_g64_s1_proj" in keys
+    assert any("_g1_s2_proj" in k for k in keys)  # the dense stage 2
+    with pytest.raises(ValueError, match="clock='cpu' measures the calling thread"):
+        lat.LatencyModel.build(space, SIZE, "float32", None, progress=False, threads=2, units=units[:1])
+    model = lat.LatencyModel.build(space, SIZE, "float32", tmp_path / "res.json", progress=False, runs=3, warmup=1,
+                                   threads=2, clock="wall", units=units)
+    assert model.meta["threads"] == 2 and model.meta["clock"] == "wall"
+    assert model.meta["machine"]["cpu_flags_hash"] == lat.cpu_flags_hash()
+    assert set(keys) <= set(model.entries) and all(e["p50_ms"] > 0 for e in model.entries.values())
+    assert model.predict_ms(arch) > model.overhead_ms
+
+
+@pytest.mark.slow
+def test_hrnet_units_add_up_to_build_static():
+    """HRNet units (stem, bottlenecks, transitions, BasicBlocks, multi-input fusions, final
+    conv) are cut out of build_static: they add up to it layer for layer; the space's
+    units are not enumerated, so a table is built from given architectures' units."""
+    space = get_space("hrnet_w32")
+    arch = space.min()
+    units = units_lib.arch_units(arch, SIZE, "float32")
+    total = collections.Counter()
+    for u in units:
+        total += _layer_signature(units_lib.unit_model(u))
+    assert total == _layer_signature(build_static(arch, SIZE))
+    fusions = [u for u in units if u.kind == "fusion"]
+    assert [u.key for u in fusions[:1]] == ["fusion/in16x16x8/w8-16_o2"] and fusions[-1].get("outputs") == 1
+    assert len(units_lib.unit_model(fusions[-1]).inputs) == 4
+    with pytest.raises(ValueError, match="not enumerated"):
+        lat.LatencyModel.build(space, SIZE, "float32", None, progress=False)

@@ -28,14 +28,23 @@ def gc_channels(channels):
 
 
 class ResNet50Space(SearchSpace):
+    """Table A2's space. `allow_dense` (off by default, an extension beyond the paper)
+    adds the dense choice groups = 1 to every stage's k x k conv (the head keeps
+    Table A2's groups)."""
+
     family = "resnet"
+
+    def __init__(self, *args, allow_dense=False, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.allow_dense = bool(allow_dense)
 
     def mid_channels(self, stage_index, stage, in_channels):
         return stage.width // stage.expansion
 
     def group_choices(self, stage_index, stage, in_channels):
         mid = self.mid_channels(stage_index, stage, in_channels)
-        return tuple(g for g in GROUPS if mid % g == 0)
+        dense = (1,) if self.allow_dense else ()
+        return dense + tuple(g for g in GROUPS if mid % g == 0)
 
     def head_group_choices(self, width, in_channels):
         return tuple(g for g in GROUPS if width % g == 0 and in_channels % g == 0)
@@ -102,5 +111,18 @@ RESNET50_SPACE = register_space(
             _stage((3, 4), (512, 640), 2, "stage 4"),
         ),
         head=HeadSpace(width=tuple(range(64, 257, 16)), kernel=4, num_layers=3),
+    )
+)
+
+
+# Table A2's space plus dense (groups = 1) stage convs: beyond the paper.
+RESNET50_DENSE_SPACE = register_space(
+    ResNet50Space(
+        name="resnet50_dense",
+        stem_width=RESNET50_SPACE.stem_width,
+        stem_kernel=RESNET50_SPACE.stem_kernel,
+        stages=RESNET50_SPACE.stages,
+        head=RESNET50_SPACE.head,
+        allow_dense=True,
     )
 )

@@ -1,5 +1,5 @@
 # Over 450 lines for one idea: the latency lookup table (measure, build, calibrate, save/load, predict) shares its state.
-"""Per-layer lookup-table latency model of TFLite on this machine (1 thread, XNNPACK).
+"""Per-layer lookup-table latency model of TFLite on this machine (XNNPACK, 1 or more threads).
 
 A network's latency is predicted as
 
@@ -19,8 +19,8 @@ per network, not once per unit.
 timed alone, units with large activations run slower than inside a network (cold
 input, external output buffer), by up to ~10% of the total in float32 at 256x192.
 
-Time is measured by default as the CPU time of the calling thread during `invoke()`
-(`clock="cpu"`): with one interpreter thread XNNPACK computes on that thread, so it
+Time is measured by default (1 thread) as the CPU time of the calling thread during `invoke()`
+(`clock="cpu"`; with more threads the wall time, `clock="wall"`): with one interpreter thread XNNPACK computes on that thread, so it
 is the latency on an idle core. The machine is shared: under load, CFS time-slicing
 (a few ms per slice) stretches the *wall* time of a 10 ms network by whole slices
 (measured: 2x at load 5 on 2 cores) while sub-millisecond units are rarely
@@ -31,7 +31,8 @@ int8 units are timed with integer I/O (no QUANTIZE/DEQUANTIZE of their inputs an
 outputs, which a whole network does not have between its layers); the deployed
 network's float I/O is the `io` unit.
 
-Tables are built once per (space, input size, quantization) and saved as JSON
+Tables are built once per (space, input size, quantization, threads) on each CPU model
+(`machine`: CPU model name, CPU flags hash, LiteRT version) and saved as JSON
 (atomically, after every chunk, so an interrupted build resumes where it stopped):
 
     {"format": "vipnas-tf/latency-table/v1", "space", "family", "input_size": [H, W],
@@ -48,6 +49,7 @@ Example:
     >>> measure_arch_ms(arch, (128, 96), "float32")   # the real thing, for checking
 """
 import dataclasses
+import hashlib
 import os
 import time
 from typing import Dict, List, Optional, Sequence, Tuple, Union
@@ -114,8 +116,24 @@ def time_flatbuffers(flatbuffers: Sequence[bytes], runs: int = DEFAULT_RUNS, war
     return out
 
 
-def _machine():
+def cpu_flags_hash(flags: Optional[str] = None) -> str:
+    """12 hex digits of the SHA-1 of the sorted CPU flags (/proc/cpuinfo `flags`, or
+    `flags`): two CPUs of one model name can differ in AVX-512 / AMX."""
+    if flags is None:
+        flags = ""
+        try:
+            with open("/proc/cpuinfo", encoding="utf-8") as f:
+                flags = next((line.split(":", 1)[1] for line in f if line.startswith("flags")), "")
+        except OSError:
+            pass
+    return hashlib.sha1(" ".join(sorted(flags.split())).encode()).hexdigest()[:12]
+
+
+def machine() -> Dict:
+    """What a table's speed depends on besides its units: CPU model name, cores, CPU
+    flags hash, LiteRT version (the table's `machine` block)."""
     info = litert.machine_info()
+    info["cpu_flags_hash"] = cpu_flags_hash()
     info["ai_edge_litert"] = getattr(ai_edge_litert, "__version__", "")
     return info
 
@@ -224,7 +242,8 @@ class LatencyModel:
         """Measures every unit the space can produce (or `units`) and saves the table.
 
         With `resume`, an existing table at `path` for the same space, input size,
-        quantization, lowering, threads and clock is extended (its entries are kept).
+        quantization, lowering, threads, clock and machine (CPU model, CPU flags,
+        LiteRT version) is extended (its entries are kept); any other is started over.
         `clock`: "cpu" (default; the invoke's thread CPU time, robust to other
         processes on the shared machine) or "wall" (see `interleaved_times`).
         `calibration_archs`: then fit the table's scale on that many whole networks
@@ -234,40 +253,53 @@ class LatencyModel:
         space = _resolve_space(space)
         input_size = cost_lib.check_input_size(input_size)
         lowering_lib.check_quantization(quantization)
-        all_units = units_lib.space_units(space, input_size, quantization)
+        if space.family in units_lib.ENUMERATED_FAMILIES:
+            all_units = units_lib.space_units(space, input_size, quantization)
+        elif units is None:
+            raise ValueError(f"the units of space {space.name!r} ({space.family} family) are not enumerated: give the "
+                             "units of the architectures to measure (build_latency_table.py --sample_archs)")
+        else:
+            all_units = None
         wanted = list(units) if units is not None else all_units
         model = None
         if resume and path is not None and os.path.exists(path):
             old = cls.load(path)
+            here = machine()
+            same_machine = all((old.meta.get("machine") or {}).get(k) == here[k]
+                               for k in ("cpu", "cpu_flags_hash", "ai_edge_litert"))
             if (old.space, tuple(old.input_size), old.quantization) == (space.name, input_size, quantization) \
-                    and old.meta.get("lowering") == lowering_lib.LOWERING_VERSION \
+                    and old.meta.get("lowering") == lowering_lib.LOWERING_VERSION and same_machine \
                     and old.meta.get("threads", 1) == threads and old.meta.get("clock") == clock:
                 model = old
         if model is None:
             model = cls(space.name, input_size, quantization, {}, 0.0, path=None)
             model.meta = {"family": space.family, "threads": threads, "clock": clock, "statistic": "p50",
                           "lowering": lowering_lib.LOWERING_VERSION, "runs": runs, "warmup": warmup,
-                          "chunk_size": chunk_size, "machine": _machine(), "chunks": [], "build_seconds": 0.0}
+                          "chunk_size": chunk_size, "machine": machine(), "chunks": [], "build_seconds": 0.0}
         model.path = os.fspath(path) if path is not None else None
         model.lazy = lazy
         todo = [u for u in wanted if u.key not in model.entries]
         t0 = time.time()
         base_seconds = float(model.meta.get("build_seconds", 0.0))
-        total_keys = {u.key for u in all_units}  # "complete": the table covers the whole space
+        # "complete": the table covers the whole space (never for a family not enumerated)
+        total_keys = {u.key for u in all_units} if all_units is not None else None
+
+        def complete():
+            return total_keys is not None and total_keys.issubset(model.entries)
 
         def on_chunk(entries, info):
             model.entries.update(entries)
             model.meta["chunks"].append(info)
             model.meta["build_seconds"] = round(base_seconds + time.time() - t0, 1)
-            model.meta["complete"] = total_keys.issubset(model.entries)
+            model.meta["complete"] = complete()
             model._update_overhead()
             if model.path:
                 model.save()
 
         if todo:
             measure_units(todo, quantization, runs, warmup, threads, chunk_size, progress, on_chunk, clock)
-        model.meta["complete"] = total_keys.issubset(model.entries)
-        model.meta["space_units"] = len(total_keys)
+        model.meta["complete"] = complete()
+        model.meta["space_units"] = len(total_keys) if total_keys is not None else None
         if calibration_archs is None:
             calibration_archs = DEFAULT_CALIBRATION_ARCHS if units is None else 0
         if calibration_archs > 0 and (recalibrate or "calibration" not in model.meta):

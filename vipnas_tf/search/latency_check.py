@@ -23,6 +23,7 @@ from typing import Callable, Tuple
 import numpy as np
 
 from vipnas_tf.arch.space import get_space
+from vipnas_tf.search import latency_budget
 from vipnas_tf.search import latency_units as units_lib
 from vipnas_tf.search.latency import LatencyModel, convert_arch, convert_unit, overhead_flatbuffer, time_flatbuffers
 
@@ -49,7 +50,8 @@ def _rel(pred, meas):
 
 def check_latency_model(config: LatencyCheckConfig, say: Callable[[str], None] = lambda msg: None):
     """The report of the check (see module doc); ValueError naming the table on a table
-    of another space, size or precision, and on a bad `num_archs`. `say` gets progress
+    of another space, size or precision, CPU model, CPU flags or LiteRT version, and on
+    a bad `num_archs`. `say` gets progress
     lines."""
     input_size = tuple(config.input_size)
     space = get_space(config.space)
@@ -58,6 +60,11 @@ def check_latency_model(config: LatencyCheckConfig, say: Callable[[str], None] =
     have = (table.space, tuple(table.input_size), table.quantization)
     if want != have:
         raise ValueError(f"{config.table} is a table for {have}, not {want}")
+    mismatches = latency_budget.provenance_mismatches(table, input_size, config.quantization,
+                                                      int(table.meta.get("threads", 1)))
+    if mismatches:  # another CPU or LiteRT version: the check would measure the machine, not the table
+        raise ValueError(latency_budget.describe_mismatches(
+            config.table, mismatches, "build the table on this machine (scripts/build_latency_table.py)"))
     if config.num_archs < 1:
         raise ValueError(f"num_archs must be >= 1, got {config.num_archs}")
 
@@ -90,7 +97,8 @@ def check_latency_model(config: LatencyCheckConfig, say: Callable[[str], None] =
     say(f"timing {len(flatbuffers)} models interleaved, {config.runs} rounds")
     t1 = time.time()
     clock = table.meta.get("clock", "wall")
-    stats = time_flatbuffers(flatbuffers, config.runs, config.warmup, clock=clock)
+    stats = time_flatbuffers(flatbuffers, config.runs, config.warmup, threads=int(table.meta.get("threads", 1)),
+                             clock=clock)
     time_seconds = time.time() - t1
     load_after = os.getloadavg()
     n = len(archs)

@@ -35,7 +35,7 @@ from vipnas_tf.arch.arch import parse_arch, save_arch
 from vipnas_tf.data import load_coco
 from vipnas_tf.data.pipeline import make_topdown_dataset
 from vipnas_tf.evaluation import CocoEvaluator
-from vipnas_tf.search.latency import LatencyModel
+from vipnas_tf.search import latency_budget
 from vipnas_tf.search.records import ResumableCandidates
 from vipnas_tf.training import bn as bn_lib
 from vipnas_tf.training.model_dir import ModelDirError, load_model, read_run_config
@@ -428,7 +428,11 @@ def plot_pareto(rows, presets, budget, path, title=""):
 class SpatialSearchConfig:
     """What `scripts/search.py` (spatial) searches: exactly one budget of `max_gflops`
     (paper GFLOPs), `max_macs` and `max_latency_ms` (predicted TFLite latency; needs
-    `latency_table`, a LatencyModel JSON, built lazily at that path when missing)."""
+    `latency_table`, a LatencyModel JSON, built lazily at that path when missing).
+    The table must be of this CPU model, LiteRT version, input size, `latency_threads`
+    and `latency_quantization` (else refused, or re-measured with `remeasure_latency`),
+    and a latency budget at least the space's cheapest predicted latency
+    (`vipnas_tf.search.latency_budget`)."""
 
     model_dir: str
     out_dir: str
@@ -438,6 +442,8 @@ class SpatialSearchConfig:
     budget_floor: float = 0.0
     latency_table: str = ""
     latency_quantization: str = "float32"
+    latency_threads: int = 1
+    remeasure_latency: bool = False
     strategy: str = "random"
     num_samples: int = 50
     population: Optional[int] = None
@@ -464,14 +470,16 @@ def run_spatial_search(config: SpatialSearchConfig):
     budget = config.budget()
     run_config = read_run_config(config.model_dir)
     latency_model = None
-    if config.latency_table:
-        if os.path.exists(config.latency_table):
-            latency_model = LatencyModel.load(config.latency_table, lazy=True)
-        else:
-            log.info("building latency table %s lazily", config.latency_table)
-            latency_model = LatencyModel.build(run_config["space"], run_config["input_size"],
-                                               config.latency_quantization, config.latency_table, units=[],
-                                               lazy=True)
+    if config.latency_table:  # the table must fit this machine and search (latency_budget)
+        space = get_space(run_config["space"])
+        try:
+            latency_model = latency_budget.open_table(
+                config.latency_table, space, run_config["input_size"], config.latency_quantization,
+                config.latency_threads, remeasure=config.remeasure_latency)
+            if budget.kind == "latency_ms":
+                latency_budget.check_latency_budget(space, latency_model, budget.limit)
+        except latency_budget.LatencyBudgetError as e:
+            raise SearchError(str(e)) from None
     if budget.kind == "latency_ms" and latency_model is None:
         raise SearchError("--max_latency_ms needs --latency_table (an existing table, or a path to build one)")
     search = SpatialSearch(config.model_dir, config.out_dir, budget, strategy=config.strategy,

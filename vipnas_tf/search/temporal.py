@@ -36,6 +36,12 @@ sum_ap and pooled mAP over the 12: 0.88. Eq. 3 picks candidate 6 (AP^t = 21.04 /
 other's second or third: not the same schedule. (The pooled mAP scored 5 val frames
 there, each AP^t 4 frames with 6 persons.)
 
+Latency budget (`max_ms_per_frame`, beyond the paper): a schedule's latency per video
+frame is (key + the T frame networks) / (T + 1), predicted from a latency table
+(`vipnas_tf.search.latency_budget.schedule_ms_per_frame`); candidates are ranked by
+eq. 3 as under a GFLOPs budget. Confirm the chosen schedule's latency with
+`tflite/benchmark.py`.
+
 Outputs in `out`: schedule.json (the video schedule), candidates.csv,
 candidates.jsonl (resume log), summary.json. Same seed, same result; a restarted
 search reuses the scores already in candidates.jsonl (lines without the per-position
@@ -58,6 +64,7 @@ from vipnas_tf.codecs.dataset_info import LayoutMismatchError, require_same_layo
 from vipnas_tf.data import PoseTrackData
 from vipnas_tf.data.pipeline import make_clip_dataset
 from vipnas_tf.evaluation.clips import ClipEvaluator
+from vipnas_tf.search import latency_budget
 from vipnas_tf.search.records import ResumableCandidates
 from vipnas_tf.search.spatial import SearchError
 from vipnas_tf.temporal.frame_arch import FrameArch, TemporalSpace, frame_cost
@@ -90,13 +97,24 @@ def cheapest_frame(tspace, input_size):
 
 
 class TemporalSearch(ResumableCandidates):
+    """Eq. 3's allocation search (module doc) under one budget: `max_total_gflops`,
+    `max_avg_gflops` (per non-key frame), or `max_ms_per_frame`: the latency per video
+    frame of one cycle, (key + T frame networks) / (T + 1), predicted from the latency
+    table `latency_table` (which must fit this machine, the run's input size,
+    `latency_quantization` and `latency_threads`, or is re-measured with
+    `remeasure_latency`; `vipnas_tf.search.latency_budget`)."""
+
     def __init__(self, model_dir, out_dir, frames=3, max_total_gflops=None, max_avg_gflops=None,
                  strategy="random", num_samples=20, population=None, seed=0, bn_calib_batches=4,
-                 calib_batch_size=8, max_clips=0, progress=True, shared=False):
+                 calib_batch_size=8, max_clips=0, progress=True, shared=False, max_ms_per_frame=None,
+                 latency_table="", latency_quantization="float32", latency_threads=1, remeasure_latency=False):
         if frames < 1:
             raise SearchError(f"frames (T) must be >= 1, got {frames}")
-        if (max_total_gflops is None) == (max_avg_gflops is None):
-            raise SearchError("give exactly one of max_avg_gflops / max_total_gflops")
+        given = [b for b in (max_total_gflops, max_avg_gflops, max_ms_per_frame) if b is not None]
+        if len(given) != 1:
+            raise SearchError("give exactly one of max_avg_gflops / max_total_gflops / max_ms_per_frame")
+        if max_ms_per_frame is not None and not latency_table:
+            raise SearchError("max_ms_per_frame needs latency_table (an existing table, or a path to build one)")
         try:
             self.run_config = read_run_config(model_dir)
         except ModelDirError as e:
@@ -107,7 +125,9 @@ class TemporalSearch(ResumableCandidates):
         self.model_dir = os.fspath(model_dir)
         self.out_dir = os.fspath(out_dir)
         self.frames = int(frames)
-        self.limit = float(max_total_gflops if max_total_gflops is not None else max_avg_gflops * frames)
+        self.max_ms_per_frame = None if max_ms_per_frame is None else float(max_ms_per_frame)
+        self.limit = (float("inf") if max_ms_per_frame is not None else
+                      float(max_total_gflops if max_total_gflops is not None else max_avg_gflops * frames))
         self.strategy = strategy
         self.num_samples = int(num_samples)
         self.population = int(population or max(4, self.num_samples // 4))
@@ -122,6 +142,9 @@ class TemporalSearch(ResumableCandidates):
         self.tspace = TemporalSpace(get_space(self.run_config["space"]), max_arch=self.key_arch)
         self._frame_cost = frame_cost
         self._costs = {}
+        self.latency_model = None
+        if self.max_ms_per_frame is not None:
+            self._open_latency(latency_table, latency_quantization, latency_threads, remeasure_latency)
         smallest = self.frames * self.gflops(cheapest_frame(self.tspace, self.input_size))
         if smallest > self.limit:
             raise SearchError(f"no schedule of T={self.frames} frames meets total GFLOPs <= {self.limit:g} "
@@ -136,6 +159,33 @@ class TemporalSearch(ResumableCandidates):
             log.info("%s: %d candidates lack the per-frame-position mAPs of eq. 3 and are evaluated again",
                      self.jsonl, self.stale)
         self._evaluator = None
+
+    def _open_latency(self, table, quantization, threads, remeasure):
+        """Opens the latency table and refuses a budget below the cheapest schedule."""
+        try:
+            self.latency_model = latency_budget.open_table(table, self.tspace.spatial, self.input_size, quantization,
+                                                           threads, remeasure=remeasure)
+            spatial = self.tspace.spatial.min()
+            frame = min((FrameArch(spatial, op, stage) for op in self.tspace.ops for stage in self.tspace.stages),
+                        key=lambda f: latency_budget.frame_ms(self.latency_model, f))
+            cheapest = self.ms_per_frame((frame,) * self.frames)
+        except latency_budget.LatencyBudgetError as e:
+            raise SearchError(str(e)) from None
+        if cheapest > self.max_ms_per_frame:
+            raise SearchError(
+                f"no schedule of T={self.frames} frames keyed by {self.key_arch.to_string()} meets "
+                f"max_ms_per_frame={self.max_ms_per_frame:g}: the cheapest predicted latency is {cheapest:.3f} ms "
+                f"per frame (every frame {frame.to_string()}; table {self.latency_model.path})")
+
+    def ms_per_frame(self, frames) -> float:
+        """Predicted latency per video frame of one cycle (key + `frames`)."""
+        return latency_budget.schedule_ms_per_frame(self.latency_model, self.key_arch, frames)
+
+    def admits(self, frames) -> bool:
+        """The schedule meets the budget (GFLOPs total, or ms per frame)."""
+        if self.max_ms_per_frame is not None:
+            return self.ms_per_frame(frames) <= self.max_ms_per_frame
+        return self.total(frames) <= self.limit
 
     def _complete_row(self, row):
         """A candidates.jsonl row that holds T per-position mAPs and their sum."""
@@ -193,7 +243,8 @@ class TemporalSearch(ResumableCandidates):
             frame_map = [round(float(v), 4) for v in stats["frame_map"]]
             return {"key": key, "frames": [f.to_dict() for f in frames],
                     "sum_ap": round(float(np.sum(stats["frame_map"])), 4), "frame_map": frame_map,
-                    "map": round(float(stats["Total"]), 4), "total_gflops": round(self.total(frames), 5)}
+                    "map": round(float(stats["Total"]), 4), "total_gflops": round(self.total(frames), 5),
+                    **({"ms_per_frame": round(self.ms_per_frame(frames), 4)} if self.latency_model else {})}
 
         return self._record(key, evaluate, source, bar, metric="sum_ap", fmt=".1f")
 
@@ -203,9 +254,9 @@ class TemporalSearch(ResumableCandidates):
                 frames = (self.tspace.sample(rng),) * self.frames
             else:
                 frames = tuple(self.tspace.sample(rng, self.frames))
-            if self.total(frames) <= self.limit:
+            if self.admits(frames):
                 return frames
-        raise SearchError(f"no schedule within total GFLOPs <= {self.limit:g} in {tries} samples; raise the budget")
+        raise SearchError(f"no schedule within {self._budget_text()} in {tries} samples; raise the budget")
 
     def _child(self, rng, parents):
         for _ in range(1000):
@@ -220,9 +271,14 @@ class TemporalSearch(ResumableCandidates):
             if self.shared:
                 child = [child[t]] * self.frames
             child = tuple(FrameArch.from_dict(c.to_dict()) for c in child)
-            if self.total(child) <= self.limit:
+            if self.admits(child):
                 return child
         return self._sample(rng)
+
+    def _budget_text(self):
+        if self.max_ms_per_frame is not None:
+            return f"predicted ms per frame <= {self.max_ms_per_frame:g}"
+        return f"total GFLOPs <= {self.limit:g}"
 
     def run(self):
         t0 = time.time()
@@ -254,7 +310,8 @@ class TemporalSearch(ResumableCandidates):
         best = max(self.rows, key=lambda r: (r["sum_ap"], -r["index"]))  # eq. 3
         pooled = max(self.rows, key=lambda r: (r["map"], -r["index"]))
         frames = tuple(FrameArch.from_dict(f) for f in best["frames"])
-        if self.total(frames) > self.limit + 1e-9:
+        within = self.admits(frames) if self.max_ms_per_frame is not None else self.total(frames) <= self.limit + 1e-9
+        if not within:
             raise AssertionError("best schedule violates the budget")
         key_cost = arch_cost(self.key_arch, self.input_size)
         keras_models = self.save_static_models(frames)
@@ -263,7 +320,9 @@ class TemporalSearch(ResumableCandidates):
             key_model_dir=os.path.abspath(self.run_config["key_model_dir"]),
             model_dir=os.path.abspath(self.model_dir),
             extra={"map_nonkey": best["map"], "sum_ap_nonkey": best["sum_ap"], "frame_map_nonkey": best["frame_map"],
-                   "budget_total_gflops": self.limit, "keras_models": keras_models},
+                   **({"budget_total_gflops": self.limit} if self.max_ms_per_frame is None else
+                      {"budget_ms_per_frame": self.max_ms_per_frame}),
+                   "keras_models": keras_models, **self._latency_extra(frames)},
             keypoint_layout=self.keypoint_layout)
         path = os.path.join(self.out_dir, "schedule.json")
         schedule.save(path)
@@ -284,7 +343,8 @@ class TemporalSearch(ResumableCandidates):
             "avg_gflops_nonkey": round(self.total(frames) / self.frames, 5),
             "avg_gflops": round((self.total(frames) + float(key_cost.paper_gflops)) / (self.frames + 1), 5),
             "key_paper_gflops": round(float(key_cost.paper_gflops), 5),
-            "budget": {"max_total_gflops": self.limit, "max_avg_gflops": self.limit / self.frames},
+            "budget": self._budget_dict(),
+            **self._latency_extra(frames),
             "ranked_by": "sum_ap (paper eq. 3: the sum over non-key frame positions of their mAP)",
             "sum_ap_nonkey": best["sum_ap"], "frame_map_nonkey": best["frame_map"], "map_nonkey": best["map"],
             "pooled_map_pick": {"index": pooled["index"], "map": pooled["map"], "sum_ap": pooled["sum_ap"],
@@ -297,6 +357,22 @@ class TemporalSearch(ResumableCandidates):
         }
         io_utils.write_json(os.path.join(self.out_dir, "summary.json"), summary)
         return summary
+
+    def _budget_dict(self):
+        if self.max_ms_per_frame is not None:
+            return {"max_ms_per_frame": self.max_ms_per_frame}
+        return {"max_total_gflops": self.limit, "max_avg_gflops": self.limit / self.frames}
+
+    def _latency_extra(self, frames):
+        """Predicted latency of the schedule (with a latency table): per frame, per cycle,
+        the table's provenance."""
+        if self.latency_model is None:
+            return {}
+        per_frame = self.ms_per_frame(frames)
+        return {"predicted_ms_per_frame": round(per_frame, 4),
+                "predicted_ms_per_cycle": round(per_frame * (self.frames + 1), 4),
+                "latency_table": {"path": os.path.abspath(self.latency_model.path),
+                                  **latency_budget.table_provenance(self.latency_model)}}
 
     def save_static_models(self, frames):
         """Writes key.keras and frame{t}.keras (static models; each frame with its own
@@ -342,6 +418,11 @@ class TemporalSearchConfig:
     bn_calib_batches: int = 4
     progress: bool = True
     shared: bool = False
+    max_ms_per_frame: Optional[float] = None
+    latency_table: str = ""
+    latency_quantization: str = "float32"
+    latency_threads: int = 1
+    remeasure_latency: bool = False
 
 
 def run_temporal_search(config: TemporalSearchConfig):
