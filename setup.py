@@ -13,6 +13,7 @@ CONSOLE_SCRIPTS = [
     "vipnas-infer=vipnas_tf.cli.console:infer",
     "vipnas-benchmark=vipnas_tf.cli.console:benchmark",
     "vipnas-evaluate=vipnas_tf.cli.console:evaluate",
+    "vipnas-export=vipnas_tf.cli.console:export",
 ]
 
 

@@ -20,3 +20,7 @@ def benchmark():
 
 def evaluate():
     run("evaluate")
+
+
+def export():
+    run("export")
