@@ -66,8 +66,8 @@ setup(
         # torch: the mmpose checkpoint import parity test (tests/interop) builds PyTorch
         # twins. Pinned: on the project's machines 2.13.0 resolves to the local CPU wheel
         # (~40 s install); an unpinned torch resolves to a multi-GB CUDA build.
-        "test": ["pytest>=7", "pytest-timeout>=2.1", "torch==2.13.0"],
-        "dev": ["pytest>=7", "pytest-timeout>=2.1", "torch==2.13.0", "build", "ruff"],
+        "test": ["pytest>=7", "pytest-timeout>=2.1", "pytest-xdist>=3.5", "torch==2.13.0"],
+        "dev": ["pytest>=7", "pytest-timeout>=2.1", "pytest-xdist>=3.5", "torch==2.13.0", "build", "ruff"],
         # Optional: reading mmpose .pth checkpoints (scripts/import_mmpose.py); any
         # build works, a CPU one is enough.
         "torch": ["torch>=2.1"],
