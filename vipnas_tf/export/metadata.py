@@ -73,7 +73,8 @@ def model_metadata(*, input_size, heatmap_size, num_keypoints: int, input_dtype:
         input_dtype: "float32" (the caller normalises) or "uint8" (RGB 0-255 pixels,
             normalisation inside the graph).
         keypoint_layout: "coco" | "posetrack18", or None when the channels mean nothing
-            yet (random weights); names, flip pairs and skeleton come from the layout.
+            yet (random weights); names, flip pairs and skeleton come from the layout
+            (null when its keypoint count is not `num_keypoints`).
         quantization: the conversion mode.
         decode: whether the model also outputs keypoints and scores.
         arch: the architecture string, if any.
@@ -113,6 +114,8 @@ def model_metadata(*, input_size, heatmap_size, num_keypoints: int, input_dtype:
                     {"name": OUTPUT_NAMES[2], "shape": [1, k], "dtype": "float32",
                      "meaning": "heatmap maximum per keypoint"}]
     info = DATASET_INFOS.get(keypoint_layout)
+    if info is not None and info.num_keypoints != k:
+        info = None  # a layout of another keypoint count names nothing here
     keypoints = {"layout": keypoint_layout, "count": k,
                  "names": list(info.keypoint_names) if info else None,
                  "flip_pairs": [list(p) for p in info.flip_pairs] if info else None,
