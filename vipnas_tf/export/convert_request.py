@@ -91,6 +91,11 @@ def _qat_batches(req, train_ds, teacher):
 
 
 def _check_data(req):
+    if req.input_dtype not in metadata_lib.INPUT_DTYPES:
+        raise ValueError(f"--input must be one of {metadata_lib.INPUT_DTYPES}, got {req.input_dtype!r}")
+    if req.input_dtype == "uint8" and req.quantization == "qat":
+        raise ValueError("--input=uint8 is available for float32, float16, dynamic and int8, not qat "
+                         "(the QAT export keeps the normalised float input)")
     if req.quantization in ("int8", "qat") and not req.data:
         raise ValueError(convert_lib.INT8_NEEDS_DATA.format(
             mode="int8 quantization" if req.quantization == "int8" else "QAT"))
