@@ -7,6 +7,7 @@ from ai_edge_litert.interpreter import Interpreter
 
 from tiny_models import build_tiny_pose_model
 from vipnas_tf.codecs.dataset_info import COCO_INFO
+from vipnas_tf.data.transforms import normalize_images_np
 from vipnas_tf.export import convert as convert_lib, metadata
 
 SIZE = (64, 48)
@@ -54,7 +55,7 @@ def test_signature_runner_takes_uint8_pixels(app_model):
     pixels = np.random.default_rng(1).integers(0, 256, (1,) + SIZE + (3,)).astype(np.uint8)
     out = runner(image=pixels)
     assert sorted(out) == ["heatmaps", "keypoints", "scores"]
-    ref = np.asarray(model(convert_lib.normalize_pixels_np(pixels), training=False))
+    ref = np.asarray(model(normalize_images_np(pixels), training=False))
     np.testing.assert_allclose(out["heatmaps"], ref, atol=1e-4)
     assert out["keypoints"].shape == (1, 17, 2)
 

@@ -13,7 +13,7 @@ from typing import Dict, Optional, Sequence, Tuple
 import keras
 import numpy as np
 
-from vipnas_tf.data.transforms import IMAGENET_MEAN_RGB, IMAGENET_STD_RGB
+from vipnas_tf.data.transforms import IMAGENET_MEAN_RGB, IMAGENET_STD_RGB, normalize_images_np
 from vipnas_tf.export import metadata as metadata_lib
 from vipnas_tf.export import tflite_export
 from vipnas_tf.export.lowering import hard_swish_method_for, layer_summary, lower_model
@@ -176,13 +176,6 @@ def to_pixels(images: np.ndarray) -> np.ndarray:
     return np.clip(np.round(np.asarray(images, np.float32) * std + mean), 0, 255).astype(np.uint8)
 
 
-def normalize_pixels_np(pixels: np.ndarray) -> np.ndarray:
-    """uint8 RGB crops -> normalised float32 crops (the Keras model's input)."""
-    mean = np.asarray(IMAGENET_MEAN_RGB, np.float32)
-    std = np.asarray(IMAGENET_STD_RGB, np.float32)
-    return ((np.asarray(pixels, np.float32) - mean) / std).astype(np.float32)
-
-
 def _feed(value, detail):
     """An input array for a tensor: uint8 pixels of a float model pass through (its
     uint8 input has no quantization), everything else is quantized as the tensor says."""
@@ -203,7 +196,7 @@ def pixel_parity_report(model: keras.Model, flatbuffer: bytes, eval_inputs=None)
         others = [rng.standard_normal((4,) + s).astype(np.float32) for s in shapes[1:]]
     else:
         pixels, others = to_pixels(eval_inputs[0]), [np.asarray(a, np.float32) for a in eval_inputs[1:]]
-    ref = predict_keras(model, [normalize_pixels_np(pixels)] + others)
+    ref = predict_keras(model, [normalize_images_np(pixels)] + others)
     interp = load_interpreter(flatbuffer)
     ins, out = interp.get_input_details(), interp.get_output_details()[0]
     got = []
