@@ -92,3 +92,9 @@ def test_a_layout_of_another_keypoint_count_names_nothing():
                                    keypoint_layout="coco", prev_heatmaps=True)
     assert meta["keypoints"]["names"] is None and meta["keypoints"]["layout"] == "coco"
     assert [i["name"] for i in meta["inputs"]] == ["image", "prev_heatmaps"]
+
+
+def test_output_named_like_its_sidecar_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="m.json: a .tflite path is expected"):
+        convert_lib.convert(build_tiny_pose_model(), "float32", str(tmp_path / "m.json"))
+    assert not (tmp_path / "m.json").exists()

@@ -13,7 +13,7 @@ from typing import Dict, Optional, Sequence, Tuple
 import keras
 import numpy as np
 
-from vipnas_tf.data.transforms import IMAGENET_MEAN_RGB, IMAGENET_STD_RGB, normalize_images_np
+from vipnas_tf.data.transforms import normalize_images_np
 from vipnas_tf.export import metadata as metadata_lib
 from vipnas_tf.export import tflite_export
 from vipnas_tf.export.lowering import hard_swish_method_for, layer_summary, lower_model
@@ -101,6 +101,9 @@ def convert(model: keras.Model, mode: str, path: Optional[str] = None, *,
     if input_dtype == "uint8" and mode == "qat":
         raise ValueError("--input=uint8 is available for float32, float16, dynamic and int8, not qat "
                          "(the QAT export keeps the normalised float input)")
+    if path is not None and os.path.splitext(os.fspath(path))[1].lower() == ".json":
+        raise ValueError(f"output {path}: a .tflite path is expected (its metadata goes to "
+                         f"{metadata_lib.sidecar_path(path)}, the same file)")
     if mode == "int8" and calibration_inputs is None:
         raise ValueError(INT8_NEEDS_DATA.format(mode="int8 quantization"))
     if mode == "qat" and not qat_batches:
@@ -169,13 +172,6 @@ def model_metadata_of(model: keras.Model, flatbuffer: bytes, mode: str, input_dt
         prev_heatmaps=len(model.inputs) == 2, image_quantization=image_q, extra=fields.get("extra"))
 
 
-def to_pixels(images: np.ndarray) -> np.ndarray:
-    """Normalised crops -> the uint8 RGB crops they came from (rounded)."""
-    mean = np.asarray(IMAGENET_MEAN_RGB, np.float32)
-    std = np.asarray(IMAGENET_STD_RGB, np.float32)
-    return np.clip(np.round(np.asarray(images, np.float32) * std + mean), 0, 255).astype(np.uint8)
-
-
 def _feed(value, detail):
     """An input array for a tensor: uint8 pixels of a float model pass through (its
     uint8 input has no quantization), everything else is quantized as the tensor says."""
@@ -195,7 +191,7 @@ def pixel_parity_report(model: keras.Model, flatbuffer: bytes, eval_inputs=None)
         pixels = rng.integers(0, 256, (4,) + shapes[0]).astype(np.uint8)
         others = [rng.standard_normal((4,) + s).astype(np.float32) for s in shapes[1:]]
     else:
-        pixels, others = to_pixels(eval_inputs[0]), [np.asarray(a, np.float32) for a in eval_inputs[1:]]
+        pixels, others = tflite_export.to_pixels(eval_inputs[0]), [np.asarray(a, np.float32) for a in eval_inputs[1:]]
     ref = predict_keras(model, [normalize_images_np(pixels)] + others)
     interp = load_interpreter(flatbuffer)
     ins, out = interp.get_input_details(), interp.get_output_details()[0]

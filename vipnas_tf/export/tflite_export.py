@@ -226,15 +226,19 @@ def _pack_inputs(model, inputs):
     return inputs[0] if len(inputs) == 1 else inputs
 
 
+def to_pixels(images: np.ndarray) -> np.ndarray:
+    """Normalised crops -> the uint8 RGB crops they came from (rounded, clipped to 0-255)."""
+    mean = np.asarray(IMAGENET_MEAN_RGB, np.float32)
+    std = np.asarray(IMAGENET_STD_RGB, np.float32)
+    return np.clip(np.round(np.asarray(images, np.float32) * std + mean), 0, 255).astype(np.uint8)
+
+
 def _pixel_representative(data, num_inputs: int):
     """Representative data of normalised crops -> the same crops as 0-255 pixel values.
 
     The first sample gets one black and one white pixel, so that the calibrated range
     of the image input is exactly [0, 255]: a uint8 input of scale 1 and zero point 0.
     """
-    mean = np.asarray(IMAGENET_MEAN_RGB, np.float32)
-    std = np.asarray(IMAGENET_STD_RGB, np.float32)
-
     def gen():
         source = data() if callable(data) else data
         first = True
@@ -242,7 +246,7 @@ def _pixel_representative(data, num_inputs: int):
             arrays = list(batch) if isinstance(batch, (list, tuple)) else [batch]
             if len(arrays) == 2 and num_inputs == 1:  # (features, labels)
                 arrays = arrays[:1]
-            image = np.clip(np.round(np.asarray(arrays[0], np.float32) * std + mean), 0, 255)
+            image = to_pixels(arrays[0]).astype(np.float32)
             if first:
                 image[0, 0, 0, :] = 0.0
                 image[0, 0, 1, :] = 255.0
