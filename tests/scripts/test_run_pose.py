@@ -1,6 +1,7 @@
 """`tflite/examples/run_pose.py` (ai-edge-litert, numpy and OpenCV only) against vipnas_tf's
 own inference of the same .tflite on the shared samples."""
 import ast
+import importlib.util
 import json
 import os
 import shutil
@@ -30,6 +31,21 @@ VIDEO_BOX = [380.0, 150.0, 120.0, 300.0]
 def _run_pose(repo_root, *args):
     return subprocess.run([sys.executable, str(repo_root / "tflite" / "examples" / "run_pose.py"), *args],
                           capture_output=True, text=True, timeout=120, check=False)
+
+
+@pytest.fixture(scope="module")
+def run_pose(repo_root):
+    """The example as a module: its `main(argv)` runs in this process (no interpreter start)."""
+    spec = importlib.util.spec_from_file_location("run_pose", repo_root / "tflite" / "examples" / "run_pose.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _main(module, capsys, *args):
+    code = module.main(list(args))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
 
 
 @pytest.fixture(scope="module")
@@ -74,16 +90,17 @@ def test_example_imports_only_litert_numpy_opencv(repo_root):
     assert modules <= {"argparse", "json", "os", "struct", "sys", "cv2", "numpy", "ai_edge_litert"}, modules
 
 
-def test_image_keypoints_match_vipnas_tf(repo_root, shared_data, key_model, tmp_path):
+def test_image_keypoints_match_vipnas_tf(run_pose, capsys, shared_data, key_model, tmp_path):
     image_path = str(shared_data / IMAGE)
     # Without the sidecar the metadata comes from the flatbuffer itself.
     alone = tmp_path / "alone.tflite"
     shutil.copy(key_model, alone)
+    assert run_pose.read_metadata(str(alone)) == run_pose.read_metadata(key_model)
     for model in (key_model, str(alone)):
-        r = _run_pose(repo_root, f"--model={model}", f"--image={image_path}",
-                      "--box=" + ",".join(map(str, BOX)), f"--output={tmp_path / 'pose.jpg'}", "--json")
-        assert r.returncode == 0, r.stderr
-        got = json.loads(r.stdout)
+        code, out, err = _main(run_pose, capsys, f"--model={model}", f"--image={image_path}",
+                               "--box=" + ",".join(map(str, BOX)), f"--output={tmp_path / 'pose.jpg'}", "--json")
+        assert code == 0, err
+        got = json.loads(out)
         ((ref_kp, ref_scores),) = _reference([key_model], [cv2.imread(image_path)], BOX, 1)
         assert got["keypoint_names"][0] == "nose" and len(got["keypoints"]) == K
         np.testing.assert_allclose(got["keypoints"], ref_kp, atol=1e-3)
@@ -98,19 +115,19 @@ def test_image_keypoints_match_vipnas_tf(repo_root, shared_data, key_model, tmp_
     (["--box=5000,10,50,80"], "outside"),
     (["--image=/nonexistent.jpg"], "cannot read image /nonexistent.jpg"),
 ])
-def test_bad_input_names_the_value(repo_root, shared_data, key_model, args, match):
+def test_bad_input_names_the_value(run_pose, capsys, shared_data, key_model, args, match):
     base = {"--model": key_model, "--image": str(shared_data / IMAGE), "--box": ",".join(map(str, BOX))}
     for a in args:
         base[a.split("=")[0]] = a.split("=", 1)[1]
-    r = _run_pose(repo_root, *[f"{k}={v}" for k, v in base.items()])
-    assert r.returncode == 2 and match in r.stderr, r.stderr
+    code, _, err = _main(run_pose, capsys, *[f"{k}={v}" for k, v in base.items()])
+    assert code == 2 and match in err, err
 
 
-def test_model_without_metadata_is_refused(repo_root, shared_data, tmp_path):
+def test_model_without_metadata_is_refused(run_pose, capsys, shared_data, tmp_path):
     bogus = tmp_path / "m.tflite"
     bogus.write_bytes(b"not a model at all")
-    r = _run_pose(repo_root, f"--model={bogus}", f"--image={shared_data / IMAGE}", "--box=1,2,30,40")
-    assert r.returncode == 2 and str(bogus) in r.stderr and "TFL3" in r.stderr, r.stderr
+    code, _, err = _main(run_pose, capsys, f"--model={bogus}", f"--image={shared_data / IMAGE}", "--box=1,2,30,40")
+    assert code == 2 and str(bogus) in err and "TFL3" in err, err
 
 
 def test_video_schedule_matches_vipnas_tf(repo_root, shared_data, key_model, tmp_path):
