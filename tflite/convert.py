@@ -3,8 +3,8 @@
 The static model is lowered first (`vipnas_tf.export.lowering.lower_model`: BN
 folding incl. the head BNs, ReLU fusion, grouped convs as depthwise / dense /
 native grouped CONV_2D, <= 25-tap depthwise bands, int8-friendly hard-swish for int8
-and QAT), then converted with TFLite builtins only. A JSON summary is printed: path,
-size, quantization, where the weights came from, and parity against the un-lowered
+and QAT), then converted with TFLite builtins only. A JSON summary is printed (and saved beside
+the model): path, size, quantization, where the weights came from, and parity against the un-lowered
 float Keras model (max abs heatmap difference, argmax agreement, mean keypoint error
 in crop pixels) on validation crops (--data) or random inputs.
 
@@ -15,6 +15,16 @@ in crop pixels) on validation crops (--data) or random inputs.
   python tflite/convert.py --arch=s_vipnas_mbv3 --model_dir=runs/svipnet --quantization=qat \\
       --output=/tmp/mq.tflite --data=... --image_root=... --qat_steps=300
   python tflite/convert.py --schedule=runs/t/schedule.json --quantization=float32 --output=/tmp/sched
+  python tflite/convert.py --model_dir=runs/imported --quantization=float32 --input=uint8 \
+      --decode --output=/tmp/app.tflite
+
+--input=uint8 folds the normalisation into the model: it takes a uint8 RGB crop 0-255
+(in int8 the image input is then the uint8 pixels themselves, scale 1, zero point 0).
+Every model has the `serving_default` signature (inputs `image`, `prev_heatmaps` for a
+T-ViPNet; outputs `heatmaps`, and `keypoints`, `scores` with --decode) and carries its
+metadata (input size, colour order, normalisation, keypoint names, flip pairs, skeleton,
+heatmap stride, crop rule, architecture, provenance) in the file and as `m.json` beside
+`m.tflite`; the summary is also saved as `m.summary.json` (docs/tflite.md).
 
 Without --model_dir the weights are randomly initialised (presets are architectures;
 trained weights come from --model_dir: a training run or mmpose's published checkpoints
@@ -61,6 +71,9 @@ flags.DEFINE_integer("qat_batches", 25, "QAT: distinct batches drawn from the pi
                      lower_bound=1)
 flags.DEFINE_enum("qat_target", "teacher", ["teacher", "labels"],
                   "QAT targets: the float model's heatmaps (teacher) or the ground truth.")
+flags.DEFINE_enum("input", "float32", ["float32", "uint8"],
+                  "Image input: float32 normalised crops, or uint8 RGB crops 0-255 (normalisation "
+                  "folded into the model).")
 flags.DEFINE_bool("decode", False, "Also output keypoints [1,K,2] and scores [1,K] (codec decode).")
 flags.DEFINE_bool("lower", True, "Apply the deployment lowering (keep on; off only for comparisons).")
 flags.DEFINE_bool("json", False, "Print only the JSON summary on stdout.")
@@ -93,7 +106,8 @@ def main(argv):
         calibration_samples=FLAGS.calibration_samples, qat_steps=FLAGS.qat_steps,
         qat_learning_rate=FLAGS.qat_learning_rate, qat_batch_size=FLAGS.qat_batch_size,
         qat_batches=FLAGS.qat_batches, qat_target=FLAGS.qat_target, decode=FLAGS.decode, lower=FLAGS.lower,
-        schedule=FLAGS.schedule, frame_factory=FLAGS.frame_factory, seed=FLAGS.seed, progress=not FLAGS.json)
+        schedule=FLAGS.schedule, frame_factory=FLAGS.frame_factory, seed=FLAGS.seed, progress=not FLAGS.json,
+        input_dtype=FLAGS.input)
     try:
         summary = run_convert(request, log=_log)
     except UnsupportedOpError as e:

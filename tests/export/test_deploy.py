@@ -105,7 +105,8 @@ def test_convert_schedule_generic(tiny_model, tmp_path, mode):
     result = convert_schedule(schedule, key, lambda i: frames[i], out, mode,
                               calibration_images=images if mode == "int8" else None,
                               eval_images=images[:3], progress=False)
-    assert sorted(os.listdir(out)) == ["frame1.tflite", "frame2.tflite", "key.tflite", "manifest.json"]
+    assert sorted(os.listdir(out)) == ["frame1.json", "frame1.tflite", "frame2.json", "frame2.tflite",
+                                       "key.json", "key.tflite", "manifest.json"]
     assert not [p for p in os.listdir(tmp_path) if ".tmp-" in p]
     manifest = litert.read_manifest(out)
     assert manifest["key_frame_interval"] == 3 and manifest["quantization"] == mode

@@ -3,8 +3,10 @@ import numpy as np
 import pytest
 
 import keras
+from ai_edge_litert.interpreter import Interpreter
 from tests.testcase import run_tflite_parity_test
 from tiny_models import K, build_tiny_pose_model, sample_inputs
+from vipnas_tf.data.transforms import IMAGENET_MEAN_RGB, IMAGENET_STD_RGB
 from vipnas_tf.export import quantization, tflite_export
 from vipnas_tf.litert import run_tflite
 
@@ -167,3 +169,51 @@ def test_lowered_layers_convert_to_builtins_with_parity():
     run_tflite_parity_test(model, _x(model), flatbuffer=fb, atol=1e-4)
     run_tflite_parity_test(model, _x(model), quantization=quantization.QuantizationConfig.for_int8(_rep(model)),
                            relative_atol=0.05, same_argmax=False)
+
+
+def test_serving_default_signature_names(fp32, tiny_model):
+    runner = Interpreter(model_content=fp32).get_signature_runner("serving_default")
+    x = _x(tiny_model)
+    out = runner(image=x[0])
+    assert list(out) == ["heatmaps"]
+    np.testing.assert_allclose(out["heatmaps"], _keras_out(tiny_model, x), atol=1e-4)
+
+
+def _normalised(model):
+    """`model` on uint8-range pixels: what a uint8-input .tflite must compute."""
+    mean = np.asarray(IMAGENET_MEAN_RGB, np.float32)
+    std = np.asarray(IMAGENET_STD_RGB, np.float32)
+    return lambda x, training=False: model([(np.asarray(x, np.float32) - mean) / std], training=training)
+
+
+def _pixels(model, seed=7):
+    return np.random.default_rng(seed).integers(0, 256, (1,) + tuple(model.inputs[0].shape[1:])).astype(np.uint8)
+
+
+def test_float16_uint8_input_folds_the_normalisation(tiny_model):
+    fb = tflite_export.export_tflite(tiny_model, quantization=quantization.QuantizationConfig.for_float16(),
+                                     input_dtype="uint8")
+    runner = Interpreter(model_content=fb).get_signature_runner()
+    assert runner.get_input_details()["image"]["dtype"] == np.uint8
+    pixels = _pixels(tiny_model)
+    ref = np.asarray(_normalised(tiny_model)(pixels))
+    got = runner(image=pixels)["heatmaps"]
+    assert np.abs(got - ref).max() <= 5e-3 * max(1.0, np.abs(ref).max())
+
+
+def test_int8_uint8_input_is_the_pixels(tiny_model):
+    """int8 with uint8 input: the image input is uint8 with scale 1 and zero point 0
+    (the pixels as they are), the heatmaps stay float32."""
+    cfg = quantization.QuantizationConfig.for_int8(_rep(tiny_model))
+    fb = tflite_export.export_tflite(tiny_model, quantization=cfg, input_dtype="uint8")
+    it = Interpreter(model_content=fb)
+    image = it.get_input_details()[0]
+    assert image["dtype"] == np.uint8 and image["quantization"] == (1.0, 0)
+    assert it.get_output_details()[0]["dtype"] == np.float32
+    # run_tflite quantizes with (1, 0): it feeds the pixel values unchanged.
+    run_tflite_parity_test(tiny_model, [_pixels(tiny_model).astype(np.float32)], flatbuffer=fb,
+                           reference=_normalised(tiny_model), relative_atol=0.05, same_argmax=False)
+    with pytest.raises(ValueError, match="io_dtype='int8'"):
+        tflite_export.export_tflite(tiny_model, input_dtype="uint8",
+                                    quantization=quantization.QuantizationConfig.for_int8(_rep(tiny_model),
+                                                                                          io_dtype="int8"))

@@ -3,7 +3,9 @@
 `ConvertRequest` holds what the command line asks for (plain values), `run_convert`
 carries it out with `vipnas_tf.export` (`deploy` loads, `convert` converts) and returns the JSON summary: path, size,
 quantization, where the weights came from, the architecture's cost and the parity
-report (or, for a schedule, the folder and its manifest). Bad input raises ValueError
+report (or, for a schedule, the folder and its manifest). The summary is also saved
+beside the model (`m.summary.json` for `m.tflite`, `DIR/convert_summary.json` for a
+schedule), the model's metadata in it and beside it (`m.json`). Bad input raises ValueError
 (int8 / QAT without data, a bad input size, data paths, schedule fields) or
 `tflite_export.UnsupportedOpError`.
 """
@@ -16,8 +18,10 @@ from vipnas_tf.arch import arch_cost
 from vipnas_tf.export import convert as convert_lib
 from vipnas_tf.export import data as data_lib
 from vipnas_tf.export import deploy
+from vipnas_tf.export import metadata as metadata_lib
 from vipnas_tf.export.parity import predict_keras
-from vipnas_tf.export.schedule_export import convert_schedule
+from vipnas_tf.export.schedule_export import SUMMARY, convert_schedule
+from vipnas_tf.utils.io import write_json
 
 
 @dataclasses.dataclass
@@ -31,6 +35,8 @@ class ConvertRequest:
       data / image_root: COCO keypoints file and image folder for int8 calibration, QAT
         and the parity crops; eval_data / eval_image_root: other parity crops.
       frame_factory: "module:function" building frame model i of a schedule.
+      input_dtype: "float32" (normalised crops) or "uint8" (RGB pixels 0-255, the
+        normalisation folded into the model).
     """
 
     quantization: str
@@ -55,6 +61,7 @@ class ConvertRequest:
     frame_factory: Optional[str] = None
     seed: int = 0
     progress: bool = True
+    input_dtype: str = "float32"
 
 
 def _data(req, size):
@@ -84,6 +91,11 @@ def _qat_batches(req, train_ds, teacher):
 
 
 def _check_data(req):
+    if req.input_dtype not in metadata_lib.INPUT_DTYPES:
+        raise ValueError(f"--input must be one of {metadata_lib.INPUT_DTYPES}, got {req.input_dtype!r}")
+    if req.input_dtype == "uint8" and req.quantization == "qat":
+        raise ValueError("--input=uint8 is available for float32, float16, dynamic and int8, not qat "
+                         "(the QAT export keeps the normalised float input)")
     if req.quantization in ("int8", "qat") and not req.data:
         raise ValueError(convert_lib.INT8_NEEDS_DATA.format(
             mode="int8 quantization" if req.quantization == "int8" else "QAT"))
@@ -114,18 +126,25 @@ def _convert_single(req, log):
         kwargs["qat"] = convert_lib.QatOptions(req.qat_steps, req.qat_learning_rate, req.qat_target)
     if eval_images is not None:
         kwargs["eval_inputs"] = [eval_images]
+    arch = loaded.arch.to_string() if loaded.arch else None
+    fields = {"arch": arch, "provenance": metadata_lib.provenance(loaded.weights, loaded.random_init,
+                                                                  req.model_dir, loaded.run_config)}
     _, summary = convert_lib.convert(loaded.model, mode, req.output, decode=req.decode,
                                      lower=req.lower, num_calibration_samples=req.calibration_samples,
-                                     keypoint_layout=loaded.keypoint_layout, **kwargs)
+                                     keypoint_layout=loaded.keypoint_layout, input_dtype=req.input_dtype,
+                                     metadata=fields, **kwargs)
     cost = None
     if loaded.arch is not None:
         c = arch_cost(loaded.arch, loaded.input_size)
         cost = {"macs": int(c.macs), "paper_gflops": round(float(c.paper_gflops), 4), "params": int(c.params)}
-    return {"path": summary.pop("path"), "size_bytes": summary.pop("size_bytes"),
-            "quantization": mode, "arch": loaded.arch.to_string() if loaded.arch else None,
-            "input_size": list(loaded.input_size), "weights": loaded.weights,
-            "random_init": loaded.random_init, "model_dir": req.model_dir, "cost": cost,
-            **summary, "seconds": round(time.time() - t0, 1)}
+    result = {"path": summary.pop("path"), "size_bytes": summary.pop("size_bytes"),
+              "quantization": mode, "arch": arch,
+              "input_size": list(loaded.input_size), "weights": loaded.weights,
+              "random_init": loaded.random_init, "model_dir": req.model_dir, "cost": cost,
+              **summary, "seconds": round(time.time() - t0, 1)}
+    result["summary_path"] = os.path.abspath(metadata_lib.summary_path(req.output))
+    write_json(result["summary_path"], result)
+    return result
 
 
 def _convert_schedule(req, log):
@@ -148,10 +167,14 @@ def _convert_schedule(req, log):
         calibration_images=data if mode == "int8" else None,
         qat_images=data if mode == "qat" else None,
         qat=convert_lib.QatOptions(req.qat_steps, req.qat_learning_rate, req.qat_target),
-        eval_images=eval_images, decode=req.decode, progress=req.progress)
+        eval_images=eval_images, decode=req.decode, progress=req.progress, input_dtype=req.input_dtype,
+        key_provenance=metadata_lib.provenance(key.weights, key.random_init, loaded.schedule.key_model_path,
+                                               key.run_config))
     result.update(quantization=mode, schedule=os.path.abspath(req.schedule),
                   key_weights=key.weights, random_init_key=key.random_init,
                   seconds=round(time.time() - t0, 1))
+    result["summary_path"] = os.path.join(result["out_dir"], SUMMARY)
+    write_json(result["summary_path"], result)
     return result
 
 

@@ -4,7 +4,9 @@
 network of a `vipnas_tf.temporal.Schedule` with `convert.convert` and writes the
 folder atomically: key.tflite, frame{i}.tflite and the benchmark's manifest.json
 (format: `vipnas_tf/litert/runners.py`), whose costs are the schedule's
-(`Schedule.describe`) at the converted input size.
+(`Schedule.describe`) at the converted input size. Every model carries its metadata
+(`vipnas_tf.export.metadata`, with its role in the schedule) in the file and as the
+sidecar key.json, frame{i}.json, named in the manifest.
 """
 import dataclasses
 import os
@@ -16,10 +18,14 @@ from tqdm import tqdm
 
 from vipnas_tf.export.convert import INT8_NEEDS_DATA, QatOptions, convert
 from vipnas_tf.export.data import chain_inputs
+from vipnas_tf.export.metadata import provenance, sidecar_path
 from vipnas_tf.export.parity import predict_keras
 from vipnas_tf.litert.runners import MANIFEST
 from vipnas_tf.temporal.schedule import Schedule
 from vipnas_tf.utils.io import read_json, write_dir_atomic, write_json
+
+# The conversion summary of a schedule folder (`convert_request` writes it).
+SUMMARY = "convert_summary.json"
 
 
 def convert_schedule(schedule: Schedule, key_model: keras.Model,
@@ -27,7 +33,8 @@ def convert_schedule(schedule: Schedule, key_model: keras.Model,
                      calibration_images: Optional[np.ndarray] = None,
                      qat_images: Optional[np.ndarray] = None, qat: Optional[QatOptions] = None,
                      eval_images: Optional[np.ndarray] = None, decode: bool = False,
-                     name: Optional[str] = None, progress: bool = True) -> Dict:
+                     name: Optional[str] = None, progress: bool = True, input_dtype: str = "float32",
+                     key_provenance: Optional[Dict] = None) -> Dict:
     """Converts a video schedule to `out_dir`: key.tflite, frame{i}.tflite, manifest.json.
 
     Args:
@@ -42,6 +49,8 @@ def convert_schedule(schedule: Schedule, key_model: keras.Model,
             models of the cycle in order on the same crops (`chain_inputs`).
         eval_images: crops for the per-model parity report (None: random inputs).
         decode: also output keypoints and scores from every model.
+        input_dtype: "float32" or "uint8" image inputs (`convert.convert`).
+        key_provenance: the key model's `metadata.provenance` (default: unknown).
 
     Returns:
         The summary: manifest fields plus per-model conversion summaries.
@@ -59,6 +68,20 @@ def convert_schedule(schedule: Schedule, key_model: keras.Model,
     eval_chain = chain_inputs(models, eval_images) if eval_images is not None else None
     files = ["key.tflite"] + [f"frame{i + 1}.tflite" for i in range(num)]
     summaries = []
+    costs = schedule_costs(schedule, [int(d) for d in key_model.inputs[0].shape[1:3]]) or {}
+    frame_prov = provenance(f"temporal model {schedule.model_path}" if schedule.model_path
+                            else "randomly initialised T-ViPNets", not schedule.model_path,
+                            schedule.model_path)
+
+    def fields(i):
+        role = {"role": "key" if i == 0 else "frame", "frame_index": i,
+                "key_frame_interval": schedule.key_frame_interval}
+        if i == 0:
+            arch = (costs.get("key") or {}).get("arch") or schedule.key_arch.to_string()
+            return {"arch": arch, "provenance": key_provenance or {}, "extra": {"schedule": role}}
+        frames = costs.get("frames") or [f.to_dict() for f in schedule.frames]
+        arch = frames[i - 1].get("arch") if i - 1 < len(frames) else None
+        return {"arch": arch, "provenance": frame_prov, "extra": {"schedule": role}}
 
     def fill(tmp):
         for i, (m, f) in enumerate(tqdm(list(zip(models, files)), desc=f"convert schedule ({mode})",
@@ -74,13 +97,15 @@ def convert_schedule(schedule: Schedule, key_model: keras.Model,
             if eval_chain is not None:
                 kwargs["eval_inputs"] = eval_chain[i]
             _, s = convert(m, mode, os.path.join(tmp, f), decode=decode,
-                           keypoint_layout=schedule.keypoint_layout, **kwargs)
+                           keypoint_layout=schedule.keypoint_layout, input_dtype=input_dtype,
+                           metadata=fields(i), **kwargs)
+            s.pop("metadata_path", None)
             s["path"] = f
             summaries.append(s)
         write_manifest(tmp, schedule, files, name=name or os.path.basename(os.path.normpath(out_dir)),
                        image_input=key_model.inputs[0].name.split(":")[0],
                        heatmap_input=_heatmap_input_name(models[1]), quantization=mode,
-                       input_size=[int(d) for d in key_model.inputs[0].shape[1:3]])
+                       input_size=[int(d) for d in key_model.inputs[0].shape[1:3]], input_dtype=input_dtype)
 
     write_dir_atomic(out_dir, fill)
     manifest = read_json(os.path.join(out_dir, MANIFEST))
@@ -117,9 +142,10 @@ def schedule_costs(schedule: Schedule, input_size=None) -> Optional[Dict]:
 
 def write_manifest(folder, schedule: Schedule, files: Sequence[str], *, name: str,
                    image_input: str = "image", heatmap_input: Optional[str] = None,
-                   quantization: str = "float32", input_size=None) -> Dict:
+                   quantization: str = "float32", input_size=None, input_dtype: str = "float32") -> Dict:
     """Writes folder/manifest.json in the benchmark's format (vipnas_tf/litert/runners.py);
-    MACs and paper GFLOPs are the cost model's at `input_size` (`schedule_costs`)."""
+    MACs and paper GFLOPs are the cost model's at `input_size` (`schedule_costs`). Each
+    model's metadata sidecar (`metadata.sidecar_path`) is named when it exists."""
     size = list(input_size) if input_size is not None else list(schedule.input_size)
     costs = schedule_costs(schedule, size)
     key = costs["key"] if costs else {"arch": schedule.key_arch.to_string()}
@@ -137,7 +163,12 @@ def write_manifest(folder, schedule: Schedule, files: Sequence[str], *, name: st
         "key_arch": key.get("arch"),
         "space": schedule.space,
         "input_size": size,
+        "input_dtype": input_dtype,
     }
+    for entry, file in [(manifest, files[0])] + list(zip(manifest["frame_models"], files[1:])):
+        side = sidecar_path(file)
+        if os.path.isfile(os.path.join(folder, side)):
+            entry["key_metadata" if entry is manifest else "metadata"] = side
     if schedule.keypoint_layout:
         manifest["keypoint_layout"] = schedule.keypoint_layout
     gflops = [manifest["key_gflops"]] + [f["gflops"] for f in manifest["frame_models"]]

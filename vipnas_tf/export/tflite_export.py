@@ -18,6 +18,17 @@ Optional post-processing (`decode_fn`): the exported model also returns decoded
 keypoints [1, K, 2] (input-image pixels, x then y) and scores [1, K], so the app
 needs no heatmap code. Outputs are then, in this order: heatmaps, keypoints, scores.
 
+Every model has the named signature `serving_default` (`metadata.with_signature`):
+inputs `image` (and `prev_heatmaps` for a T-ViPNet), outputs `heatmaps` (and
+`keypoints`, `scores`), so `Interpreter.get_signature_runner()` works.
+
+`input_dtype="uint8"` folds the normalisation into the graph: the image input is a
+uint8 RGB crop 0-255, as a camera delivers it. In float modes the graph casts it and
+normalises ((pixel - mean) / std, ImageNet mean/std in RGB); in int8 the network is
+calibrated on pixel values and the image input is uint8 with scale 1 and zero point 0,
+i.e. the pixels themselves (other inputs, the previous heatmaps, are then uint8 too,
+with their own scale and zero point).
+
 Example:
     >>> from vipnas_tf.export import quantization, tflite_export
     >>> tflite_export.export_tflite(model, "m_fp32.tflite")
@@ -35,8 +46,16 @@ import numpy as np
 import tensorflow as tf
 
 from vipnas_tf.codecs.heatmap import HeatmapCodec
+from vipnas_tf.data.transforms import IMAGENET_MEAN_RGB, IMAGENET_STD_RGB
+from vipnas_tf.export.metadata import INPUT_DTYPES, signature_names, with_signature
 from vipnas_tf.export.quantization import QuantizationConfig, arrays_representative, random_representative
+from vipnas_tf.litert.interpreter import load_interpreter
 from vipnas_tf.utils.io import write_bytes
+
+# How the traced function takes the image: normalised float (the Keras model's own
+# input), uint8 pixels (cast and normalised inside), or float pixels 0-255 normalised
+# inside (the int8 conversion of a uint8-input model, calibrated on pixel values).
+IMAGE_INPUTS = ("normalized", "uint8", "pixels")
 
 # decode_fn(heatmaps [N, H, W, K] float32) -> (keypoints [N, K, 2], scores [N, K]).
 DecodeFn = Callable[[tf.Tensor], Tuple[tf.Tensor, tf.Tensor]]
@@ -153,18 +172,39 @@ def _resolve_decode(model, decode_fn):
     return decode_fn
 
 
+def normalize_pixels(images: tf.Tensor) -> tf.Tensor:
+    """(pixel - mean) / std of RGB 0-255 images (any dtype), as the input pipeline
+    normalises (ImageNet mean and std, `vipnas_tf.data.transforms`)."""
+    mean = tf.constant(IMAGENET_MEAN_RGB, tf.float32)
+    inv_std = tf.constant([1.0 / s for s in IMAGENET_STD_RGB], tf.float32)
+    return (tf.cast(images, tf.float32) - mean) * inv_std
+
+
 def concrete_function(model: keras.Model, batch_size: int = 1,
-                      decode_fn: Optional[DecodeFn] = None):
+                      decode_fn: Optional[DecodeFn] = None, image_input: str = "normalized"):
     """Traces `model` (inference mode) with a fixed input signature.
+
+    Args:
+        model: the static Keras model.
+        batch_size: the fixed batch.
+        decode_fn: appends keypoints and scores to the outputs.
+        image_input: one of `IMAGE_INPUTS`: what the first input takes.
 
     Returns the concrete function whose outputs are the model's outputs in order,
     followed by keypoints and scores when `decode_fn` is given.
     """
+    if image_input not in IMAGE_INPUTS:
+        raise ValueError(f"image_input must be one of {IMAGE_INPUTS}, got {image_input!r}")
     specs = static_input_signature(model, batch_size)
+    if image_input == "uint8":
+        specs[0] = tf.TensorSpec(specs[0].shape, tf.uint8, name=specs[0].name)
 
     @tf.function(input_signature=specs, autograph=False)
     def serve(*inputs):
-        outputs = model(_pack_inputs(model, list(inputs)), training=False)
+        inputs = list(inputs)
+        if image_input != "normalized":
+            inputs[0] = normalize_pixels(inputs[0])
+        outputs = model(_pack_inputs(model, inputs), training=False)
         outputs = list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
         if decode_fn is not None:
             keypoints, scores = decode_fn(outputs[0])
@@ -186,10 +226,50 @@ def _pack_inputs(model, inputs):
     return inputs[0] if len(inputs) == 1 else inputs
 
 
+def to_pixels(images: np.ndarray) -> np.ndarray:
+    """Normalised crops -> the uint8 RGB crops they came from (rounded, clipped to 0-255)."""
+    mean = np.asarray(IMAGENET_MEAN_RGB, np.float32)
+    std = np.asarray(IMAGENET_STD_RGB, np.float32)
+    return np.clip(np.round(np.asarray(images, np.float32) * std + mean), 0, 255).astype(np.uint8)
+
+
+def _pixel_representative(data, num_inputs: int):
+    """Representative data of normalised crops -> the same crops as 0-255 pixel values.
+
+    The first sample gets one black and one white pixel, so that the calibrated range
+    of the image input is exactly [0, 255]: a uint8 input of scale 1 and zero point 0.
+    """
+    def gen():
+        source = data() if callable(data) else data
+        first = True
+        for batch in source:
+            arrays = list(batch) if isinstance(batch, (list, tuple)) else [batch]
+            if len(arrays) == 2 and num_inputs == 1:  # (features, labels)
+                arrays = arrays[:1]
+            image = to_pixels(arrays[0]).astype(np.float32)
+            if first:
+                image[0, 0, 0, :] = 0.0
+                image[0, 0, 1, :] = 255.0
+                first = False
+            yield [image] + [np.asarray(a, np.float32) for a in arrays[1:]]
+
+    return gen
+
+
+def _check_pixel_input(flatbuffer):
+    detail = load_interpreter(flatbuffer).get_input_details()[0]
+    scale, zero = detail["quantization"]
+    if detail["dtype"] != np.uint8 or abs(scale - 1.0) > 1e-6 or zero != 0:
+        raise RuntimeError(f"int8 with a uint8 image input: the converter gave the image input "
+                           f"{np.dtype(detail['dtype']).name} scale {scale} zero point {zero}, not the "
+                           "pixels themselves (uint8, scale 1, zero point 0)")
+
+
 def export_tflite(model: keras.Model, path: Optional[Union[str, os.PathLike]] = None, *,
                   quantization: Optional[QuantizationConfig] = None,
                   batch_size: int = 1,
-                  decode_fn: Union[None, str, DecodeFn] = None) -> bytes:
+                  decode_fn: Union[None, str, DecodeFn] = None,
+                  input_dtype: str = "float32") -> bytes:
     """Converts a static Keras 3 model to a TFLite flatbuffer.
 
     Args:
@@ -200,16 +280,32 @@ def export_tflite(model: keras.Model, path: Optional[Union[str, os.PathLike]] = 
         batch_size: the fixed batch of the exported model (1 for on-device use).
         decode_fn: None (heatmaps only), "default" (the project's codec, see
             `default_decode_fn`), or a callable heatmaps -> (keypoints, scores).
+        input_dtype: "float32" (the image input is the normalised crop) or "uint8"
+            (RGB pixels 0-255, normalisation in the graph; see the module docstring).
+            int8 representative data stays normalised crops either way.
 
     Returns:
         The .tflite flatbuffer bytes.
 
     Raises:
         UnsupportedOpError: the model needs ops outside the TFLite builtins.
+        ValueError: an unknown input dtype, or uint8 input with integer outputs.
     """
     quantization = quantization or QuantizationConfig.for_float32()
+    if input_dtype not in INPUT_DTYPES:
+        raise ValueError(f"input_dtype must be one of {INPUT_DTYPES}, got {input_dtype!r}")
+    pixels_int8 = input_dtype == "uint8" and quantization.mode == "int8"
+    if pixels_int8:
+        if quantization.io_dtype != "float32":
+            raise ValueError(f"input_dtype='uint8' sets the int8 model's image input to uint8 pixels; "
+                             f"io_dtype={quantization.io_dtype!r} (integer outputs too) cannot be combined "
+                             "with it, leave io_dtype at 'float32'")
+        quantization = dataclasses.replace(
+            quantization, representative_data=_pixel_representative(quantization.representative_data,
+                                                                    len(model.inputs)))
+    image_input = "normalized" if input_dtype == "float32" else ("pixels" if pixels_int8 else "uint8")
     decode = _resolve_decode(model, decode_fn)
-    cf = concrete_function(model, batch_size, decode)
+    cf = concrete_function(model, batch_size, decode, image_input)
     # No trackable object: the converter then freezes the captured variables into
     # constants (with one, Keras 3 variables stay READ_VARIABLE ops that fail at
     # run time).
@@ -221,6 +317,8 @@ def export_tflite(model: keras.Model, path: Optional[Union[str, os.PathLike]] = 
         # kernels; keep it in float and quantize only the network.
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8,
                                                tf.lite.OpsSet.TFLITE_BUILTINS]
+    if pixels_int8:
+        converter.inference_input_type = tf.uint8
     try:
         flatbuffer = converter.convert()
     except Exception as e:  # ConverterError; its class lives in a private module.
@@ -228,6 +326,10 @@ def export_tflite(model: keras.Model, path: Optional[Union[str, os.PathLike]] = 
             raise
         ops = unsupported_ops_from_error(e, model)
         raise UnsupportedOpError(ops, str(e)) from e
+    if pixels_int8:
+        _check_pixel_input(flatbuffer)
+    num_outputs = len(cf.structured_outputs)
+    flatbuffer = with_signature(flatbuffer, *signature_names(len(model.inputs), num_outputs, decode is not None))
     if path is not None:
         write_bytes(path, flatbuffer)
     return flatbuffer
@@ -236,7 +338,8 @@ def export_tflite(model: keras.Model, path: Optional[Union[str, os.PathLike]] = 
 def export_quantized(model: keras.Model, mode: str = "float32", path: Optional[Union[str, os.PathLike]] = None, *,
                      representative_inputs: Optional[Sequence[np.ndarray]] = None,
                      num_calibration_samples: Optional[int] = None, io_dtype: str = "float32",
-                     decode_fn: Union[None, str, DecodeFn] = None, seed: int = 0) -> bytes:
+                     decode_fn: Union[None, str, DecodeFn] = None, seed: int = 0,
+                     input_dtype: str = "float32") -> bytes:
     """`export_tflite` in a quantization mode, int8 calibrated on given or random inputs.
 
     The one conversion-with-representative-data entry point of the project: deployment
@@ -256,6 +359,7 @@ def export_quantized(model: keras.Model, mode: str = "float32", path: Optional[U
         io_dtype: int8 only: "float32", "int8" or "uint8" (see `quantization`).
         decode_fn: see `export_tflite`.
         seed: seed of the random inputs.
+        input_dtype: "float32" or "uint8" (see `export_tflite`).
     """
     if mode == "int8":
         if representative_inputs is None:
@@ -273,7 +377,7 @@ def export_quantized(model: keras.Model, mode: str = "float32", path: Optional[U
         if mode not in constructors:
             raise ValueError(f"mode must be one of {('int8', *constructors)}, got {mode!r}")
         cfg = constructors[mode]()
-    return export_tflite(model, path, quantization=cfg, decode_fn=decode_fn)
+    return export_tflite(model, path, quantization=cfg, decode_fn=decode_fn, input_dtype=input_dtype)
 
 
 def unsupported_ops_from_error(error: Exception, model: keras.Model) -> List[UnsupportedOp]:
