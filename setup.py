@@ -14,6 +14,7 @@ CONSOLE_SCRIPTS = [
     "vipnas-benchmark=vipnas_tf.cli.console:benchmark",
     "vipnas-evaluate=vipnas_tf.cli.console:evaluate",
     "vipnas-export=vipnas_tf.cli.console:export",
+    "vipnas-convert=vipnas_tf.cli.console:convert",
 ]
 
 

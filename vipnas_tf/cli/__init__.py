@@ -31,6 +31,7 @@ COMMANDS = {
     "infer": Command("infer", "vipnas-infer", "online video pose inference with a schedule"),
     "evaluate": Command("evaluate", "vipnas-evaluate", "the COCO / PoseTrack18 test protocol, or score a results file"),
     "export": Command("export", "vipnas-export", "SavedModel (TF Serving layout) or .keras file of a model or schedule"),
+    "convert": Command("convert", "vipnas-convert", "TFLite (float32, float16, int8, QAT) of a model or schedule"),
     "benchmark": Command("benchmark", "vipnas-benchmark", "LiteRT benchmark of .tflite models and schedules"),
     "make_synthetic": Command("make_synthetic", None, "write the synthetic COCO and PoseTrack18 sets"),
     "import_mmpose": Command("import_mmpose", None, "import an mmpose checkpoint as a model directory"),

@@ -24,3 +24,7 @@ def evaluate():
 
 def export():
     run("export")
+
+
+def convert():
+    run("convert")
