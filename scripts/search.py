@@ -10,7 +10,14 @@ Temporal (paper Sec. 3.4.3, eq. 3):
       --max_avg_gflops=X --out=DIR --json
 
 Outputs (spatial): DIR/best_arch.json, candidates.csv, candidates.jsonl (resume log),
-pareto.png, summary.json. A restarted search skips the candidates already evaluated.
+pareto.png, summary.json. A restarted search skips the candidates already evaluated
+(on the same checkpoint with the same evaluation settings).
+
+Spatial search over several processes or machines sharing DIR (random strategy):
+  python scripts/search.py --model_dir=... --out=DIR --max_gflops=0.15 --shard=0/2 &   # machine A
+  python scripts/search.py --model_dir=... --out=DIR --max_gflops=0.15 --shard=1/2 &   # machine B
+  # the last shard to finish writes the outputs; or, once both are done:
+  python scripts/search.py --model_dir=... --out=DIR --max_gflops=0.15
 """
 import json
 import os
@@ -47,6 +54,8 @@ flags.DEFINE_integer("seed", 0, "Seed (same seed, same result).")
 flags.DEFINE_integer("bn_calib_batches", 8, "BN re-calibration batches per candidate.")
 flags.DEFINE_integer("eval_max_persons", 0, "Validation subset (0: the run's setting).")
 flags.DEFINE_string("space", "", "Expected space of the super-network (error if different).")
+flags.DEFINE_string("shard", "0/1", "Spatial, random strategy: i/n evaluates the proposals of index i modulo n "
+                    "(n processes sharing --out append to one candidates.jsonl).")
 # temporal
 flags.DEFINE_integer("frames", 3, "Temporal: T non-key frames per key frame.")
 flags.DEFINE_float("max_avg_gflops", None, "Temporal: budget on the average GFLOPs per non-key frame.")
@@ -63,7 +72,7 @@ def run_spatial():
         latency_quantization=F.latency_quantization, strategy=F.strategy, num_samples=F.num_samples,
         population=F.population or None, parents=F.parents or None, mutation_prob=F.mutation_prob,
         seed_smallest=F.seed_smallest, seed=F.seed, bn_calib_batches=F.bn_calib_batches,
-        eval_max_persons=F.eval_max_persons, expect_space=F.space or None, progress=F.progress)
+        eval_max_persons=F.eval_max_persons, expect_space=F.space or None, progress=F.progress, shard=F.shard)
     return run_spatial_search(config)
 
 
@@ -86,7 +95,11 @@ def main(argv):
     if F.json:
         print(json.dumps(summary, indent=2))
     else:
-        print(f"best: {summary.get('arch')}  AP {summary.get('ap')}  -> {F.out}")
+        if summary.get("complete") is False:
+            print(f"shard {summary['shard']}: {summary['new_evaluations']} evaluated, {summary['pending']} pending "
+                  f"on other shards -> {summary['candidates']}")
+        else:
+            print(f"best: {summary.get('arch')}  AP {summary.get('ap')}  -> {F.out}")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,194 @@
+"""scripts/train.py --strategy=multi_worker for real: two worker processes on 127.0.0.1
+(TF_CONFIG, free ports) against one process with MirroredStrategy over two logical CPUs,
+which splits each global batch into the same two halves (batch-norm statistics are per
+replica in both), so the losses must agree to float rounding. Super-network mode: both
+finish, only the chief writes the run's files, the other worker's temporary directory is
+gone, the chief's validation AP equals the one-process AP; then a worker is SIGKILLed
+mid-run, the chief stops by itself, and restarting both resumes from the chief's latest
+checkpoint. Temporal mode: the same equality on a T-ViPNet run. Each launch traces the
+real networks in every process, so there are as few launches as possible."""
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from vipnas_tf.arch import get_space
+from vipnas_tf.data.synthetic import training_paths
+from vipnas_tf.testing.model_dirs import make_supernet_dir
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+TIMEOUT = 1500  # seconds per launch; the processes stop by themselves long before
+# Two processes vs one on the same global batch: the same arithmetic up to the order of
+# a two-term sum, measured below 1e-6 relative; 1e-4 leaves room for other CPUs.
+LOSS_RTOL = 1e-4
+
+
+def _free_ports(n):
+    socks = [socket.socket() for _ in range(n)]
+    for s in socks:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in socks]
+    for s in socks:
+        s.close()
+    return ports
+
+
+def _records(model_dir):
+    with open(os.path.join(model_dir, "metrics.jsonl")) as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+class Pair:
+    """Two scripts/train.py workers of one cluster; worker i's TMPDIR is tmp_root/tmp{i}."""
+
+    def __init__(self, args, tmp_root, tag, extra=((), ())):
+        ports = _free_ports(2)
+        cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
+        self.logs, self.procs, self.tmpdirs = [], [], []
+        for i in range(2):
+            tmpdir = os.path.join(tmp_root, f"tmp{i}")
+            os.makedirs(tmpdir, exist_ok=True)
+            env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", TMPDIR=tmpdir,
+                       TF_CONFIG=json.dumps({"cluster": cluster, "task": {"type": "worker", "index": i}}))
+            log = os.path.join(tmp_root, f"{tag}.w{i}.log")
+            with open(log, "w") as err:
+                self.procs.append(subprocess.Popen([*args, "--strategy=multi_worker", *extra[i]], cwd=ROOT,
+                                                   env=env, stdout=subprocess.DEVNULL, stderr=err))
+            self.logs.append(log)
+            self.tmpdirs.append(tmpdir)
+
+    def wait(self, timeout=TIMEOUT):
+        deadline = time.time() + timeout
+        try:
+            for p in self.procs:
+                p.wait(timeout=max(1.0, deadline - time.time()))
+        except subprocess.TimeoutExpired:
+            self.kill()
+            pytest.fail(f"multi-worker run did not stop within {timeout} s: {self.stderr(0)[-2000:]}")
+        return [p.returncode for p in self.procs]
+
+    def kill(self):
+        for p in self.procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+
+    def stderr(self, i):
+        with open(self.logs[i]) as f:
+            return f.read()
+
+
+def _reference(args, tmp_root, tag):
+    """The same run in one process: MirroredStrategy over two logical CPU devices."""
+    log = open(os.path.join(tmp_root, f"{tag}.ref.log"), "w")
+    return subprocess.Popen([*args, "--strategy=mirrored", "--cpu_devices=2"], cwd=ROOT,
+                            env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"), stdout=subprocess.DEVNULL,
+                            stderr=log), log.name
+
+
+def _wait_ref(proc, log):
+    try:
+        proc.wait(timeout=TIMEOUT)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        pytest.fail("one-process reference run did not finish")
+    with open(log) as f:
+        assert proc.returncode == 0, f.read()[-3000:]
+
+
+def _check_chief_only(run_dir, pair):
+    names = sorted(os.listdir(run_dir))
+    assert {"ckpt", "metrics.jsonl", "run_config.json", "tb", "flags.txt"} <= set(names), names
+    for tmpdir in pair.tmpdirs:  # the non-chief's checkpoints went to its temp dir, now removed
+        assert [n for n in os.listdir(tmpdir) if n.startswith("vipnas_worker_")] == []
+    steps = [r["step"] for r in _records(run_dir)]
+    assert steps == sorted(set(steps)), steps  # one writer: each step recorded once
+
+
+def _assert_same_losses(mw, ref, keys):
+    assert [r["step"] for r in mw] == [r["step"] for r in ref]
+    for a, b in zip(mw, ref):
+        for key in keys:
+            np.testing.assert_allclose(a[key], b[key], rtol=LOSS_RTOL, err_msg=f"{key} at step {a['step']}")
+
+
+@pytest.mark.slow
+def test_two_workers_supernet_match_one_process_and_survive_a_killed_worker(train_data, train_script, tmp_path):
+    run_dir = str(tmp_path / "mw")
+    common = ["--mode=supernet", "--num_random=0", "--kernel_init=he", "--checkpoint_every=2",
+              "--keep_checkpoints=10", "--eval_every=0", "--bn_calib_batches=2"]
+    args = train_script.args(train_data, run_dir, *common, "--train_steps=4")
+    ref_args = train_script.args(train_data, str(tmp_path / "ref"), *common, "--train_steps=4")
+    ref, ref_log = _reference(ref_args, str(tmp_path), "super")
+    pair = Pair(args, str(tmp_path), "super")
+    assert pair.wait() == [0, 0], pair.stderr(0)[-3000:] + pair.stderr(1)[-3000:]
+    _wait_ref(ref, ref_log)
+    _check_chief_only(run_dir, pair)
+    mw, one = _records(run_dir), _records(str(tmp_path / "ref"))
+    _assert_same_losses(mw, one, ("loss_max", "loss_min", "distill_min"))
+    # validation on the chief only, on the whole val set: the one-process AP
+    assert mw[-1]["val_ap_max"] == pytest.approx(one[-1]["val_ap_max"], abs=1e-6)
+    assert mw[-1]["val_ap_min"] == pytest.approx(one[-1]["val_ap_min"], abs=1e-6)
+
+    # a worker SIGKILLed mid-run: the chief stops by itself; both restarted, the run resumes
+    args = train_script.args(train_data, run_dir, *common, "--train_steps=10", "--eval_every=-1")
+    pair = Pair(args, str(tmp_path), "kill")
+    deadline = time.time() + TIMEOUT
+    while time.time() < deadline and max(r["step"] for r in _records(run_dir)) < 7 \
+            and all(p.poll() is None for p in pair.procs):
+        time.sleep(0.2)
+    assert all(p.poll() is None for p in pair.procs), pair.stderr(0)[-3000:]
+    killed_at = max(r["step"] for r in _records(run_dir))
+    pair.procs[1].send_signal(signal.SIGKILL)
+    t_kill = time.time()
+    codes = pair.wait(timeout=600)
+    chief_stop_s = time.time() - t_kill
+    assert codes[0] not in (0, None) and "a worker of the cluster stopped" in pair.stderr(0), pair.stderr(0)[-3000:]
+    resume_from = train_script.latest_checkpoint_step(run_dir)
+    assert 0 < killed_at - resume_from <= 2, (killed_at, resume_from)  # at most one checkpoint interval
+    pair = Pair(args, str(tmp_path), "restart")
+    assert pair.wait() == [0, 0], pair.stderr(0)[-3000:] + pair.stderr(1)[-3000:]
+    assert f"(step {resume_from})" in pair.stderr(0) and f"(step {resume_from})" in pair.stderr(1)
+    steps = [r["step"] for r in _records(run_dir)]
+    assert steps[-1] == 10 and steps[steps.index(resume_from) + 1:] == \
+        list(range(resume_from + 1, killed_at + 1)) + list(range(resume_from + 1, 11))
+    _check_chief_only(run_dir, pair)
+    print(f"killed worker 1 after step {killed_at}; chief stopped {chief_stop_s:.0f} s later; "
+          f"resumed from {resume_from}: {killed_at - resume_from} steps lost")
+
+
+@pytest.mark.slow
+def test_two_workers_temporal_match_one_process(train_data, train_script, tmp_path):
+    # An untrained stand-alone S-ViPNet as the key model (the arithmetic is what is compared).
+    key = str(tmp_path / "key")
+    data = training_paths(train_data, "posetrack")
+    make_supernet_dir(key, "mobilenetv3", (64, 64), data, mode="standalone", arch=get_space("mobilenetv3").min(),
+                      randomize=True, keypoint_layout="posetrack18")
+    common = ["--mode=temporal", f"--key_model_dir={key}", "--num_frames=2", "--num_random=0",
+              "--train_steps=3", "--checkpoint_every=3"]
+    ref, ref_log = _reference(train_script.args(train_data, str(tmp_path / "ref"), *common), str(tmp_path), "temporal")
+    pair = Pair(train_script.args(train_data, str(tmp_path / "mw"), *common), str(tmp_path), "temporal")
+    assert pair.wait() == [0, 0], pair.stderr(0)[-3000:] + pair.stderr(1)[-3000:]
+    _wait_ref(ref, ref_log)
+    _check_chief_only(str(tmp_path / "mw"), pair)
+    _assert_same_losses(_records(str(tmp_path / "mw")), _records(str(tmp_path / "ref")),
+                        ("loss_max", "loss_min", "distill_min"))
+
+
+@pytest.mark.slow
+def test_workers_with_different_flags_stop_before_training(train_data, train_script, tmp_path):
+    args = train_script.args(train_data, str(tmp_path / "run"), "--mode=supernet", "--train_steps=2")
+    pair = Pair(args, str(tmp_path), "mismatch", extra=(("--batch_size=4",), ("--batch_size=8",)))
+    codes = pair.wait(timeout=600)
+    assert codes[0] != 0 and codes[1] != 0
+    for i, (mine, other) in enumerate(((4, 8), (8, 4))):
+        err = pair.stderr(i)
+        assert f"field 'batch_size' is {mine} on this worker (worker {i}) and {other}" in err, err[-2000:]
+    assert not os.path.exists(tmp_path / "run" / "metrics.jsonl")
+    assert not os.path.exists(tmp_path / "run" / "ckpt")
