@@ -31,7 +31,13 @@ What a run guarantees:
   under Keras' `mixed_<dtype>` policy (float32 variables, low-precision compute), the
   losses are computed in float32, and float16 wraps Adam in a LossScaleOptimizer
   (dynamic loss scale; checkpoints hold the inner Adam, so a run may change its
-  precision on resume). `jit_compile=True` compiles the step with XLA.
+  precision on resume). A float16 step whose gradients overflow is skipped by the
+  loss-scale optimizer and does not advance the global step. `jit_compile=True`
+  compiles the step with XLA (stand-alone runs).
+- TPU (`strategy="tpu"`): the input pipeline stays on the host (it decodes images
+  with `tf.numpy_function`), distributed with `tf.distribute.InputOptions(
+  experimental_fetch_to_device=True)`; this needs the Python process on the TPU host
+  (a TPU VM), not a remote TPU node. Not tested here (no TPU).
 """
 import logging
 import os
@@ -283,7 +289,12 @@ class Trainer:
             summary.update(final_step=start, traces=0)
             return summary
         data_seed = int(np.random.default_rng([self.config.seed, start]).integers(2**31))
-        dist = self.strategy.experimental_distribute_dataset(self._dataset(data_seed))
+        options = None
+        if isinstance(self.strategy, tf.distribute.TPUStrategy):
+            # Host-side input: the pipeline decodes and crops in tf.numpy_function on the
+            # TPU host's CPU; the batches are then fetched to the TPU cores.
+            options = tf.distribute.InputOptions(experimental_fetch_to_device=True)
+        dist = self.strategy.experimental_distribute_dataset(self._dataset(data_seed), options=options)
         iterator = iter(dist)
         writer = tf.summary.create_file_writer(os.path.join(self.model_dir, "tb")) if self.chief else None
         metrics_path = os.path.join(self.model_dir, "metrics.jsonl")
