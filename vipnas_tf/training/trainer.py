@@ -177,6 +177,7 @@ class Trainer:
         self.checkpoint = model_dir_lib.model_checkpoint(self.model, optimizer=adam)
         ckpt_dir = os.path.join(self.model_dir, model_dir_lib.CKPT_SUBDIR)
         self.worker_dir = None
+        self._eval_model = None
         if not self.chief:  # MultiWorkerMirroredStrategy: every worker saves; only the chief's count
             remove_stale_worker_dirs()
             self.worker_dir = tempfile.mkdtemp(prefix=f"{WORKER_DIR_PREFIX}{os.getpid()}_")
@@ -238,6 +239,24 @@ class Trainer:
                 inherited=self.task.inherited_variables(self.model))
             self.log(self.kernel_init.describe(self.config.kernel_init))
         return None
+
+    def _evaluation_model(self):
+        """The model validation runs on. Multi-worker: a local copy of the chief's
+        weights, built outside the strategy, so that validating on the chief alone runs
+        no collective the other workers would have to join."""
+        if not self.multi_worker:
+            return self.model
+        if self._eval_model is None:
+            previous_policy = keras.config.dtype_policy()
+            keras.config.set_dtype_policy(PRECISION_POLICIES[self.config.mixed_precision])
+            try:
+                self._eval_model = self.task.build_model()
+            finally:
+                keras.config.set_dtype_policy(previous_policy)
+        for dst, src in zip(self._eval_model.weights, self.model.weights):
+            value = getattr(src, "value", src)
+            dst.assign(self.strategy.experimental_local_results(value)[0].numpy())
+        return self._eval_model
 
     @property
     def step(self):
@@ -350,7 +369,7 @@ class Trainer:
                 self._save(done)
             if eval_now and self.chief:  # validation on the chief only, on the whole val set
                 record = record or {"step": done}
-                record.update(self.task.evaluate(self.model, self._calibration_batches()))
+                record.update(self.task.evaluate(self._evaluation_model(), self._calibration_batches()))
                 self.log(f"step {done}: " + ", ".join(f"{k} {v:.4f}" for k, v in record.items()
                                                        if k.startswith("val_")))
             if record is not None and self.chief:
