@@ -144,8 +144,8 @@ def test_search_sharded_over_two_processes_and_keyed_by_checkpoint(tmp_path, sup
     results = [p.communicate(timeout=900) for p in procs]
     assert [p.returncode for p in procs] == [0, 0], [r[1][-2000:] for r in results]
     summaries = [json.loads(r[0][r[0].index("{"):]) for r in results]
-    # each shard evaluated its half: candidates 0, 2 (+ the preset) and 1, 3
-    assert sorted(s["new_evaluations"] for s in summaries) == [2, 3]
+    # each shard evaluated its half of the candidates: 0 and 2 (and the preset), 1 and 3
+    assert [s["new_evaluations"] for s in summaries] == [2, 2]
     rows = read_jsonl(os.path.join(out, "candidates.jsonl"))
     keys = [r["source"] if r["source"].startswith("preset:") else r["arch"] for r in rows]
     assert len(rows) == 5 and len(set(keys)) == 5  # one file, every line whole, nothing twice
@@ -166,7 +166,10 @@ def test_search_sharded_over_two_processes_and_keyed_by_checkpoint(tmp_path, sup
     # a retrained super-network (new weights, same checkpoint name): every AP is evaluated again
     make_supernet_dir(model_dir, "mobilenetv3", (64, 64), {k: v for k, v in same.data.items()}, randomize=True, seed=5)
     again = run_spatial_search(dataclasses.replace(config, num_samples=2))
-    assert again["new_evaluations"] == 3  # two candidates and the preset
+    assert again["new_evaluations"] == 2 and again["resumed_candidates"] == 0
+    rows = read_jsonl(os.path.join(out, "candidates.jsonl"))
+    assert len(rows) == 8 and len({r["fingerprint"] for r in rows[5:]}) == 1  # and the preset again
+    assert rows[5]["fingerprint"] != rows[0]["fingerprint"]
     with pytest.raises(SearchError, match="needs strategy 'random'"):
         SpatialSearch(model_dir, out, budget, strategy="evolution", shard=(1, 2))
     with pytest.raises(SearchError, match="shard"):

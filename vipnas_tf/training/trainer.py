@@ -159,6 +159,10 @@ class Trainer:
                              f"{self.num_replicas} replicas")
         self.total_steps = config.train_steps or int(round(config.epochs * self.task.steps_per_epoch()))
         self.sampler = self.task.sampler()
+        # Seeded construction: every initial weight (also those a layer's own initializer
+        # draws) is the same in any process, so a multi-worker run starts where a
+        # one-process run of the same config does.
+        keras.utils.set_random_seed(config.seed)
         previous_policy = keras.config.dtype_policy()
         keras.config.set_dtype_policy(PRECISION_POLICIES[config.mixed_precision])
         try:
