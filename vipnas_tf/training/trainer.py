@@ -225,7 +225,7 @@ class Trainer:
             latest = tf.train.latest_checkpoint(os.path.join(self.model_dir, model_dir_lib.CKPT_SUBDIR))
         if latest:
             self.checkpoint.restore(latest).assert_existing_objects_matched()
-            self.log(f"resuming from {latest} (step {int(self.optimizer.iterations)})")
+            self.log(f"resuming from {latest} (step {self.step})")
             return latest
         if self.config.init_from:
             path, source, fresh = layout_transfer.restore_for_layout(
