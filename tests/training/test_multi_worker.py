@@ -197,8 +197,9 @@ def test_two_workers_temporal_match_one_process(train_data, train_script, tmp_pa
     finally:
         ref.kill()
     _check_chief_only(str(tmp_path / "mw"), pair)
-    _assert_same_losses(_records(str(tmp_path / "mw")), _records(str(tmp_path / "ref")),
-                        ("loss_max", "loss_min", "distill_min"))
+    mw, one = _records(str(tmp_path / "mw")), _records(str(tmp_path / "ref"))
+    _assert_same_losses(mw, one, ("loss_max", "loss_min", "distill_min"))
+    print(f"\ntemporal: final loss {mw[-1]['loss']:.6f} (two workers) vs {one[-1]['loss']:.6f} (one process)")
 
 
 @pytest.mark.slow
