@@ -14,7 +14,14 @@ Temporal (paper Sec. 3.4.3, eq. 3; or a latency budget per video frame):
       --max_ms_per_frame=8 --quantization=int8 --latency_table=TABLE.json --out=DIR --json
 
 Outputs (spatial): DIR/best_arch.json, candidates.csv, candidates.jsonl (resume log),
-pareto.png, summary.json, history.jsonl (each launch's flags). A restarted search skips the candidates already evaluated.
+pareto.png, summary.json, history.jsonl (each launch's flags). A restarted search skips the
+candidates already evaluated (on the same checkpoint with the same evaluation settings).
+
+Spatial search over several processes or machines sharing DIR (random strategy):
+  python scripts/search.py --model_dir=... --out=DIR --max_gflops=0.15 --shard=0/2 &   # machine A
+  python scripts/search.py --model_dir=... --out=DIR --max_gflops=0.15 --shard=1/2 &   # machine B
+  # the last shard to finish writes the outputs; or, once both are done:
+  python scripts/search.py --model_dir=... --out=DIR --max_gflops=0.15
 """
 import json
 import os
@@ -61,6 +68,8 @@ flags.DEFINE_integer("seed", 0, "Seed (same seed, same result).")
 flags.DEFINE_integer("bn_calib_batches", 8, "BN re-calibration batches per candidate.")
 flags.DEFINE_integer("eval_max_persons", 0, "Validation subset (0: the run's setting).")
 flags.DEFINE_string("space", "", "Expected space of the super-network (error if different).")
+flags.DEFINE_string("shard", "0/1", "Spatial, random strategy: i/n evaluates the proposals of index i modulo n "
+                    "(n processes sharing --out append to one candidates.jsonl).")
 # temporal
 flags.DEFINE_integer("frames", 3, "Temporal: T non-key frames per key frame.")
 flags.DEFINE_float("max_avg_gflops", None, "Temporal: budget on the average GFLOPs per non-key frame.")
@@ -80,9 +89,9 @@ def run_spatial():
         remeasure_latency=F.remeasure_latency, strategy=F.strategy, num_samples=F.num_samples,
         population=F.population or None, parents=F.parents or None, mutation_prob=F.mutation_prob,
         seed_smallest=F.seed_smallest, seed=F.seed, bn_calib_batches=F.bn_calib_batches,
-        eval_max_persons=F.eval_max_persons, expect_space=F.space or None, progress=F.progress)
+        eval_max_persons=F.eval_max_persons, expect_space=F.space or None, progress=F.progress, shard=F.shard)
     summary = run_spatial_search(config)
-    if F.compare_run:
+    if F.compare_run and summary.get("complete", True):
         compared = compare_runs(F.out, F.compare_run, summary["input_size"], F.latency_quantization, F.threads)
         summary["pareto_measured"] = {k: compared[k] for k in ("png", "json")}
     return summary
@@ -110,7 +119,11 @@ def main(argv):
     if F.json:
         print(json.dumps(summary, indent=2))
     else:
-        print(f"best: {summary.get('arch')}  AP {summary.get('ap')}  -> {F.out}")
+        if summary.get("complete") is False:
+            print(f"shard {summary['shard']}: {summary['new_evaluations']} evaluated, {summary['pending']} pending "
+                  f"on other shards -> {summary['candidates']}")
+        else:
+            print(f"best: {summary.get('arch')}  AP {summary.get('ap')}  -> {F.out}")
 
 
 if __name__ == "__main__":

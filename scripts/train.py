@@ -21,6 +21,10 @@ Examples:
   python scripts/train.py --flagfile=configs/quickstart_temporal.flags --model_dir=runs/temporal \
       --key_model_dir=runs/s_vipnet_pt
 
+  # two workers (run on each host with its own task index; same flags on all)
+  TF_CONFIG='{"cluster": {"worker": ["host1:12345", "host2:12345"]}, "task": {"type": "worker", "index": 0}}' \
+      python scripts/train.py --strategy=multi_worker --model_dir=/shared/runs/supernet ...
+
 Re-running with the same --model_dir resumes from the last checkpoint; a resume with
 changed flags is refused, listing them, unless --allow_changed_flags (see
 vipnas_tf/training/run_history.py for the flags that may change). Each launch appends its
@@ -40,7 +44,7 @@ from vipnas_tf.data.synthetic import training_paths
 from vipnas_tf.cli import resolved_flags
 from vipnas_tf.training import TrainConfig, Trainer, run_history
 from vipnas_tf.training.strategy import configure_cpu_devices
-from vipnas_tf.training.trainer import check_writable
+from vipnas_tf.training.trainer import TrainingDivergedError, WorkerLostError, check_writable
 from vipnas_tf.utils.io import write_text
 
 F = flags.FLAGS
@@ -83,6 +87,11 @@ flags.DEFINE_enum("strategy", "default", ["default", "mirrored", "multi_worker",
                   "tf.distribute strategy (multi_worker reads TF_CONFIG).")
 flags.DEFINE_integer("cpu_devices", 0, "Split the CPU into this many logical devices (mirrored on CPU).")
 flags.DEFINE_string("tpu", "", "TPU name/address for --strategy=tpu.")
+flags.DEFINE_float("communication_timeout", 0, "multi_worker: seconds a collective waits for the other "
+                   "workers before this one stops (0: no bound; set it above the chief's validation time).")
+flags.DEFINE_enum("mixed_precision", "float32", ["float32", "bfloat16", "float16"], "Compute dtype "
+                  "(Keras mixed policy: float32 variables and losses; float16 with dynamic loss scaling).")
+flags.DEFINE_bool("jit_compile", False, "Compile the training step with XLA.")
 flags.DEFINE_integer("checkpoint_every", 1000, "Steps between checkpoints.")
 flags.DEFINE_integer("keep_checkpoints", 3, "Checkpoints kept.")
 flags.DEFINE_integer("log_every", 50, "Steps between metrics records.")
@@ -126,7 +135,8 @@ def config_from_flags():
         lr_decay_at=tuple(float(v) for v in F.lr_decay_at), lr_decay_factor=F.lr_decay_factor,
         warmup_steps=F.warmup_steps, num_random=F.num_random, distill=F.distill,
         distill_start=F.distill_start, random_start=F.random_start, seed=F.seed, kernel_init=F.kernel_init,
-        strategy=F.strategy, tpu=F.tpu, checkpoint_every=F.checkpoint_every,
+        strategy=F.strategy, tpu=F.tpu, communication_timeout=F.communication_timeout,
+        mixed_precision=F.mixed_precision, jit_compile=F.jit_compile, checkpoint_every=F.checkpoint_every,
         keep_checkpoints=F.keep_checkpoints, log_every=F.log_every, eval_every=F.eval_every,
         eval_max_persons=F.eval_max_persons, bn_calib_batches=F.bn_calib_batches,
         init_from=F.init_from, key_model_dir=F.key_model_dir, num_frames=F.num_frames, fusion=F.fusion,
@@ -166,7 +176,10 @@ def main(argv):
         run_history.append_launch(F.model_dir, run_history.launch_record(
             "train", launch, sys.argv[1:], sys.argv[0], changed))
         write_text(os.path.join(F.model_dir, "flags.txt"), F.flags_into_string())
-    summary = trainer.train()
+    try:
+        summary = trainer.train()
+    except (WorkerLostError, TrainingDivergedError) as e:
+        sys.exit(f"train.py: {e}")
     if F.json:
         print(json.dumps(summary, indent=2, default=str))
     else:

@@ -1,8 +1,12 @@
 """Spatial search mechanics on an untrained super-network checkpoint at 64x64: budget
 respected (re-checked by describe), outputs, resumption, determinism, bad input."""
 import csv
+import dataclasses
 import json
 import os
+import shutil
+import subprocess
+import sys
 
 import pytest
 
@@ -20,6 +24,7 @@ from vipnas_tf.search.spatial import (
 )
 from vipnas_tf.training.model_dir import ModelDirError
 from vipnas_tf.testing.model_dirs import make_supernet_dir
+from vipnas_tf.utils.io import read_jsonl
 
 
 @pytest.fixture(scope="module")
@@ -119,3 +124,56 @@ def test_search_config_needs_one_budget_and_a_model_dir(tmp_path):
     with pytest.raises(ModelDirError, match="does not exist"):
         run_spatial_search(SpatialSearchConfig(str(tmp_path / "none"), str(tmp_path / "out"), max_gflops=0.1))
     assert SpatialSearchConfig("a", "b", max_latency_ms=3.0, budget_floor=0.5).budget() == Budget("latency_ms", 3.0, 0.5)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not os.environ.get("VIPNAS_DISTRIBUTED_TESTS"),
+                    reason="distributed tier: set VIPNAS_DISTRIBUTED_TESTS=1 (BUILD.md, 'Distributed tier')")
+def test_search_sharded_over_two_processes_and_keyed_by_checkpoint(tmp_path, supernet_dir):
+    space = get_space("mobilenetv3")
+    oracle = CostOracle((64, 64))
+    lo, hi = oracle(space.min())["paper_gflops"], oracle(space.max())["paper_gflops"]
+    limit = lo + 0.3 * (hi - lo)
+    model_dir = str(tmp_path / "supernet")
+    shutil.copytree(supernet_dir, model_dir)
+    out = str(tmp_path / "sharded")
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    cmd = [sys.executable, os.path.join(root, "scripts", "search.py"), f"--model_dir={model_dir}", f"--out={out}",
+           f"--max_gflops={limit}", "--num_samples=4", "--bn_calib_batches=1", "--seed=3", "--noprogress", "--json"]
+    env = dict(os.environ, PYTHONPATH=root + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    procs = [subprocess.Popen(cmd + [f"--shard={i}/2"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True) for i in range(2)]
+    results = [p.communicate(timeout=900) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], [r[1][-2000:] for r in results]
+    summaries = [json.loads(r[0][r[0].index("{"):]) for r in results]
+    # each shard evaluated its half of the candidates: 0 and 2 (and the preset), 1 and 3
+    assert [s["new_evaluations"] for s in summaries] == [2, 2]
+    rows = read_jsonl(os.path.join(out, "candidates.jsonl"))
+    keys = [r["source"] if r["source"].startswith("preset:") else r["arch"] for r in rows]
+    assert len(rows) == 5 and len(set(keys)) == 5  # one file, every line whole, nothing twice
+    assert len({r["fingerprint"] for r in rows}) == 1
+    # the shard that finished last wrote the outputs; a run without a shard merges without evaluating
+    complete = [s for s in summaries if s.get("complete") is not False]
+    assert len(complete) >= 1 and os.path.exists(os.path.join(out, "best_arch.json"))
+    config = SpatialSearchConfig(model_dir, out, max_gflops=limit, num_samples=4, bn_calib_batches=1, seed=3,
+                                 progress=False)
+    merged = run_spatial_search(config)
+    assert merged["new_evaluations"] == 0 and merged["num_candidates"] == 4
+    assert merged["arch"] == complete[0]["arch"] and merged["ap"] == complete[0]["ap"]
+    # other evaluation settings: another fingerprint
+    budget = Budget("paper_gflops", limit)
+    same = SpatialSearch(model_dir, out, budget, bn_calib_batches=1, seed=3, progress=False)
+    assert same.fingerprint == rows[0]["fingerprint"] and same.stale == 0
+    assert SpatialSearch(model_dir, out, budget, bn_calib_batches=2, seed=3, progress=False).stale == 5
+    # a retrained super-network (new weights, same checkpoint name): every AP is evaluated again
+    make_supernet_dir(model_dir, "mobilenetv3", (64, 64), {k: v for k, v in same.data.items()}, randomize=True, seed=5)
+    again = run_spatial_search(dataclasses.replace(config, num_samples=2))
+    assert again["new_evaluations"] == 2 and again["resumed_candidates"] == 0
+    rows = read_jsonl(os.path.join(out, "candidates.jsonl"))
+    assert len(rows) == 8 and len({r["fingerprint"] for r in rows[5:]}) == 1  # and the preset again
+    assert rows[5]["fingerprint"] != rows[0]["fingerprint"]
+    with pytest.raises(SearchError, match="needs strategy 'random'"):
+        SpatialSearch(model_dir, out, budget, strategy="evolution", shard=(1, 2))
+    with pytest.raises(SearchError, match="shard"):
+        run_spatial_search(dataclasses.replace(config, shard="2/2"))
+

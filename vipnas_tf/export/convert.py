@@ -172,14 +172,6 @@ def model_metadata_of(model: keras.Model, flatbuffer: bytes, mode: str, input_dt
         prev_heatmaps=len(model.inputs) == 2, image_quantization=image_q, extra=fields.get("extra"))
 
 
-def _feed(value, detail):
-    """An input array for a tensor: uint8 pixels of a float model pass through (its
-    uint8 input has no quantization), everything else is quantized as the tensor says."""
-    if not np.issubdtype(detail["dtype"], np.floating) and detail["quantization"][0] == 0:
-        return np.asarray(value).astype(detail["dtype"])
-    return quantize_array(value, detail)
-
-
 def pixel_parity_report(model: keras.Model, flatbuffer: bytes, eval_inputs=None) -> Dict:
     """`parity.parity_report` of a uint8-input .tflite: it gets the uint8 crops, the
     float Keras `model` the same crops normalised."""
@@ -198,7 +190,7 @@ def pixel_parity_report(model: keras.Model, flatbuffer: bytes, eval_inputs=None)
     got = []
     for i in range(len(pixels)):
         for detail, arr in zip(ins, [pixels] + others):
-            interp.set_tensor(detail["index"], _feed(arr[i:i + 1], detail))
+            interp.set_tensor(detail["index"], quantize_array(arr[i:i + 1], detail))
         interp.invoke()
         got.append(dequantize_array(interp.get_tensor(out["index"]), out))
     input_size = tuple(int(d) for d in model.inputs[0].shape[1:3])

@@ -76,12 +76,15 @@ def run_tflite(flatbuffer_or_path: Union[bytes, str, os.PathLike],
 
 
 def quantize_array(value: np.ndarray, detail) -> np.ndarray:
-    """float32 -> the tensor's dtype using its (scale, zero_point); float passes through."""
+    """float32 -> the tensor's dtype using its (scale, zero_point); float passes through, and
+    so do the values of an integer tensor without quantization (scale 0)."""
     dtype = detail["dtype"]
     if np.issubdtype(dtype, np.floating):
         return np.asarray(value, dtype=dtype)
     scale, zero = detail["quantization"]
     info = np.iinfo(dtype)
+    if scale == 0:  # an integer input without quantization (uint8 pixels): the values as they are
+        return np.clip(np.round(np.asarray(value, np.float64)), info.min, info.max).astype(dtype)
     q = np.round(np.asarray(value, np.float32) / scale + zero)
     return np.clip(q, info.min, info.max).astype(dtype)
 

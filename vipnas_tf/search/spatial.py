@@ -14,10 +14,22 @@ Strategies: "random" (the paper's) and "evolution" (mutation + crossover of the 
 candidates so far, as in once-for-all / AttentiveNAS). Both are deterministic for a
 seed, and resumable: every evaluation is appended to `candidates.jsonl` as it finishes;
 a restarted search replays the same sequence of proposals and takes the scores of
-already-evaluated architectures from that file instead of re-evaluating them.
+already-evaluated architectures from that file instead of re-evaluating them. Every
+row carries the fingerprint of what its AP depended on (the super-network's latest
+checkpoint, by name and content, and the evaluation settings: calibration batches and
+seed, validation subset and data, input size); rows of another fingerprint are
+evaluated again, so a retrained super-network never reuses stale APs.
+
+Sharding (`shard=(i, n)`, random strategy): n processes, e.g. on n machines sharing
+the output folder, replay the same seeded proposals and each evaluates the proposals
+(and presets) whose index is i modulo n, all appending to one `candidates.jsonl`
+(see `vipnas_tf.search.records`). A shard that finds every candidate scored when it
+is done writes the outputs; otherwise it reports what is pending, and running the
+search again without a shard (once the others are done) writes them from the file.
 """
 import csv
 import dataclasses
+import hashlib
 import io
 import logging
 import os
@@ -36,9 +48,9 @@ from vipnas_tf.data import load_coco
 from vipnas_tf.data.pipeline import make_topdown_dataset
 from vipnas_tf.evaluation import CocoEvaluator
 from vipnas_tf.search import latency_budget
-from vipnas_tf.search.records import ResumableCandidates
+from vipnas_tf.search.records import ResumableCandidates, fingerprint, parse_shard
 from vipnas_tf.training import bn as bn_lib
-from vipnas_tf.training.model_dir import ModelDirError, load_model, read_run_config
+from vipnas_tf.training.model_dir import CKPT_SUBDIR, ModelDirError, load_model, read_run_config
 from vipnas_tf.utils import io as io_utils
 
 log = logging.getLogger(__name__)
@@ -183,12 +195,13 @@ class SpatialSearch(ResumableCandidates):
       expect_space: optional space name the super-network must have.
       data: optional dict overriding train_ann/train_images/val_ann/val_images.
       progress: tqdm bar.
+      shard: (i, n): evaluate only the proposals of index i modulo n (random strategy).
     """
 
     def __init__(self, model_dir, out_dir, budget: Budget, strategy="random", num_samples=50, population=None,
                  parents=None, mutation_prob=0.2, crossover_prob=0.5, seed_smallest=True, seed=0, bn_calib_batches=8,
                  calib_batch_size=16, eval_max_persons=0, latency_model=None, expect_space=None, data=None,
-                 progress=True, evaluate_presets=True):
+                 progress=True, evaluate_presets=True, shard=(0, 1)):
         if strategy not in ("random", "evolution"):
             raise SearchError(f"strategy must be 'random' or 'evolution', got {strategy!r}")
         if num_samples < 1:
@@ -231,10 +244,38 @@ class SpatialSearch(ResumableCandidates):
         self.progress = progress
         self.evaluate_presets = evaluate_presets
         self.smallest_value = check_feasible(self.space, self.oracle, budget)
+        self.shard = (int(shard[0]), int(shard[1]))
+        if not 0 <= self.shard[0] < self.shard[1]:
+            raise SearchError(f"shard {self.shard[0]}/{self.shard[1]}: the index must be in [0, n)")
+        if self.shard[1] > 1 and strategy != "random":
+            raise SearchError(f"shard {self.shard[0]}/{self.shard[1]} needs strategy 'random' (evolution's "
+                              f"proposals depend on every earlier score), got {strategy!r}")
         self._model = None
         self._evaluator = None
         self._calib = None
-        self._open_candidates(self.out_dir, _candidate_key)
+        self.fingerprint = fingerprint(self.evaluation_settings())
+        self._open_candidates(self.out_dir, _candidate_key,
+                              accept=lambda row: row.get("fingerprint") == self.fingerprint)
+        if self.stale:
+            log.info("%s: %d candidates were scored on another checkpoint or with other evaluation "
+                     "settings; they are evaluated again", self.jsonl, self.stale)
+
+    def evaluation_settings(self) -> Dict:
+        """What a candidate's AP depends on besides its architecture: the checkpoint
+        (its file name and a hash of its index, which holds every tensor's checksum)
+        and the evaluation settings."""
+        latest = tf.train.latest_checkpoint(os.path.join(self.model_dir, CKPT_SUBDIR))
+        if latest is None:
+            raise SearchError(f"{self.model_dir!r} holds no checkpoint (ckpt/) to search")
+        with open(latest + ".index", "rb") as f:
+            index_hash = hashlib.sha256(f.read()).hexdigest()
+        return {"checkpoint": os.path.basename(latest), "checkpoint_index_sha256": index_hash,
+                "bn_calib_batches": self.bn_calib_batches, "calib_batch_size": self.calib_batch_size,
+                "calib_seed": self.seed + 1000, "eval_max_persons": self.eval_max_persons,
+                "input_size": list(self.input_size), "data": {k: os.path.abspath(v) for k, v in self.data.items()}}
+
+    def _owns(self, index):
+        return index % self.shard[1] == self.shard[0]
 
     # ---- evaluation -------------------------------------------------------------
     def _setup(self):
@@ -256,7 +297,9 @@ class SpatialSearch(ResumableCandidates):
 
     def _score(self, arch, source, bar=None):
         return self._record(arch.to_string(), lambda: dict(arch=arch.to_string(), **self.oracle(arch),
-                                                           ap=round(self.evaluate_ap(arch), 6)), source, bar)
+                                                           ap=round(self.evaluate_ap(arch), 6),
+                                                           fingerprint=self.fingerprint),
+                            source, bar, owned=self._owns(len(self.rows)))
 
     # ---- strategies ---------------------------------------------------------------
     def _random(self, rng, bar):
@@ -327,23 +370,36 @@ class SpatialSearch(ResumableCandidates):
                 bar.close()
         elapsed = time.time() - t0
         presets = self._presets() if self.evaluate_presets else []
+        pending = self._fill_pending()
+        if pending or any(p.get("pending") for p in presets):
+            presets = self._presets() if self.evaluate_presets else []  # the other shards' presets, if in
+        if pending or any(p.get("pending") for p in presets):
+            shard = f"{self.shard[0]}/{self.shard[1]}"
+            log.info("shard %s done: %d candidates still pending on other shards; run the search again "
+                     "without a shard once they are done to write the outputs", shard, pending)
+            return {"shard": shard, "complete": False, "new_evaluations": self.new_evaluations,
+                    "pending": pending, "num_candidates": len(self.rows), "seconds": round(elapsed, 1),
+                    "candidates": self.jsonl}
         return self._write(presets, elapsed, resumed)
 
     def _presets(self):
         """Presets of this space, scored like candidates (reference points of the plot)."""
         out = []
-        for name in list_presets():
-            preset = get_preset(name)
-            if not preset.in_space or preset.arch.space != self.space.name:
-                continue
+        presets = [get_preset(name) for name in list_presets()]
+        presets = [p for p in presets if p.in_space and p.arch.space == self.space.name]
+        for i, preset in enumerate(presets):
             key = "preset:" + preset.name
             if key in self.done:
                 out.append(dict(self.done[key], name=preset.name))
                 continue
+            if not self._owns(i):
+                out.append({"name": preset.name, "pending": True})
+                continue
             row = dict(arch=preset.arch.to_string(), **self.oracle(preset.arch),
-                       ap=round(self.evaluate_ap(preset.arch), 6), seconds=0.0, source=key)
+                       ap=round(self.evaluate_ap(preset.arch), 6), seconds=0.0, source=key,
+                       fingerprint=self.fingerprint)
             self.done[key] = row
-            io_utils.append_jsonl(self.jsonl, row)
+            self._append(row)
             out.append(dict(row, name=preset.name))
         return out
 
@@ -455,6 +511,7 @@ class SpatialSearchConfig:
     eval_max_persons: int = 0
     expect_space: Optional[str] = None
     progress: bool = True
+    shard: str = "0/1"
 
     def budget(self) -> Budget:
         given = [(k, v) for k, v in (("paper_gflops", self.max_gflops), ("macs", self.max_macs),
@@ -468,6 +525,10 @@ def run_spatial_search(config: SpatialSearchConfig):
     """Runs the spatial search of `config`; its summary (SearchError or ModelDirError
     on bad input)."""
     budget = config.budget()
+    try:
+        shard = parse_shard(config.shard)
+    except ValueError as e:
+        raise SearchError(f"--shard: {e}") from None
     run_config = read_run_config(config.model_dir)
     latency_model = None
     if config.latency_table:  # the table must fit this machine and search (latency_budget)
@@ -488,5 +549,5 @@ def run_spatial_search(config: SpatialSearchConfig):
                            seed_smallest=config.seed_smallest, seed=config.seed,
                            bn_calib_batches=config.bn_calib_batches, eval_max_persons=config.eval_max_persons,
                            latency_model=latency_model, expect_space=config.expect_space,
-                           progress=config.progress)
+                           progress=config.progress, shard=shard)
     return search.run()

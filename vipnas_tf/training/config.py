@@ -11,6 +11,7 @@ from vipnas_tf.utils.io import read_json
 MODES = ("supernet", "standalone", "temporal")
 SCHEDULES = ("step", "cosine", "constant")
 STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")
+PRECISIONS = ("float32", "bfloat16", "float16")
 
 
 # Fields holding paths of data or other runs (recorded absolute in run_config.json).
@@ -49,6 +50,14 @@ class TrainConfig:
         `init_from` one.
       strategy: "default", "mirrored", "multi_worker" (TF_CONFIG), "tpu".
       tpu: TPU address for strategy "tpu".
+      communication_timeout: multi_worker: seconds a collective may wait for the other
+        workers before the run stops (0: no bound). Set it above the longest pause of
+        the chief (validation, a checkpoint) so a dead worker stops the others.
+      mixed_precision: "float32", "bfloat16" or "float16" (Keras' mixed policy:
+        float32 variables, low-precision compute; losses in float32; float16 with
+        dynamic loss scaling).
+      jit_compile: compile the training step with XLA (mode "standalone" only: the
+        sandwich step slices kernels by tensor widths, which XLA does not compile).
       checkpoint_every: steps between checkpoints (and at the end).
       keep_checkpoints: checkpoints kept.
       log_every: steps between metrics.jsonl / TensorBoard records.
@@ -102,6 +111,9 @@ class TrainConfig:
     kernel_init: str = "paper"
     strategy: str = "default"
     tpu: str = ""
+    communication_timeout: float = 0.0
+    mixed_precision: str = "float32"
+    jit_compile: bool = False
     checkpoint_every: int = 1000
     keep_checkpoints: int = 3
     log_every: int = 50
@@ -140,6 +152,14 @@ class TrainConfig:
             raise ValueError(f"lr_schedule must be one of {SCHEDULES}, got {self.lr_schedule!r}")
         if self.strategy not in STRATEGIES:
             raise ValueError(f"strategy must be one of {STRATEGIES}, got {self.strategy!r}")
+        if self.mixed_precision not in PRECISIONS:
+            raise ValueError(f"mixed_precision must be one of {PRECISIONS}, got {self.mixed_precision!r}")
+        if self.jit_compile and self.mode != "standalone":
+            raise ValueError(f"jit_compile needs mode 'standalone', got mode {self.mode!r}: XLA cannot compile "
+                             f"a convolution whose channel count is a tensor (the sampled widths of the "
+                             f"super-network's sandwich step)")
+        if self.communication_timeout < 0:
+            raise ValueError(f"communication_timeout must be >= 0 seconds, got {self.communication_timeout}")
         h, w = self.input_size
         if h % 32 or w % 32 or h <= 0 or w <= 0:
             raise ValueError(f"input_size must be positive multiples of 32, got {h}x{w}")

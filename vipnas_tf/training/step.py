@@ -16,9 +16,18 @@ Distribution: the step runs under `strategy.run`; each replica scales its per-ex
 losses by the *global* batch size (`tf.nn.compute_average_loss`) and the optimizer sums
 the replicas' gradients, so the update equals a one-device step on the global batch
 (batch-norm statistics are per replica, as with Keras' BatchNormalization).
+
+Accelerators: the step keeps its losses on the device (`last_losses`, and the first
+step whose loss was not finite), so a training loop reads them only when it logs or
+saves; nothing in the step needs the host. Under a mixed-precision policy
+(`keras.mixed_precision`) the predictions are cast to float32 before the heatmap and
+distillation losses, and a `keras.optimizers.LossScaleOptimizer` (float16) gets its
+loss scaled before the gradients (its `apply_gradients` unscales them and skips a
+step whose gradients overflowed). `jit_compile=True` compiles the step with XLA.
 """
 from typing import Callable, Optional
 
+import keras
 import tensorflow as tf
 
 from vipnas_tf.training.losses import distillation_mse
@@ -58,16 +67,17 @@ class TrainStep:
         0 before it.
       fixed_arch: stand-alone training of one architecture (a Python `Arch`: the graph
         is specialised to it; no loop, no distillation).
+      jit_compile: compile the step with XLA.
 
     Call:
       step(distributed_batch, members int32 [M, L]) -> (gt_losses [M], kd_losses [M]),
-      global means, as numpy-convertible tensors.
+      global means, as tensors (left on the device; `read_losses` fetches them).
     """
 
     def __init__(self, strategy, model, optimizer, forward: Callable, loss_fn: Callable,
                  teacher_shape: Callable, global_batch_size: int, num_members: int,
                  distill: bool = True, fixed_arch=None, distill_fn: Optional[Callable] = None,
-                 distill_start: int = 0, random_start: int = 0):
+                 distill_start: int = 0, random_start: int = 0, jit_compile: bool = False):
         self.strategy = strategy
         self.model = model
         self.optimizer = optimizer
@@ -86,17 +96,36 @@ class TrainStep:
         self.fixed_arch = fixed_arch
         self.distill_fn = distill_fn or distillation_mse
         self.trace_count = 0
-        self._fn = tf.function(self._step, reduce_retracing=True)
+        self.jit_compile = bool(jit_compile)
+        self.loss_scaled = isinstance(optimizer, keras.optimizers.LossScaleOptimizer)
+        # Device-side state of the last step (plain variables: written once per step
+        # from the reduced losses, read by the loop every log / checkpoint step).
+        m = 1 if fixed_arch is not None else self.num_members
+        self.calls = tf.Variable(0, dtype=tf.int64, trainable=False, name="step_calls")
+        self.last_gt = tf.Variable(tf.zeros([m]), trainable=False, name="last_gt")
+        self.last_kd = tf.Variable(tf.zeros([m]), trainable=False, name="last_kd")
+        self.first_bad = tf.Variable(-1, dtype=tf.int64, trainable=False, name="first_bad_call")
+        self.bad_gt = tf.Variable(tf.zeros([m]), trainable=False, name="bad_gt")
+        self.bad_kd = tf.Variable(tf.zeros([m]), trainable=False, name="bad_kd")
+        self._fn = tf.function(self._step, reduce_retracing=True, jit_compile=self.jit_compile)
 
     def _average(self, per_example):
         return tf.nn.compute_average_loss(per_example, global_batch_size=self.global_batch_size)
 
+    def _predict(self, batch, arch):
+        """The member's predictions in float32 (the losses' dtype under any policy)."""
+        return tf.cast(self.forward(batch, arch, True), tf.float32)
+
+    def _scaled(self, loss):
+        return self.optimizer.scale_loss(loss) if self.loss_scaled else loss
+
     def _replica_fixed(self, batch, members):
         variables = self.model.trainable_variables
         with tf.GradientTape() as tape:
-            pred = self.forward(batch, self.fixed_arch, True)
+            pred = self._predict(batch, self.fixed_arch)
             loss = self._average(self.loss_fn(pred, batch))
-        grads = _gradients(tape, loss, variables)
+            scaled = self._scaled(loss)
+        grads = _gradients(tape, scaled, variables)
         self.optimizer.apply_gradients(zip(grads, variables))
         return tf.reshape(loss, [1]), tf.zeros([1])
 
@@ -112,13 +141,13 @@ class TrainStep:
 
         def body(i, teacher, grads, gt_losses, kd_losses):
             with tf.GradientTape() as tape:
-                pred = self.forward(batch, members[i], True)
+                pred = self._predict(batch, members[i])
                 gt = self.loss_fn(pred, batch)
                 per_example = gt
                 if self.distill:
                     kd = self.distill_fn(pred, teacher)
                     per_example = gt + kd_weight * tf.where(i > 0, kd, tf.zeros_like(kd))
-                loss = self._average(per_example)
+                loss = self._scaled(self._average(per_example))
             g = _gradients(tape, loss, variables)
             grads = [a + tf.cast(b, a.dtype) for a, b in zip(grads, g)]
             onehot = tf.one_hot(i, m)
@@ -142,7 +171,30 @@ class TrainStep:
         fn = self._replica_fixed if self.fixed_arch is not None else self._replica_sandwich
         gt, kd = self.strategy.run(fn, args=(dist_batch, members))
         reduce = tf.distribute.ReduceOp.SUM
-        return self.strategy.reduce(reduce, gt, axis=None), self.strategy.reduce(reduce, kd, axis=None)
+        gt = self.strategy.reduce(reduce, gt, axis=None)
+        kd = self.strategy.reduce(reduce, kd, axis=None)
+        finite = tf.logical_and(tf.reduce_all(tf.math.is_finite(gt)), tf.reduce_all(tf.math.is_finite(kd)))
+        first = tf.logical_and(tf.logical_not(finite), self.first_bad < 0)
+        self.first_bad.assign(tf.where(first, self.calls, self.first_bad))
+        self.bad_gt.assign(tf.where(first, gt, self.bad_gt))
+        self.bad_kd.assign(tf.where(first, kd, self.bad_kd))
+        self.last_gt.assign(gt)
+        self.last_kd.assign(kd)
+        self.calls.assign_add(1)
+        return gt, kd
 
     def __call__(self, dist_batch, members):
         return self._fn(dist_batch, tf.convert_to_tensor(members, tf.int32))
+
+    @property
+    def tracing_count(self):
+        """Traces of the step function so far (tf.function's own count)."""
+        return self._fn.experimental_get_tracing_count()
+
+    def read_losses(self):
+        """Host copy of the device-side state: (last gt [M], last kd [M], first_bad)
+        with first_bad None, or (call index, gt [M], kd [M]) of the first step whose
+        loss was not finite (call index 0 = this object's first step)."""
+        bad = int(self.first_bad.numpy())
+        first_bad = None if bad < 0 else (bad, self.bad_gt.numpy(), self.bad_kd.numpy())
+        return self.last_gt.numpy(), self.last_kd.numpy(), first_bad
