@@ -8,6 +8,8 @@ HERE = pathlib.Path(__file__).parent
 
 # Installed commands: vipnas-NAME runs vipnas_tf/cli/NAME.py (through vipnas_tf.cli.console).
 CONSOLE_SCRIPTS = [
+    "vipnas-search=vipnas_tf.cli.console:search",
+    "vipnas-train=vipnas_tf.cli.console:train",
     "vipnas-describe=vipnas_tf.cli.console:describe",
     "vipnas-quickstart=vipnas_tf.cli.console:quickstart",
     "vipnas-infer=vipnas_tf.cli.console:infer",

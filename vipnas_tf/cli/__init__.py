@@ -26,6 +26,8 @@ Command = collections.namedtuple("Command", ["module", "console", "summary"])
 
 # name -> (module under vipnas_tf/cli/, console script or None, one-line summary)
 COMMANDS = {
+    "train": Command("train", "vipnas-train", "train a super-network, a fixed architecture or T-ViPNets"),
+    "search": Command("search", "vipnas-search", "spatial (S-ViPNet) or temporal (computation allocation) search"),
     "describe": Command("describe", "vipnas-describe", "an architecture's space, MACs, params and GFLOPs"),
     "quickstart": Command("quickstart", "vipnas-quickstart", "the main job on synthetic data, step by step"),
     "infer": Command("infer", "vipnas-infer", "online video pose inference with a schedule"),

@@ -28,3 +28,11 @@ def export():
 
 def convert():
     run("convert")
+
+
+def train():
+    run("train")
+
+
+def search():
+    run("search")

@@ -32,15 +32,13 @@ layout ("coco" or "posetrack18"); otherwise the script refuses, naming both.
 import json
 import sys
 
-from absl import app, flags
+from absl import flags
 
 from vipnas_tf.evaluation.layouts import check_result_layouts
 from vipnas_tf.evaluation.protocol import EvaluationConfig, run_evaluation
 from vipnas_tf.metrics.coco_eval import coco_keypoint_eval, load_coco_gt, results_from_ground_truth
 from vipnas_tf.metrics.posetrack_eval import load_posetrack_gt, load_posetrack_predictions, posetrack_map
-from vipnas_tf.runtime.predictors import predictor_of_model_dir, predictor_of_schedule
 from vipnas_tf.temporal.schedule import Schedule
-from vipnas_tf.training.model_dir import keypoint_layout_of_run
 from vipnas_tf.utils.io import read_json
 
 FLAGS = flags.FLAGS
@@ -76,6 +74,9 @@ def producers():
     """(layout, where) of what the flags say produced the results."""
     out = []
     if FLAGS.model_dir:
+        # here, not at the top: scoring a results file does not start TensorFlow (seconds per call)
+        from vipnas_tf.training.model_dir import keypoint_layout_of_run  # pylint: disable=import-outside-toplevel
+
         out.append((keypoint_layout_of_run(FLAGS.model_dir), f"model_dir {FLAGS.model_dir}"))
     if FLAGS.schedule:
         out.append((Schedule.load(FLAGS.schedule).check_model_layouts(), f"the schedule {FLAGS.schedule}"))
@@ -108,6 +109,10 @@ def run_model():
         detections=FLAGS.detections, flip_test=FLAGS.flip_test, shift_heatmap=FLAGS.shift_heatmap,
         bbox_thr=FLAGS.bbox_thr, nms_thr=FLAGS.nms_thr, kpt_score_thr=FLAGS.kpt_score_thr,
         padding=FLAGS.padding, batch_size=FLAGS.batch_size, progress=FLAGS.progress)
+    # here, not at the top: scoring a results file does not start TensorFlow (seconds per call)
+    from vipnas_tf.runtime.predictors import (  # pylint: disable=import-outside-toplevel
+        predictor_of_model_dir, predictor_of_schedule)
+
     if FLAGS.model_dir:
         predictor = predictor_of_model_dir(FLAGS.model_dir, FLAGS.arch, FLAGS.input_size)
     else:
