@@ -19,17 +19,16 @@ SHARED_DATA = pathlib.Path(os.environ.get("VIPNAS_SHARED_DATA") or REPO_ROOT.par
 # Each test file runs whole on one worker, so its module fixtures are built once. The
 # files that share the trained runs below (key_run, temporal_run) run on one worker
 # together, so those runs are trained once per test run.
-SHARED_RUN_FILES = {"test_train_script.py", "test_layout_transfer.py", "test_kernel_init.py",
-                    "test_temporal_search.py"}
+SHARED_RUNS = {"key_run", "temporal_run"}
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items):
     if not config.pluginmanager.hasplugin("xdist"):
         return
+    shared = {str(item.fspath) for item in items if SHARED_RUNS & set(getattr(item, "fixturenames", ()))}
     for item in items:
-        name = pathlib.Path(str(item.fspath)).name
-        group = "trained_runs" if name in SHARED_RUN_FILES else item.nodeid.split("::", 1)[0]
+        group = "trained_runs" if str(item.fspath) in shared else item.nodeid.split("::", 1)[0]
         item.add_marker(pytest.mark.xdist_group(group))
 
 

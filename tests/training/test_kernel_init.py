@@ -1,7 +1,7 @@
 """Kernel initialisation schemes (`--kernel_init`): what "he" re-draws, what it keeps at
 the paper's N(0, 0.001), and that a temporal run re-draws none of the weights it takes
 from its key model. (That only a fresh run is re-drawn, never a resumed one, is checked
-on the killed and resumed runs of tests/training/test_train_script.py.)"""
+on the killed and resumed runs of tests/scripts/test_train.py.)"""
 import json
 import os
 
