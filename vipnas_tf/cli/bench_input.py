@@ -12,6 +12,10 @@ import time
 
 from absl import app, flags
 
+from vipnas_tf.data.coco import load_coco
+from vipnas_tf.data.pipeline import make_topdown_dataset
+from vipnas_tf.data.synthetic import generate, training_paths
+
 FLAGS = flags.FLAGS
 flags.DEFINE_string("ann_file", None, "COCO keypoints file (default: synthetic set).")
 flags.DEFINE_string("image_root", None, "Image folder of --ann_file.")
@@ -26,15 +30,12 @@ flags.DEFINE_bool("json", False, "Print the result as JSON.")
 
 def main(argv):
     del argv
-    from vipnas_tf.data.coco import load_coco
-    from vipnas_tf.data.pipeline import make_topdown_dataset
 
     input_size = tuple(int(v) for v in FLAGS.input_size)
     with tempfile.TemporaryDirectory() as tmp:
         if FLAGS.ann_file:
             ann_file, image_root = FLAGS.ann_file, FLAGS.image_root
         else:
-            from vipnas_tf.data.synthetic import generate, training_paths
 
             generate(tmp, images=FLAGS.synthetic_images, clips=0, seed=FLAGS.seed, progress=False)
             paths = training_paths(tmp, "coco")

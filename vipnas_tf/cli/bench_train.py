@@ -17,6 +17,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from absl import app, flags  # noqa: E402
 
+from vipnas_tf.arch.cost import parse_input_size  # noqa: E402
+from vipnas_tf.benchmarks.train_step import bench_train  # noqa: E402
+
 F = flags.FLAGS
 flags.DEFINE_string("space", "mobilenetv3", "Search space.")
 flags.DEFINE_string("input_size", "128x96", "HxW input size.")
@@ -33,8 +36,6 @@ flags.DEFINE_bool("json", False, "Print JSON.")
 
 def main(argv):
     del argv
-    from vipnas_tf.arch.cost import parse_input_size
-    from vipnas_tf.benchmarks.train_step import bench_train
 
     result = bench_train(F.space, parse_input_size(F.input_size), F.batch, F.runs, F.num_random, F.seed,
                          F.cycle, F.keras_static, F.fixed_graph,

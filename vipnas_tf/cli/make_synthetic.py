@@ -8,6 +8,8 @@ import json
 
 from absl import app, flags
 
+from vipnas_tf.data.synthetic import generate
+
 FLAGS = flags.FLAGS
 flags.DEFINE_string("out", None, "Output folder.", required=True)
 flags.DEFINE_integer("images", 2000, "COCO-format images (train + val).")
@@ -21,7 +23,6 @@ flags.DEFINE_bool("progress", True, "Show progress bars (on stderr).")
 
 def main(argv):
     del argv
-    from vipnas_tf.data.synthetic import generate
 
     summary = generate(FLAGS.out, images=FLAGS.images, clips=FLAGS.clips, frames=FLAGS.frames,
                        seed=FLAGS.seed, val_fraction=FLAGS.val_fraction,

@@ -27,8 +27,12 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 from absl import app, flags  # noqa: E402
 
 from vipnas_tf.cli.history import record_launch  # noqa: E402
+from vipnas_tf.pipeline import headline as headline_lib  # noqa: E402
 from vipnas_tf.pipeline import quickstart as qs  # noqa: E402
+from vipnas_tf.pipeline import steps as steps_lib  # noqa: E402
 from vipnas_tf.training.run_history import RunHistoryError  # noqa: E402
+from vipnas_tf.utils import io as io_utils  # noqa: E402
+
 
 FLAGS = flags.FLAGS
 _DEFAULTS = qs.QuickstartSettings()  # one source of the defaults: the library's settings
@@ -49,9 +53,6 @@ flags.DEFINE_string("stop_after", None, "Run the steps up to and including this 
 
 def main(argv):
     del argv
-    from vipnas_tf.pipeline import headline as headline_lib
-    from vipnas_tf.pipeline import steps as steps_lib
-    from vipnas_tf.utils import io as io_utils
 
     try:
         probe = os.path.join(FLAGS.out, ".write_test")
