@@ -15,6 +15,7 @@ Three checks that every layer, block and exported model goes through the same wa
 Import them in a test module: `from tests.testcase import run_layer_test`.
 """
 import os
+import socket
 import tempfile
 import types
 
@@ -144,3 +145,14 @@ def run_tflite_parity_test(model, input_data, *, reference=None, quantization=No
         ops = {o["op_name"] for o in Interpreter(model_content=flatbuffer)._get_ops_details()}
         assert not any(op.startswith(("FLEX", "CUSTOM")) for op in ops), ops
     return types.SimpleNamespace(flatbuffer=flatbuffer, reference=ref, tflite=got, max_abs_diff=err)
+
+
+def free_ports(n):
+    """`n` free TCP ports on 127.0.0.1 (for a TF_CONFIG cluster of local worker processes)."""
+    socks = [socket.socket() for _ in range(n)]
+    for s in socks:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in socks]
+    for s in socks:
+        s.close()
+    return ports

@@ -3,11 +3,12 @@ the same global batch; two MultiWorkerMirroredStrategy workers on 127.0.0.1 trai
 together. Both run in subprocesses (device set-up is per process)."""
 import json
 import os
-import socket
 import subprocess
 import sys
 
 import pytest
+
+from tests.testcase import free_ports
 
 pytestmark = pytest.mark.slow  # traces super-networks / runs the real commands
 
@@ -31,18 +32,8 @@ def test_mirrored_two_cpus_equals_one_device():
     assert result["max_weight_diff"] < 1e-5 * max(1.0, result["max_update"] * 100)
 
 
-def _free_ports(n):
-    socks = [socket.socket() for _ in range(n)]
-    for s in socks:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in socks]
-    for s in socks:
-        s.close()
-    return ports
-
-
 def test_multi_worker_mirrored_two_processes_train_together():
-    ports = _free_ports(2)
+    ports = free_ports(2)
     cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
     procs = []
     for i in range(2):

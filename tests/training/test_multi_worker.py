@@ -10,14 +10,13 @@ real networks in every process, so there are as few launches as possible."""
 import json
 import os
 import signal
-import socket
 import subprocess
-import sys
 import time
 
 import numpy as np
 import pytest
 
+from tests.testcase import free_ports
 from vipnas_tf.arch import get_space
 from vipnas_tf.data.synthetic import training_paths
 from vipnas_tf.testing.model_dirs import make_supernet_dir
@@ -36,16 +35,6 @@ pytestmark = [pytest.mark.slow, pytest.mark.skipif(
     reason="distributed tier: set VIPNAS_DISTRIBUTED_TESTS=1 (BUILD.md, 'Distributed tier')")]
 
 
-def _free_ports(n):
-    socks = [socket.socket() for _ in range(n)]
-    for s in socks:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in socks]
-    for s in socks:
-        s.close()
-    return ports
-
-
 def logged_steps(model_dir):
     if not os.path.exists(os.path.join(model_dir, "metrics.jsonl")):
         return []
@@ -61,7 +50,7 @@ class Pair:
     """Two scripts/train.py workers of one cluster; worker i's TMPDIR is tmp_root/tmp{i}."""
 
     def __init__(self, args, tmp_root, tag, extra=((), ())):
-        ports = _free_ports(2)
+        ports = free_ports(2)
         cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
         self.logs, self.procs, self.tmpdirs = [], [], []
         for i in range(2):
