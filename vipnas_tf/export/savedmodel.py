@@ -42,17 +42,11 @@ import numpy as np
 import tensorflow as tf
 
 from vipnas_tf.codecs.heatmap import HeatmapCodec
-from vipnas_tf.data.transforms import IMAGENET_MEAN_RGB, IMAGENET_STD_RGB
 from vipnas_tf.export.lowering import lower_model
+from vipnas_tf.export.tflite_export import normalize_pixels
 from vipnas_tf.utils.io import write_dir_atomic, write_json
 
 SIGNATURE = "serving_default"
-
-
-def _normalize(images):
-    mean = tf.constant(IMAGENET_MEAN_RGB, tf.float32)
-    std = tf.constant(IMAGENET_STD_RGB, tf.float32)
-    return (tf.cast(images, tf.float32) - mean) / std
 
 
 def serving_function(model: keras.Model, codec=None):
@@ -84,10 +78,10 @@ def serving_function(model: keras.Model, codec=None):
 
     if len(specs) == 1:
         def serve(image):
-            return _outputs(model(_normalize(image), training=False))
+            return _outputs(model(normalize_pixels(image), training=False))
     else:
         def serve(image, prev_heatmaps):
-            return _outputs(model([_normalize(image), prev_heatmaps], training=False))
+            return _outputs(model([normalize_pixels(image), prev_heatmaps], training=False))
     return serve, specs
 
 
