@@ -93,7 +93,8 @@ def main(argv):
     from absl import logging  # pylint: disable=import-outside-toplevel
     logging.set_verbosity(logging.ERROR)  # the converter logs every conversion
     from vipnas_tf.search import latency_budget  # pylint: disable=import-outside-toplevel
-    from vipnas_tf.search.latency import LatencyModel, cpu_flags_hash  # pylint: disable=import-outside-toplevel
+    from vipnas_tf.litert import cpu_flags_hash  # pylint: disable=import-outside-toplevel
+    from vipnas_tf.search.latency import LatencyModel  # pylint: disable=import-outside-toplevel
 
     import numpy as np  # pylint: disable=import-outside-toplevel
     from vipnas_tf.search import latency_units  # pylint: disable=import-outside-toplevel

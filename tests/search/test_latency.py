@@ -8,6 +8,7 @@ import json
 import numpy as np
 import pytest
 
+from vipnas_tf import litert
 from vipnas_tf.arch import get_space, parse_arch
 from vipnas_tf.models.static_builders import build_static
 from vipnas_tf.search import latency as lat
@@ -206,7 +207,7 @@ def test_resnet_units_add_up_and_time_with_two_threads(tmp_path):
     model = lat.LatencyModel.build(space, SIZE, "float32", tmp_path / "res.json", progress=False, runs=3, warmup=1,
                                    threads=2, clock="wall", units=units)
     assert model.meta["threads"] == 2 and model.meta["clock"] == "wall"
-    assert model.meta["machine"]["cpu_flags_hash"] == lat.cpu_flags_hash()
+    assert model.meta["machine"]["cpu_flags_hash"] == litert.cpu_flags_hash()
     assert set(keys) <= set(model.entries) and all(e["p50_ms"] > 0 for e in model.entries.values())
     assert model.predict_ms(arch) > model.overhead_ms
 

@@ -133,6 +133,24 @@ def test_spatial_search_refuses_a_budget_below_the_cheapest_before_it_starts(tmp
         run_spatial_search(config)
 
 
+def test_spatial_search_at_a_deployment_size_other_than_the_supernets(tmp_path):
+    """A 64x64 super-network searched under a 256x192 latency budget: the table must be
+    of the size asked with latency_input_size, not of the super-network's."""
+    deploy = (256, 192)
+    table = _write_table(tmp_path / "t.json", SPACE, lambda u: 0.25, input_size=deploy)
+    model_dir = _fake_run(tmp_path, mode="supernet", space=SPACE.name, input_size=list(SIZE),
+                          train_ann="/nonexistent.json")
+    config = SpatialSearchConfig(model_dir, str(tmp_path / "out"), max_latency_ms=30, latency_table=str(table))
+    with pytest.raises(SearchError, match=r"input_size: table \[256, 192\], asked \[64, 64\]"):
+        run_spatial_search(config)
+    cheapest = 0.05 + 0.25 * len(units_lib.arch_units(SPACE.min(), deploy))
+    config = SpatialSearchConfig(model_dir, str(tmp_path / "out"), max_latency_ms=cheapest - 0.01,
+                                 latency_table=str(table), latency_input_size=deploy)
+    with pytest.raises(SearchError, match=f"cheapest predicted latency is {cheapest:.3f} ms"):
+        run_spatial_search(config)  # the 256x192 table was accepted and its cheapest network named
+    assert not (tmp_path / "out").exists()
+
+
 def test_schedule_latency_per_frame_and_temporal_refusal(tmp_path):
     space = get_space("mobilenetv3")
     model = lb.open_table(_write_table(tmp_path / "t.json", space, lambda u: 0.5), **_asked(space=space))

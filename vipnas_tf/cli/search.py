@@ -53,6 +53,9 @@ flags.DEFINE_enum("latency_quantization", "float32", ["float32", "int8"], "Laten
 flags.DEFINE_alias("max_ms", "max_latency_ms")
 flags.DEFINE_alias("quantization", "latency_quantization")
 flags.DEFINE_integer("threads", 1, "Interpreter threads the latency table must be measured with.")
+flags.DEFINE_string("latency_input_size", "", "Spatial: HxW the latency table and budget are at, the size the "
+                    "network will be deployed at (default: the super-network's input size), e.g. a 64x64 "
+                    "super-network searched under a 256x192 latency budget.")
 flags.DEFINE_string("compare_run", "", "Spatial, latency budget: a GFLOPs-budget search of the same super-network; "
                     "times both runs' Pareto fronts in one run (pareto_measured.png / .json in --out).")
 flags.DEFINE_bool("remeasure_latency", False, "Re-measure a latency table of another CPU, LiteRT version, input "
@@ -81,18 +84,30 @@ flags.DEFINE_bool("progress", True, "Progress bar.")
 flags.DEFINE_bool("json", False, "Print the summary as JSON.")
 
 
+def _latency_input_size():
+    if not F.latency_input_size:
+        return None
+    try:
+        h, w = (int(v) for v in F.latency_input_size.lower().split("x"))
+    except ValueError:
+        raise app.UsageError(f"--latency_input_size must be HxW (e.g. 256x192), got {F.latency_input_size!r}") from None
+    return (h, w)
+
+
 def run_spatial():
     config = SpatialSearchConfig(
         model_dir=F.model_dir, out_dir=F.out, max_gflops=F.max_gflops, max_macs=F.max_macs,
         max_latency_ms=F.max_latency_ms, budget_floor=F.budget_floor, latency_table=F.latency_table,
         latency_quantization=F.latency_quantization, latency_threads=F.threads,
+        latency_input_size=_latency_input_size(),
         remeasure_latency=F.remeasure_latency, strategy=F.strategy, num_samples=F.num_samples,
         population=F.population or None, parents=F.parents or None, mutation_prob=F.mutation_prob,
         seed_smallest=F.seed_smallest, seed=F.seed, bn_calib_batches=F.bn_calib_batches,
         eval_max_persons=F.eval_max_persons, expect_space=F.space or None, progress=F.progress, shard=F.shard)
     summary = run_spatial_search(config)
     if F.compare_run and summary.get("complete", True):
-        compared = compare_runs(F.out, F.compare_run, summary["input_size"], F.latency_quantization, F.threads)
+        compared = compare_runs(F.out, F.compare_run, summary["latency_input_size"], F.latency_quantization,
+                                F.threads)
         summary["pareto_measured"] = {k: compared[k] for k in ("png", "json")}
     return summary
 

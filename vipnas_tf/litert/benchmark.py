@@ -12,8 +12,12 @@ What is measured, and how:
   a fresh subprocess minus an empty one's, in MiB.
 """
 import dataclasses
+import datetime
+import hashlib
 import os
 from typing import Dict, Optional, Sequence
+
+import ai_edge_litert
 
 from vipnas_tf.litert.memory import peak_memory_kib
 from vipnas_tf.litert.runners import ModelRunner, ScheduleRunner
@@ -100,7 +104,8 @@ def run_benchmark(spec: BenchmarkSpec) -> Dict:
 
 
 def machine_info() -> Dict:
-    """CPU model and core count (what the numbers depend on)."""
+    """What the numbers depend on besides the models: CPU model name, cores, CPU flags
+    hash, LiteRT version, and the UTC date of the measurement."""
     cpu = ""
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as f:
@@ -110,4 +115,19 @@ def machine_info() -> Dict:
                     break
     except OSError:
         pass
-    return {"cpu": cpu, "cores": os.cpu_count()}
+    return {"cpu": cpu, "cores": os.cpu_count(), "cpu_flags_hash": cpu_flags_hash(),
+            "ai_edge_litert": getattr(ai_edge_litert, "__version__", ""),
+            "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d")}
+
+
+def cpu_flags_hash(flags: Optional[str] = None) -> str:
+    """12 hex digits of the SHA-1 of the sorted CPU flags (/proc/cpuinfo `flags`, or
+    `flags`): two CPUs of one model name can differ in AVX-512 / AMX."""
+    if flags is None:
+        flags = ""
+        try:
+            with open("/proc/cpuinfo", encoding="utf-8") as f:
+                flags = next((line.split(":", 1)[1] for line in f if line.startswith("flags")), "")
+        except OSError:
+            pass
+    return hashlib.sha1(" ".join(sorted(flags.split())).encode()).hexdigest()[:12]

@@ -49,12 +49,10 @@ Example:
     >>> measure_arch_ms(arch, (128, 96), "float32")   # the real thing, for checking
 """
 import dataclasses
-import hashlib
 import os
 import time
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
-import ai_edge_litert
 import keras
 import numpy as np
 from tqdm import tqdm
@@ -116,26 +114,10 @@ def time_flatbuffers(flatbuffers: Sequence[bytes], runs: int = DEFAULT_RUNS, war
     return out
 
 
-def cpu_flags_hash(flags: Optional[str] = None) -> str:
-    """12 hex digits of the SHA-1 of the sorted CPU flags (/proc/cpuinfo `flags`, or
-    `flags`): two CPUs of one model name can differ in AVX-512 / AMX."""
-    if flags is None:
-        flags = ""
-        try:
-            with open("/proc/cpuinfo", encoding="utf-8") as f:
-                flags = next((line.split(":", 1)[1] for line in f if line.startswith("flags")), "")
-        except OSError:
-            pass
-    return hashlib.sha1(" ".join(sorted(flags.split())).encode()).hexdigest()[:12]
-
-
 def machine() -> Dict:
-    """What a table's speed depends on besides its units: CPU model name, cores, CPU
-    flags hash, LiteRT version (the table's `machine` block)."""
-    info = litert.machine_info()
-    info["cpu_flags_hash"] = cpu_flags_hash()
-    info["ai_edge_litert"] = getattr(ai_edge_litert, "__version__", "")
-    return info
+    """What a table's speed depends on besides its units (the table's `machine` block):
+    `litert.machine_info` (CPU model name, cores, CPU flags hash, LiteRT version, date)."""
+    return litert.machine_info()
 
 
 def _progress(total, desc, enabled):

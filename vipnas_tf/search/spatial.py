@@ -34,7 +34,7 @@ import io
 import logging
 import os
 import time
-from typing import Dict, Optional
+from typing import Dict, Optional, Tuple
 
 import matplotlib
 import matplotlib.pyplot as plt
@@ -192,6 +192,10 @@ class SpatialSearch(ResumableCandidates):
       bn_calib_batches, calib_batch_size: BN re-calibration data (training batches).
       eval_max_persons: validation subset (0: the whole val set of the run).
       latency_model: optional LatencyModel (needed for a latency budget).
+      latency_input_size: (H, W) the latency model is measured at, the deployment size
+        (default: the super-network's input size). A super-network trained at a small
+        size ranks architectures by AP there while their latency is that of the size
+        they will run at.
       expect_space: optional space name the super-network must have.
       data: optional dict overriding train_ann/train_images/val_ann/val_images.
       progress: tqdm bar.
@@ -201,7 +205,7 @@ class SpatialSearch(ResumableCandidates):
     def __init__(self, model_dir, out_dir, budget: Budget, strategy="random", num_samples=50, population=None,
                  parents=None, mutation_prob=0.2, crossover_prob=0.5, seed_smallest=True, seed=0, bn_calib_batches=8,
                  calib_batch_size=16, eval_max_persons=0, latency_model=None, expect_space=None, data=None,
-                 progress=True, evaluate_presets=True, shard=(0, 1)):
+                 progress=True, evaluate_presets=True, shard=(0, 1), latency_input_size=None):
         if strategy not in ("random", "evolution"):
             raise SearchError(f"strategy must be 'random' or 'evolution', got {strategy!r}")
         if num_samples < 1:
@@ -232,9 +236,11 @@ class SpatialSearch(ResumableCandidates):
         self.eval_max_persons = int(eval_max_persons or self.run_config.get("eval_max_persons", 0))
         self.input_size = tuple(self.run_config["input_size"])
         self.latency_model = latency_model
-        if latency_model is not None and tuple(latency_model.input_size) != self.input_size:
-            raise SearchError(f"latency table is for input {latency_model.input_size}, the super-network for "
-                              f"{list(self.input_size)}")
+        self.latency_input_size = tuple(latency_input_size or self.input_size)
+        if latency_model is not None and tuple(latency_model.input_size) != self.latency_input_size:
+            raise SearchError(f"latency table is for input {list(latency_model.input_size)}, the search's latency "
+                              f"input size is {list(self.latency_input_size)} (the super-network's "
+                              f"{list(self.input_size)} unless --latency_input_size says otherwise)")
         self.oracle = CostOracle(self.input_size, latency_model)
         self.data = {k: self.run_config.get(k) for k in ("train_ann", "train_images", "val_ann", "val_images")}
         self.data.update(data or {})
@@ -296,10 +302,15 @@ class SpatialSearch(ResumableCandidates):
         return float(self._evaluator.evaluate(bn_lib.predict_fn(self._model, arch))["AP"])
 
     def _score(self, arch, source, bar=None):
-        return self._record(arch.to_string(), lambda: dict(arch=arch.to_string(), **self.oracle(arch),
-                                                           ap=round(self.evaluate_ap(arch), 6),
-                                                           fingerprint=self.fingerprint),
-                            source, bar, owned=self._owns(len(self.rows)))
+        row = self._record(arch.to_string(), lambda: dict(arch=arch.to_string(), **self.oracle(arch),
+                                                          ap=round(self.evaluate_ap(arch), 6),
+                                                          fingerprint=self.fingerprint),
+                           source, bar, owned=self._owns(len(self.rows)))
+        if not row.get("pending"):
+            # An AP is reused across searches of one checkpoint; costs are this search's
+            # (its latency table and size), not those of the search that scored it.
+            row.update(self.oracle(arch))
+        return row
 
     # ---- strategies ---------------------------------------------------------------
     def _random(self, rng, bar):
@@ -412,7 +423,8 @@ class SpatialSearch(ResumableCandidates):
         if not self.budget.admits(value):
             raise AssertionError(f"best architecture violates the budget: {value} outside {self.budget.describe()}")
         extra = {k: best[k] for k in ("ap", "paper_gflops", "macs", "params", "latency_ms")}
-        extra.update(input_size=list(self.input_size), budget=self.budget.to_dict(),
+        extra.update(input_size=list(self.input_size), latency_input_size=list(self.latency_input_size),
+                     budget=self.budget.to_dict(),
                      supernet=os.path.abspath(self.model_dir))
         save_arch(best_arch, os.path.join(self.out_dir, "best_arch.json"), extra=extra)
         buf = io.StringIO()
@@ -427,7 +439,8 @@ class SpatialSearch(ResumableCandidates):
             "params": best["params"], "latency_ms": best["latency_ms"],
             "budget": dict(self.budget.to_dict(), smallest_achievable=self.smallest_value,
                            used_fraction=round(float(value) / self.budget.limit, 4)),
-            "space": self.space.name, "input_size": list(self.input_size), "strategy": self.strategy,
+            "space": self.space.name, "input_size": list(self.input_size),
+            "latency_input_size": list(self.latency_input_size), "strategy": self.strategy,
             "seed": self.seed, "num_candidates": len(rows), "new_evaluations": self.new_evaluations,
             "resumed_candidates": resumed, "seconds": round(elapsed, 1),
             "candidates_per_minute": round(60.0 * len(rows) / evaluated_seconds, 2) if evaluated_seconds else None,
@@ -485,7 +498,8 @@ class SpatialSearchConfig:
     """What `scripts/search.py` (spatial) searches: exactly one budget of `max_gflops`
     (paper GFLOPs), `max_macs` and `max_latency_ms` (predicted TFLite latency; needs
     `latency_table`, a LatencyModel JSON, built lazily at that path when missing).
-    The table must be of this CPU model, LiteRT version, input size, `latency_threads`
+    The table must be of this CPU model, LiteRT version, input size (`latency_input_size`,
+    default the super-network's), `latency_threads`
     and `latency_quantization` (else refused, or re-measured with `remeasure_latency`),
     and a latency budget at least the space's cheapest predicted latency
     (`vipnas_tf.search.latency_budget`)."""
@@ -499,6 +513,7 @@ class SpatialSearchConfig:
     latency_table: str = ""
     latency_quantization: str = "float32"
     latency_threads: int = 1
+    latency_input_size: Optional[Tuple[int, int]] = None
     remeasure_latency: bool = False
     strategy: str = "random"
     num_samples: int = 50
@@ -535,7 +550,8 @@ def run_spatial_search(config: SpatialSearchConfig):
         space = get_space(run_config["space"])
         try:
             latency_model = latency_budget.open_table(
-                config.latency_table, space, run_config["input_size"], config.latency_quantization,
+                config.latency_table, space, config.latency_input_size or run_config["input_size"],
+                config.latency_quantization,
                 config.latency_threads, remeasure=config.remeasure_latency)
             if budget.kind == "latency_ms":
                 latency_budget.check_latency_budget(space, latency_model, budget.limit)
@@ -549,5 +565,5 @@ def run_spatial_search(config: SpatialSearchConfig):
                            seed_smallest=config.seed_smallest, seed=config.seed,
                            bn_calib_batches=config.bn_calib_batches, eval_max_persons=config.eval_max_persons,
                            latency_model=latency_model, expect_space=config.expect_space,
-                           progress=config.progress, shard=shard)
+                           progress=config.progress, shard=shard, latency_input_size=config.latency_input_size)
     return search.run()
