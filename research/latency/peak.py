@@ -13,6 +13,7 @@ the peak the models' fractions are taken against.
   python research/latency/peak.py --threads=1 --runs=30 --out=research/latency/results/peak_1thread.json
 """
 import itertools
+import json
 import os
 import sys
 
@@ -87,7 +88,7 @@ def main(argv):
                   command=" ".join(sys.argv), peak=peaks, sweep=rows)
     if FLAGS.out:
         io_utils.write_json(FLAGS.out, report)
-    print(io_utils.dumps_json(report) if hasattr(io_utils, "dumps_json") else __import__("json").dumps(report, indent=1))
+    print(json.dumps(report, indent=1))
 
 
 if __name__ == "__main__":

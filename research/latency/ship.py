@@ -20,6 +20,7 @@ flags.DEFINE_string("preset", "", "Preset name: ship the spatial search's best a
 flags.DEFINE_string("out", None, "Preset folder (--preset) or the schedule file to write.", required=True)
 flags.DEFINE_string("latency_table", "", "The table the search used (its provenance goes beside the result).")
 flags.DEFINE_string("date", "", "Date of the provenance (default today).")
+flags.DEFINE_string("note", "", "--preset: appended to the description (the super-network's data and scale).")
 
 
 def main(argv):
@@ -27,7 +28,7 @@ def main(argv):
     try:
         if FLAGS.preset:
             path = latency_ship.ship_preset(FLAGS.search, FLAGS.preset, FLAGS.out, FLAGS.latency_table or None,
-                                            FLAGS.date or None)
+                                            FLAGS.date or None, FLAGS.note)
         else:
             path = latency_ship.ship_schedule(FLAGS.search, FLAGS.out, FLAGS.latency_table or None, FLAGS.date or None)
     except ValueError as e:

@@ -1,4 +1,6 @@
 import json
+import os
+import stat
 
 import pytest
 
@@ -35,3 +37,18 @@ def test_jsonl_skips_torn_last_line(tmp_path):
         f.write('{"step": 3, "lo')
     assert [r["step"] for r in io.read_jsonl(p)] == [1, 2]
     assert json.loads(p.read_text().splitlines()[0]) == {"step": 1}
+
+
+def test_written_files_get_the_umask_permissions_not_a_temp_files(tmp_path):
+    """An exported .tflite is copied to a phone or served by another user: it must not
+    be owner-only (0600) as the temporary file it was written through."""
+    old = os.umask(0o022)
+    try:
+        path = tmp_path / "m.tflite"
+        io.write_bytes(path, b"x")
+        assert stat.S_IMODE(os.stat(path).st_mode) == 0o644
+        os.chmod(path, 0o600)  # a file the user restricted stays restricted when rewritten
+        io.write_bytes(path, b"y")
+        assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    finally:
+        os.umask(old)

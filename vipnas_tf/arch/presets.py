@@ -15,11 +15,22 @@
 
 Static presets are built with fresh weights by `vipnas_tf.models.build_static`; points
 of a space can also be extracted from a trained super-network.
+
+Shipped presets: every `vipnas_tf/arch/shipped/NAME.json` (written by
+`research/latency/ship.py` from a latency search, format `SHIPPED_PRESET_FORMAT`: name,
+arch string, description, provenance) is a preset too, registered on first use; a file
+of that format can also be given by path wherever an architecture is asked for.
 """
 import dataclasses
+import glob
 import os
+from typing import List
 
 from vipnas_tf.arch.arch import Arch, HeadArch, StageArch, load_arch, parse_arch
+from vipnas_tf.utils import io as io_utils
+
+SHIPPED_PRESET_FORMAT = "vipnas-tf/shipped-preset/v1"
+SHIPPED_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "shipped")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -103,10 +114,12 @@ PRESETS = {
 
 
 def list_presets():
+    _register_shipped()
     return sorted(PRESETS)
 
 
 def get_preset(name):
+    _register_shipped()
     if name not in PRESETS:
         raise ValueError(f"unknown preset {name!r} (presets: {', '.join(list_presets())})")
     return PRESETS[name]
@@ -126,11 +139,15 @@ def resolve_arch(spec):
     if isinstance(spec, Arch):
         return spec
     spec = str(spec).strip()
+    _register_shipped()
     if spec in PRESETS:
         return PRESETS[spec].arch
     if spec.endswith(".json") or os.path.isfile(spec):
         if not os.path.isfile(spec):
             raise ValueError(f"architecture file {spec!r} not found")
+        d = io_utils.read_json(spec)
+        if isinstance(d, dict) and d.get("format") == SHIPPED_PRESET_FORMAT:
+            return read_preset_file(spec).arch
         return load_arch(spec)
     if "/" in spec and spec.split("/")[0] and not os.path.exists(spec):
         return parse_arch(spec)
@@ -142,7 +159,45 @@ def resolve_arch(spec):
 
 def preset_name_of(arch):
     """The preset name whose arch equals `arch`, or None."""
+    _register_shipped()
     for name, p in PRESETS.items():
         if p.arch == arch:
             return name
     return None
+
+
+def read_preset_file(path) -> Preset:
+    """The Preset of a shipped preset file; a file of another format, a missing field or
+    an architecture outside its space is a ValueError naming the file."""
+    from vipnas_tf.arch.space import get_space  # pylint: disable=import-outside-toplevel  (spaces register after this module)
+    d = io_utils.read_json(path)
+    if not isinstance(d, dict) or d.get("format") != SHIPPED_PRESET_FORMAT:
+        raise ValueError(f"{path}: not a shipped preset (expected \"format\": \"{SHIPPED_PRESET_FORMAT}\")")
+    for field in ("name", "arch"):
+        if not d.get(field):
+            raise ValueError(f"{path}: missing field '{field}'")
+    try:
+        arch = parse_arch(d["arch"])
+        get_space(arch.space).validate(arch)
+    except ValueError as e:
+        raise ValueError(f"{path}: field 'arch': {e}") from None
+    return Preset(d["name"], arch, True, d.get("description", ""))
+
+
+def register_preset_folder(folder) -> List[str]:
+    """Registers every FOLDER/*.json shipped preset file as a preset; their names."""
+    names = []
+    for path in sorted(glob.glob(os.path.join(os.fspath(folder), "*.json"))):
+        names.append(register_preset(read_preset_file(path)).name)
+    return names
+
+
+_SHIPPED_REGISTERED = []
+
+
+def _register_shipped():
+    """Registers the package's shipped presets once, on first use (their architectures are
+    validated against spaces, which register after this module is imported)."""
+    if not _SHIPPED_REGISTERED:
+        _SHIPPED_REGISTERED.append(True)
+        register_preset_folder(SHIPPED_DIR)

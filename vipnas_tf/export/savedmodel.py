@@ -44,7 +44,7 @@ import tensorflow as tf
 from vipnas_tf.codecs.heatmap import HeatmapCodec
 from vipnas_tf.export.lowering import lower_model
 from vipnas_tf.export.tflite_export import normalize_pixels
-from vipnas_tf.utils.io import write_dir_atomic, write_json
+from vipnas_tf.utils.io import new_file_mode, write_dir_atomic, write_json
 
 SIGNATURE = "serving_default"
 
@@ -171,6 +171,7 @@ def export_keras_file(model: keras.Model, path, *, check: bool = True) -> Dict:
             if not diff <= 1e-5:
                 raise ValueError(f"{path}: the saved model, loaded back, differs from the model by {diff:.3g} "
                                  "(max abs output difference); not written")
+        os.chmod(tmp, new_file_mode(path))
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

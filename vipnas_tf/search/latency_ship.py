@@ -2,7 +2,7 @@
 
     ship_preset("runs/search_mbv3_dense_ms_int8", "fast_mbv3_int8", "configs/presets")
     ship_schedule("runs/schedule_fast_mbv3_T3_int8", "configs/schedules/fast_mbv3_T3_int8.json")
-    register_shipped_presets("configs/presets")   # each NAME.json becomes preset NAME
+    register_shipped_presets("my_presets")   # each NAME.json becomes preset NAME
 
 A preset file `NAME.json` holds `{"format": PRESET_FORMAT, "name", "arch", "description",
 "provenance"}`; a shipped schedule is the search's `schedule.json` with its model
@@ -14,18 +14,17 @@ precision), the predicted latency, the super-network's AP, the super-network or
 temporal model directory the search ran on, and the date.
 """
 import datetime
-import glob
 import os
 from typing import Dict, List, Optional
 
 from vipnas_tf.arch.arch import parse_arch
-from vipnas_tf.arch.presets import Preset, register_preset
+from vipnas_tf.arch.presets import SHIPPED_PRESET_FORMAT, register_preset_folder
 from vipnas_tf.arch.space import get_space
 from vipnas_tf.search import latency_budget
 from vipnas_tf.search.latency import LatencyModel
 from vipnas_tf.utils import io as io_utils
 
-PRESET_FORMAT = "vipnas-tf/shipped-preset/v1"
+PRESET_FORMAT = SHIPPED_PRESET_FORMAT
 
 
 def _read(path: str) -> Dict:
@@ -45,9 +44,11 @@ def _today(date: Optional[str]) -> str:
 
 
 def ship_preset(search_dir: str, name: str, out_dir: str, latency_table: Optional[str] = None,
-                date: Optional[str] = None) -> str:
+                date: Optional[str] = None, note: str = "") -> str:
     """Writes OUT_DIR/NAME.json from a spatial search's best_arch.json and summary.json;
-    returns its path. `latency_table` (default: none recorded) adds the table's provenance."""
+    returns its path. `latency_table` (default: none recorded) adds the table's provenance;
+    `note` (what the super-network was trained on, how far to trust its AP) is appended
+    to the description."""
     summary = _read(os.path.join(search_dir, "summary.json"))
     best = _read(os.path.join(search_dir, "best_arch.json"))
     arch_text = summary.get("arch")
@@ -58,10 +59,11 @@ def ship_preset(search_dir: str, name: str, out_dir: str, latency_table: Optiona
     budget = summary.get("budget", {})
     provenance = {"budget": budget, "predicted_ms": summary.get("latency_ms"), "supernet_ap": summary.get("ap"),
                   "paper_gflops": summary.get("paper_gflops"), "input_size": summary.get("input_size"),
+                  "latency_input_size": summary.get("latency_input_size", summary.get("input_size")),
                   "supernet": best.get("supernet"), "search": os.path.abspath(search_dir),
                   "latency_table": _table_provenance(latency_table), "date": _today(date)}
     desc = (f"latency-searched in {arch.space} under {budget.get('kind')} <= {budget.get('limit')} "
-            f"({provenance['date']}); beyond the paper")
+            f"({provenance['date']}); beyond the paper" + (f". {note}" if note else ""))
     path = os.path.join(out_dir, f"{name}.json")
     io_utils.write_json(path, {"format": PRESET_FORMAT, "name": name, "arch": arch.to_string(), "description": desc,
                                "provenance": provenance})
@@ -91,20 +93,7 @@ def ship_schedule(search_dir: str, out_path: str, latency_table: Optional[str] =
 
 def register_shipped_presets(folder: str) -> List[str]:
     """Registers every FOLDER/*.json preset file as a preset; their names. A file of
-    another format, or an arch outside its space, is a ValueError naming the file."""
-    names = []
-    for path in sorted(glob.glob(os.path.join(folder, "*.json"))):
-        d = io_utils.read_json(path)
-        if not isinstance(d, dict) or d.get("format") != PRESET_FORMAT:
-            raise ValueError(f"{path}: not a shipped preset (expected \"format\": \"{PRESET_FORMAT}\")")
-        for field in ("name", "arch"):
-            if not d.get(field):
-                raise ValueError(f"{path}: missing field '{field}'")
-        try:
-            arch = parse_arch(d["arch"])
-            get_space(arch.space).validate(arch)
-        except ValueError as e:
-            raise ValueError(f"{path}: field 'arch': {e}") from None
-        register_preset(Preset(d["name"], arch, True, d.get("description", "")))
-        names.append(d["name"])
-    return names
+    another format, or an arch outside its space, is a ValueError naming the file
+    (`vipnas_tf.arch.presets.register_preset_folder`; the package's own shipped presets,
+    `vipnas_tf/arch/shipped/`, are registered without this call)."""
+    return register_preset_folder(folder)

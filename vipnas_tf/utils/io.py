@@ -11,6 +11,8 @@ def atomic_open(path, mode="w", encoding="utf-8"):
     """Opens a temporary file beside `path` and renames it over `path` on success.
 
     A crash mid-write leaves the previous file (or none) in place, never a torn one.
+    The file gets the permissions a plain `open` would give it (0666 less the umask;
+    an existing file keeps its own), not the owner-only ones of a temporary file.
 
     Args:
       path: destination path.
@@ -26,11 +28,22 @@ def atomic_open(path, mode="w", encoding="utf-8"):
             yield f
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, new_file_mode(path))
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
             os.remove(tmp)
         raise
+
+
+def new_file_mode(path):
+    """The permission bits of `path` if it exists, else those a new file gets (umask)."""
+    try:
+        return os.stat(path).st_mode & 0o777
+    except FileNotFoundError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
 
 
 def write_json(path, obj, indent=2):
