@@ -8,7 +8,7 @@ input size. A straight line of slope 1 means the network's cost is its MACs; a l
 that bends up at small sizes means fixed per-layer overheads dominate there.
 
   python research/latency/cost_vs_size.py --archs=s_vipnas_mbv3 \\
-      --sizes=128x96,192x144,256x192,384x288 --precisions=float32,int8 --threads=1 --runs=50 \\
+      --sizes=128x96,160x128,256x192,320x256,384x288 --precisions=float32,int8 --threads=1 --runs=50 \\
       --out=research/latency/results/cost_vs_size_1thread.json \\
       --plot=research/latency/results/cost_vs_size_1thread.png
 """
@@ -31,7 +31,8 @@ from vipnas_tf.utils import io as io_utils  # noqa: E402
 FLAGS = flags.FLAGS
 flags.DEFINE_list("archs", ["s_vipnas_mbv3"], "Preset names, arch JSON files or compact strings.")
 flags.DEFINE_list("labels", [], "A short label per --archs entry (default: the preset name or arch i).")
-flags.DEFINE_list("sizes", ["128x96", "192x144", "256x192", "384x288"], "Input sizes HxW.")
+flags.DEFINE_list("sizes", ["128x96", "160x128", "256x192", "320x256", "384x288"],
+                  "Input sizes HxW (multiples of 32: the networks downsample 32x).")
 flags.DEFINE_list("precisions", ["float32", "int8"], "float32 and/or int8.")
 flags.DEFINE_integer("runs", 50, "Timed interleaved rounds.")
 flags.DEFINE_integer("warmup", 5, "Untimed rounds first.")

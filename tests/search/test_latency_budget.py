@@ -197,6 +197,16 @@ def test_temporal_samples_meet_the_latency_budget(tmp_path):
         frames = search._sample(rng)
         assert search.admits(frames) and search.ms_per_frame(frames) <= budget
     assert search._latency_extra(frames)["latency_table"]["threads"] == 1
+    # the same 64x64 temporal run allocated under a 256x192 budget: the table must be of that size
+    deploy = (256, 192)
+    big = _write_table(tmp_path / "t256.json", space, ms, input_size=deploy)
+    with pytest.raises(SearchError, match=r"input_size: table \[256, 192\], asked \[64, 64\]"):
+        TemporalSearch(model_dir, str(tmp_path / "out256"), frames=3, max_ms_per_frame=1e3, latency_table=str(big))
+    search = TemporalSearch(model_dir, str(tmp_path / "out256"), frames=3, max_ms_per_frame=1e3,
+                            latency_table=str(big), latency_input_size=deploy)
+    frames = search._sample(rng)
+    extra = search._latency_extra(frames)
+    assert extra["latency_input_size"] == [256, 192] and extra["latency_table"]["input_size"] == [256, 192]
 
 
 def test_latency_check_refuses_a_table_of_another_cpu(tmp_path):

@@ -53,7 +53,7 @@ flags.DEFINE_enum("latency_quantization", "float32", ["float32", "int8"], "Laten
 flags.DEFINE_alias("max_ms", "max_latency_ms")
 flags.DEFINE_alias("quantization", "latency_quantization")
 flags.DEFINE_integer("threads", 1, "Interpreter threads the latency table must be measured with.")
-flags.DEFINE_string("latency_input_size", "", "Spatial: HxW the latency table and budget are at, the size the "
+flags.DEFINE_string("latency_input_size", "", "HxW the latency table and budget are at, the size the "
                     "network will be deployed at (default: the super-network's input size), e.g. a 64x64 "
                     "super-network searched under a 256x192 latency budget.")
 flags.DEFINE_string("compare_run", "", "Spatial, latency budget: a GFLOPs-budget search of the same super-network; "
@@ -119,7 +119,7 @@ def run_temporal():
         population=F.population or None, seed=F.seed, bn_calib_batches=F.bn_calib_batches,
         progress=F.progress, shared=F.shared_arch, max_ms_per_frame=F.max_ms_per_frame,
         latency_table=F.latency_table, latency_quantization=F.latency_quantization, latency_threads=F.threads,
-        remeasure_latency=F.remeasure_latency)
+        remeasure_latency=F.remeasure_latency, latency_input_size=_latency_input_size())
     return run_temporal_search(config)
 
 

@@ -53,7 +53,7 @@ import io
 import logging
 import os
 import time
-from typing import Optional
+from typing import Optional, Tuple
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -107,7 +107,8 @@ class TemporalSearch(ResumableCandidates):
     def __init__(self, model_dir, out_dir, frames=3, max_total_gflops=None, max_avg_gflops=None,
                  strategy="random", num_samples=20, population=None, seed=0, bn_calib_batches=4,
                  calib_batch_size=8, max_clips=0, progress=True, shared=False, max_ms_per_frame=None,
-                 latency_table="", latency_quantization="float32", latency_threads=1, remeasure_latency=False):
+                 latency_table="", latency_quantization="float32", latency_threads=1, remeasure_latency=False,
+                 latency_input_size=None):
         if frames < 1:
             raise SearchError(f"frames (T) must be >= 1, got {frames}")
         given = [b for b in (max_total_gflops, max_avg_gflops, max_ms_per_frame) if b is not None]
@@ -138,6 +139,8 @@ class TemporalSearch(ResumableCandidates):
         self.progress = progress
         self.shared = bool(shared)  # one architecture for every frame (paper Fig. 6(b) baseline)
         self.input_size = tuple(self.run_config["input_size"])
+        # the size the latency table (and budget) is at: the deployment size
+        self.latency_input_size = tuple(latency_input_size or self.input_size)
         self.key_arch = parse_arch(self.run_config["key_arch"])
         self.tspace = TemporalSpace(get_space(self.run_config["space"]), max_arch=self.key_arch)
         self._frame_cost = frame_cost
@@ -163,8 +166,8 @@ class TemporalSearch(ResumableCandidates):
     def _open_latency(self, table, quantization, threads, remeasure):
         """Opens the latency table and refuses a budget below the cheapest schedule."""
         try:
-            self.latency_model = latency_budget.open_table(table, self.tspace.spatial, self.input_size, quantization,
-                                                           threads, remeasure=remeasure)
+            self.latency_model = latency_budget.open_table(table, self.tspace.spatial, self.latency_input_size,
+                                                           quantization, threads, remeasure=remeasure)
             spatial = self.tspace.spatial.min()
             frame = min((FrameArch(spatial, op, stage) for op in self.tspace.ops for stage in self.tspace.stages),
                         key=lambda f: latency_budget.frame_ms(self.latency_model, f))
@@ -369,7 +372,8 @@ class TemporalSearch(ResumableCandidates):
         if self.latency_model is None:
             return {}
         per_frame = self.ms_per_frame(frames)
-        return {"predicted_ms_per_frame": round(per_frame, 4),
+        return {"latency_input_size": list(self.latency_input_size),
+                "predicted_ms_per_frame": round(per_frame, 4),
                 "predicted_ms_per_cycle": round(per_frame * (self.frames + 1), 4),
                 "latency_table": {"path": os.path.abspath(self.latency_model.path),
                                   **latency_budget.table_provenance(self.latency_model)}}
@@ -423,6 +427,7 @@ class TemporalSearchConfig:
     latency_quantization: str = "float32"
     latency_threads: int = 1
     remeasure_latency: bool = False
+    latency_input_size: Optional[Tuple[int, int]] = None
 
 
 def run_temporal_search(config: TemporalSearchConfig):
