@@ -27,6 +27,7 @@ import os
 from typing import List
 
 from vipnas_tf.arch.arch import Arch, HeadArch, StageArch, load_arch, parse_arch
+from vipnas_tf.arch.space import get_space
 from vipnas_tf.utils import io as io_utils
 
 SHIPPED_PRESET_FORMAT = "vipnas-tf/shipped-preset/v1"
@@ -169,7 +170,6 @@ def preset_name_of(arch):
 def read_preset_file(path) -> Preset:
     """The Preset of a shipped preset file; a file of another format, a missing field or
     an architecture outside its space is a ValueError naming the file."""
-    from vipnas_tf.arch.space import get_space  # pylint: disable=import-outside-toplevel  (spaces register after this module)
     d = io_utils.read_json(path)
     if not isinstance(d, dict) or d.get("format") != SHIPPED_PRESET_FORMAT:
         raise ValueError(f"{path}: not a shipped preset (expected \"format\": \"{SHIPPED_PRESET_FORMAT}\")")
