@@ -9,6 +9,7 @@ that bends up at small sizes means fixed per-layer overheads dominate there.
 
   python research/latency/cost_vs_size.py --archs=s_vipnas_mbv3 \\
       --sizes=128x96,160x128,256x192,320x256,384x288 --precisions=float32,int8 --threads=1 --runs=50 \\
+      --data=SYNTH/coco/annotations/person_keypoints_val.json --image_root=SYNTH/coco/images/val \\
       --out=research/latency/results/cost_vs_size_1thread.json \\
       --plot=research/latency/results/cost_vs_size_1thread.png
 """
@@ -37,6 +38,8 @@ flags.DEFINE_list("precisions", ["float32", "int8"], "float32 and/or int8.")
 flags.DEFINE_integer("runs", 50, "Timed interleaved rounds.")
 flags.DEFINE_integer("warmup", 5, "Untimed rounds first.")
 flags.DEFINE_integer("threads", 1, "Interpreter threads.")
+flags.DEFINE_string("data", "", "int8: COCO keypoints JSON of the calibration crops (e.g. the synthetic val set).")
+flags.DEFINE_string("image_root", "", "int8: image folder of --data.")
 flags.DEFINE_string("workdir", "", "Where the .tflite files go (default: a temporary folder).")
 flags.DEFINE_string("out", "", "Write the JSON report here.")
 flags.DEFINE_string("plot", "", "Write the plot (PNG) here.")
@@ -87,7 +90,8 @@ def main(argv):
     for job in tqdm(jobs, desc="convert", file=sys.stderr):
         if not os.path.isfile(job["path"]):
             run_convert(ConvertRequest(quantization=job["precision"], output=job["path"], arch=job["spec"],
-                                       input_size=job["input_size"], progress=False))
+                                       input_size=job["input_size"], progress=False, data=FLAGS.data or None,
+                                       image_root=FLAGS.image_root or None, calibration_samples=50))
     report = litert.run_benchmark(litert.BenchmarkSpec(
         models=[j["path"] for j in jobs], schedule_dirs=[], threads=FLAGS.threads, runs=FLAGS.runs,
         warmup=FLAGS.warmup, measure_memory=False, macs={j["path"]: j["macs"] for j in jobs}))
