@@ -20,7 +20,8 @@ flags.DEFINE_string("preset", "", "Preset name: ship the spatial search's best a
 flags.DEFINE_string("out", None, "Preset folder (--preset) or the schedule file to write.", required=True)
 flags.DEFINE_string("latency_table", "", "The table the search used (its provenance goes beside the result).")
 flags.DEFINE_string("date", "", "Date of the provenance (default today).")
-flags.DEFINE_string("note", "", "--preset: appended to the description (the super-network's data and scale).")
+flags.DEFINE_string("note", "", "What the super-network or temporal model was trained on (the description of a "
+                    "preset, a field of a schedule's provenance).")
 
 
 def main(argv):
@@ -30,7 +31,8 @@ def main(argv):
             path = latency_ship.ship_preset(FLAGS.search, FLAGS.preset, FLAGS.out, FLAGS.latency_table or None,
                                             FLAGS.date or None, FLAGS.note)
         else:
-            path = latency_ship.ship_schedule(FLAGS.search, FLAGS.out, FLAGS.latency_table or None, FLAGS.date or None)
+            path = latency_ship.ship_schedule(FLAGS.search, FLAGS.out, FLAGS.latency_table or None, FLAGS.date or None,
+                                              FLAGS.note)
     except ValueError as e:
         sys.exit(f"ship.py: {e}")
     print(path)

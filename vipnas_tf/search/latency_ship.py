@@ -71,9 +71,10 @@ def ship_preset(search_dir: str, name: str, out_dir: str, latency_table: Optiona
 
 
 def ship_schedule(search_dir: str, out_path: str, latency_table: Optional[str] = None,
-                  date: Optional[str] = None) -> str:
+                  date: Optional[str] = None, note: str = "") -> str:
     """Writes OUT_PATH (the schedule, architecture only) and OUT_PATH's .provenance.json
-    from a temporal search folder; returns OUT_PATH."""
+    from a temporal search folder; returns OUT_PATH. `note`: what the temporal model was
+    trained on, how far to trust its mAP."""
     schedule = _read(os.path.join(search_dir, "schedule.json"))
     summary = _read(os.path.join(search_dir, "summary.json"))
     shipped = {k: v for k, v in schedule.items() if k not in ("model_dir", "keras_models", "key_model_dir")}
@@ -86,7 +87,8 @@ def ship_schedule(search_dir: str, out_path: str, latency_table: Optional[str] =
                   "predicted_ms_per_cycle": summary.get("predicted_ms_per_cycle"),
                   "sum_ap_nonkey": summary.get("sum_ap_nonkey"), "map_nonkey": summary.get("map_nonkey"),
                   "temporal_model": schedule.get("model_dir"), "search": os.path.abspath(search_dir),
-                  "latency_table": _table_provenance(table), "date": _today(date)}
+                  "latency_input_size": summary.get("latency_input_size", summary.get("input_size")),
+                  "latency_table": _table_provenance(table), "date": _today(date), **({"note": note} if note else {})}
     io_utils.write_json(os.path.splitext(out_path)[0] + ".provenance.json", provenance)
     return out_path
 
