@@ -62,10 +62,8 @@ def main(argv):
             theirs = litert_median_ms(res["path"], threads, FLAGS.runs, FLAGS.warmup)
             parts = {os.path.basename(res["path"]): theirs}
         else:
-            folder = res["path"]
             files = [res["key_model"], *res["frame_models"]]
-            parts = {f: litert_median_ms(f if os.path.isabs(f) else os.path.join(folder, f), threads, FLAGS.runs,
-                                         FLAGS.warmup) for f in files}
+            parts = {os.path.basename(f): litert_median_ms(f, threads, FLAGS.runs, FLAGS.warmup) for f in files}
             theirs = sum(parts.values()) / int(res["key_frame_interval"])
         ours = float(res["p50_ms"])
         diff = (ours - theirs) / theirs

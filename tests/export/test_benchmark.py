@@ -140,3 +140,18 @@ def test_harness_runs_without_tensorflow(files):
     assert out.returncode == 0, out.stderr[-2000:]
     result = json.loads(out.stdout.strip().splitlines()[-1])
     assert result["runs"] == 2 and result["shape"][-1] == K
+
+
+def test_report_names_its_files_by_absolute_path_and_its_machine(files, monkeypatch):
+    """A report is read from elsewhere (the LiteRT cross-check, plots): its paths must
+    not depend on the directory the benchmark ran in."""
+    folder = os.path.dirname(files["image"])
+    monkeypatch.chdir(folder)
+    report = litert.run_benchmark(litert.BenchmarkSpec(
+        models=["image.tflite"], schedule_dirs=[os.path.relpath(files["schedule"], folder)], runs=1, warmup=0,
+        measure_memory=False))
+    model, sched = report["results"]
+    assert model["path"] == os.path.abspath(files["image"])
+    assert sched["path"] == os.path.abspath(files["schedule"])
+    assert all(os.path.isabs(p) and os.path.isfile(p) for p in [sched["key_model"], *sched["frame_models"]])
+    assert {"cpu", "cpu_flags_hash", "ai_edge_litert", "date"} <= set(report["machine"])

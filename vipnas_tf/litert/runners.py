@@ -63,7 +63,7 @@ class ModelRunner:
         self.interpreter.invoke()
 
     def info(self) -> Dict:
-        return {"kind": self.kind, "path": self.path if isinstance(self.path, str) else None,
+        return {"kind": self.kind, "path": os.path.abspath(self.path) if isinstance(self.path, str) else None,
                 "inputs": [_tensor_info(d) for d in self.interpreter.get_input_details()],
                 "outputs": [_tensor_info(d) for d in self.interpreter.get_output_details()]}
 
@@ -198,8 +198,8 @@ class ScheduleRunner:
         return prev
 
     def info(self) -> Dict:
-        return {"kind": self.kind, "path": self.path,
-                "key_model": self.manifest["key_model"],
-                "frame_models": [f["file"] for f in self.manifest["frame_models"]],
+        return {"kind": self.kind, "path": os.path.abspath(self.path),
+                "key_model": os.path.abspath(self.manifest["key_model"]),
+                "frame_models": [os.path.abspath(f["file"]) for f in self.manifest["frame_models"]],
                 "key_frame_interval": self.manifest["key_frame_interval"],
                 "gflops_per_cycle": self._total("gflops")}
