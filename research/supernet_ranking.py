@@ -81,6 +81,8 @@ flags.DEFINE_float("budget_floor", 0.684, "The band's lower end as a fraction of
 flags.DEFINE_integer("bootstrap", 1000, "Bootstrap resamples over architectures.")
 flags.DEFINE_bool("keep_checkpoints", False, "Keep the stand-alone runs' checkpoints (default: deleted once "
                   "the run's AP is recorded; metrics.jsonl and run_config.json stay).")
+flags.DEFINE_bool("analyse_only", False, "Run no training or scoring: analyse the units OUT/results.jsonl holds "
+                  "(architectures with a stand-alone AP at every seed of --seeds), e.g. of a study stopped early.")
 flags.DEFINE_bool("json", False, "Print results.json instead of the table.")
 
 RESULTS = "results.jsonl"
@@ -163,6 +165,16 @@ def stratified_archs(space, oracle, num_archs, pool, seed):
     return sorted(chosen, key=lambda a: (oracle(a)["paper_gflops"], a.to_string()))
 
 
+def spread_order(n):
+    """Indices 0..n-1 (architectures sorted by GFLOPs) in farthest-first order: the two
+    ends, then each next the one farthest from those taken, so that a study stopped early
+    still covers the whole GFLOPs range."""
+    order = [0, n - 1] if n > 1 else [0]
+    while len(order) < n:
+        order.append(max((i for i in range(n) if i not in order), key=lambda i: min(abs(i - j) for j in order)))
+    return order
+
+
 # ---- the run ---------------------------------------------------------------------
 def _versions():
     import keras
@@ -206,6 +218,8 @@ def _free_memory():
 def main(argv):
     del argv
     t_start = time.time()
+    import tensorflow as tf
+
     from vipnas_tf.arch import get_space, parse_arch
     from vipnas_tf.data import load_coco
     from vipnas_tf.data.synthetic import ensure as ensure_synthetic
@@ -230,6 +244,12 @@ def main(argv):
         io_utils.append_jsonl(jsonl, row)
         done[(row["kind"], row.get("index"), row.get("seed"))] = row
 
+    invocation = {"kind": "invocation", "index": sum(1 for k in done if k[0] == "invocation"),
+                  "command": " ".join(["python", *sys.argv]),
+                  "started_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    if not F.analyse_only:
+        record(invocation)
+
     # -- data
     synthetic = F.synthetic_data or os.path.join(out, "data")
     t0 = time.time()
@@ -244,6 +264,8 @@ def main(argv):
 
     # -- 1. the super-network
     supernet_dir = F.supernet_dir or os.path.join(out, "supernet")
+    if ("supernet", None, None) not in done and F.analyse_only:
+        raise app.UsageError(f"--analyse_only: {jsonl} holds no super-network record; run the study first")
     if ("supernet", None, None) not in done:
         t0 = time.time()
         if not F.supernet_dir:
@@ -259,9 +281,13 @@ def main(argv):
         if rc.get("mode") != "supernet" or rc.get("space") != F.space:
             raise app.UsageError(f"--supernet_dir {supernet_dir!r}: a {rc.get('mode')!r} run of space "
                                  f"{rc.get('space')!r}, not a {F.space!r} super-network")
-        metrics = io_utils.read_jsonl(os.path.join(supernet_dir, "metrics.jsonl"))
+        latest = tf.train.latest_checkpoint(os.path.join(supernet_dir, "ckpt"))
+        if latest is None:
+            raise app.UsageError(f"--supernet_dir {supernet_dir!r} holds no checkpoint (ckpt/)")
+        step = int(latest.rsplit("-", 1)[1])
+        metrics = [m for m in io_utils.read_jsonl(os.path.join(supernet_dir, "metrics.jsonl")) if m["step"] <= step]
         record({"kind": "supernet", "model_dir": os.path.abspath(supernet_dir), "run_config": rc,
-                "trained_here": not F.supernet_dir, "final_step": metrics[-1]["step"] if metrics else None,
+                "trained_here": not F.supernet_dir, "checkpoint": os.path.basename(latest), "final_step": step,
                 "train_seconds": metrics[-1].get("elapsed_s") if metrics else None,
                 "val_ap_during_training": [{k: v for k, v in m.items() if k == "step" or k.startswith("val_")}
                                            for m in metrics if any(k.startswith("val_") for k in m)],
@@ -284,7 +310,7 @@ def main(argv):
 
     # -- 3a. inherited scores (the search's scoring)
     budget = Budget("paper_gflops", F.max_gflops, F.budget_floor)
-    if any(("inherited", i, None) not in done for i in range(len(archs))):
+    if not F.analyse_only and any(("inherited", i, None) not in done for i in range(len(archs))):
         search = SpatialSearch(supernet_dir, os.path.join(out, "inherited_search"), budget,
                                bn_calib_batches=F.bn_calib_batches, eval_max_persons=eval_persons,
                                expect_space=F.space, data=data, progress=False)
@@ -299,12 +325,14 @@ def main(argv):
         del search
         _free_memory()
 
-    # -- 3b. stand-alone runs, seed-major (an interrupted study has every architecture at the early seeds)
+    # -- 3b. stand-alone runs, seed-major and spread over GFLOPs (what an interrupted study has done is
+    # every architecture at the early seeds, and at the last seed a spread of them)
     total_runs = len(archs) * len(seeds)
     evaluation = None
-    for s_i, seed in enumerate(seeds):
-        for i, arch in enumerate(archs):
-            if ("standalone", i, seed) in done:
+    for seed in seeds:
+        for i in spread_order(len(archs)):
+            arch = archs[i]
+            if ("standalone", i, seed) in done or F.analyse_only:
                 continue
             t0 = time.time()
             run_dir = os.path.join(out, "standalone", f"arch{i:02d}_seed{seed}")
@@ -344,7 +372,8 @@ def main(argv):
     phase = lambda kind: round(sum(r.get("seconds", 0) for k, r in done.items() if k[0] == kind), 1)  # noqa: E731
     sn = done[("supernet", None, None)]
     result.update({
-        "command": " ".join(["python", *sys.argv]),
+        "command": invocation["command"],
+        "invocations": [r for k, r in sorted(done.items(), key=lambda kv: kv[0][1]) if k[0] == "invocation"],
         "date": time.strftime("%Y-%m-%d", time.gmtime()),
         "versions": _versions(), "cpu": _cpu(),
         "space": F.space, "input_size": [64, 64], "val_persons": eval_persons,
@@ -448,10 +477,10 @@ def results_table(result):
                      f"GFLOPs vs (a) {st['kendall_tau_gflops_vs_inherited']:+.3f}")
         sc = st.get("search_choice")
         if sc:
-            lines.append(f"search choice (best (a) in {sc['budget']['lower']:.4f}..{sc['budget']['limit']:.4f} GFLOPs, "
-                         f"{sc['archs_in_band']} archs): #{sc['index']}, stand-alone rank {sc['standalone_rank_overall']}"
-                         f" of {st['archs_complete']} ({sc['standalone_rank_in_band']} of {sc['archs_in_band']} in "
-                         f"the band)")
+            lines.append(f"search choice (best (a) in {sc['budget']['lower']:.4f}..{sc['budget']['limit']:.4f} "
+                         f"GFLOPs, {sc['archs_in_band']} archs): #{sc['index']}, stand-alone rank "
+                         f"{sc['standalone_rank_overall']} of {st['archs_complete']} "
+                         f"({sc['standalone_rank_in_band']} of {sc['archs_in_band']} in the band)")
     else:
         lines.append(f"only {st['archs_complete']} architectures complete: no rank statistics")
     return "\n".join(lines) + "\n"
