@@ -373,7 +373,7 @@ def main(argv):
     sn = done[("supernet", None, None)]
     result.update({
         "command": invocation["command"],
-        "invocations": [r for k, r in sorted(done.items(), key=lambda kv: kv[0][1]) if k[0] == "invocation"],
+        "invocations": sorted((r for k, r in done.items() if k[0] == "invocation"), key=lambda r: r["index"]),
         "date": time.strftime("%Y-%m-%d", time.gmtime()),
         "versions": _versions(), "cpu": _cpu(),
         "space": F.space, "input_size": [64, 64], "val_persons": eval_persons,
@@ -414,6 +414,15 @@ def analyse(archs, gflops, done, seeds, budget):
                      "in_search_band": bool(budget.admits(gflops[i]))})
     complete = [r for r in rows if r["inherited_ap"] is not None and len(r["standalone_ap"]) == len(seeds)]
     stats = {"archs_complete": len(complete), "seeds": len(seeds)}
+    scored = [r for r in rows if r["inherited_ap"] is not None]
+    if len(scored) >= 3:  # the super-network's side alone, over every scored architecture
+        stats["kendall_tau_gflops_vs_inherited_all"] = round(
+            kendall_tau([r["paper_gflops"] for r in scored], [r["inherited_ap"] for r in scored]), 4)
+        band = [r for r in scored if r["in_search_band"]]
+        if band:
+            best = max(band, key=lambda r: r["inherited_ap"])
+            stats["search_choice_of_all_scored"] = {"index": best["index"], "paper_gflops": best["paper_gflops"],
+                                                    "inherited_ap": best["inherited_ap"], "archs_in_band": len(band)}
     if len(complete) >= 3:
         a = np.array([r["inherited_ap"] for r in complete])
         b = np.array([r["standalone_mean"] for r in complete])
@@ -483,6 +492,12 @@ def results_table(result):
                          f"({sc['standalone_rank_in_band']} of {sc['archs_in_band']} in the band)")
     else:
         lines.append(f"only {st['archs_complete']} architectures complete: no rank statistics")
+    if "kendall_tau_gflops_vs_inherited_all" in st:
+        line = (f"all {sum(r['inherited_ap'] is not None for r in result['rows'])} scored architectures: Kendall tau "
+                f"GFLOPs vs (a) {st['kendall_tau_gflops_vs_inherited_all']:+.3f}")
+        if "search_choice_of_all_scored" in st:
+            line += f"; the search's choice among them: #{st['search_choice_of_all_scored']['index']}"
+        lines.append(line)
     return "\n".join(lines) + "\n"
 
 
