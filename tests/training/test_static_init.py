@@ -24,7 +24,7 @@ from vipnas_tf.training import Trainer, TrainConfig
 from vipnas_tf.training.layout_transfer import restore_for_layout
 from vipnas_tf.training.model_dir import load_model, read_run_config
 
-pytestmark = pytest.mark.slow  # trains (a stand-alone and a temporal run, 2 steps each)
+pytestmark = pytest.mark.slow  # trains (a stand-alone and a temporal run, one step each)
 
 SIZE = (64, 64)
 COPIED = (0, 3, 4) + tuple(range(5, 17))  # COCO -> PoseTrack18 channels carried over
@@ -59,8 +59,8 @@ def static_dir(tmp_path_factory):
 
 
 def _config(data, **kw):
-    base = dict(space="mobilenetv3", input_size=SIZE, batch_size=2, train_steps=2, eval_every=-1,
-                log_every=1, checkpoint_every=2, learning_rate=1e-3, lr_schedule="constant", num_random=0,
+    base = dict(space="mobilenetv3", input_size=SIZE, batch_size=2, train_steps=1, eval_every=-1,
+                log_every=1, checkpoint_every=1, learning_rate=1e-3, lr_schedule="constant", num_random=0,
                 **data["posetrack"])
     base.update(kw)
     return TrainConfig(**base)
@@ -86,7 +86,7 @@ def test_standalone_fine_tune_starts_from_the_static_model_and_keeps_its_padding
     arch = _small_arch()
     # --arch given as the space's point without the padding: the run takes init_from's.
     config = _config(data, mode="standalone", arch=dataclasses.replace(arch, padding="same").to_string(),
-                     init_from=d)
+                     init_from=d, train_steps=1)
     trainer = Trainer(config, str(tmp_path / "ft"), progress=False)
     net = trainer.model
     assert net.padding == "symmetric" and trainer.task.arch == arch
@@ -97,7 +97,7 @@ def test_standalone_fine_tune_starts_from_the_static_model_and_keeps_its_padding
     cfg = read_run_config(str(tmp_path / "ft"))
     assert cfg["padding"] == "symmetric" and cfg["arch"] == arch.to_string()
     summary = trainer.train()
-    assert summary["final_step"] == 2
+    assert summary["final_step"] == 1
     # The run is a stand-alone model directory like any other; its export pads like PyTorch again.
     loaded = load_static_model(model_dir=str(tmp_path / "ft"))
     assert loaded.arch == arch and loaded.model.get_layer("stem_conv_pad") is not None
@@ -111,7 +111,7 @@ def test_standalone_fine_tune_starts_from_the_static_model_and_keeps_its_padding
 def test_temporal_run_keys_on_the_static_model(data, static_dir, crops, tmp_path):
     d, static = static_dir
     arch = _small_arch()
-    config = _config(data, mode="temporal", key_model_dir=d, num_frames=1)
+    config = _config(data, mode="temporal", key_model_dir=d, num_frames=1, train_steps=1, distill=False)
     trainer = Trainer(config, str(tmp_path / "temporal"), progress=False)
     model = trainer.model
     assert model.temporal.padding == "symmetric" and model.key_model.padding == "symmetric"
@@ -122,7 +122,7 @@ def test_temporal_run_keys_on_the_static_model(data, static_dir, crops, tmp_path
     # network, without fusion, is the key network.
     spatial = model.temporal.spatial(x, arch=arch, training=False).numpy()
     np.testing.assert_allclose(spatial, ref, atol=1e-5 * np.abs(ref).max())
-    assert trainer.train()["final_step"] == 2
+    assert trainer.train()["final_step"] == 1
     cfg = read_run_config(str(tmp_path / "temporal"))
     assert cfg["padding"] == "symmetric" and parse_arch(cfg["key_arch"]) == arch
     reloaded, _ = load_model(str(tmp_path / "temporal"))
