@@ -19,7 +19,7 @@ from vipnas_tf.data.transforms import normalize_images_np, warp_crop
 from vipnas_tf.export.deploy import load_static_model
 from vipnas_tf.interop.mmpose import write_static_model_dir
 from vipnas_tf.models import build_static, build_supernet
-from vipnas_tf.models.random_init import randomize_weights
+from vipnas_tf.models.random_init import calibrate_batch_norm, randomize_weights
 from vipnas_tf.training import Trainer, TrainConfig
 from vipnas_tf.training.layout_transfer import restore_for_layout
 from vipnas_tf.training.model_dir import load_model, read_run_config
@@ -38,6 +38,8 @@ def _small_arch():
 def _write_static(path, layout, seed):
     arch = _small_arch()
     model = randomize_weights(build_static(arch, SIZE), seed=seed)
+    # BN statistics of N(0, 1) inputs, so that the heatmaps depend on the image
+    calibrate_batch_norm(model, np.random.default_rng(seed).standard_normal((4, *SIZE, 3)).astype(np.float32))
     write_static_model_dir(model, arch, path, SIZE, {"format": "test", "seed": seed}, keypoint_layout=layout)
     return model
 
