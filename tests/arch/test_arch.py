@@ -127,10 +127,11 @@ def test_spaces_registered():
     assert {"mobilenetv3", "resnet50"} <= set(list_spaces())
 
 
-def test_symmetric_padding_round_trips_and_super_networks_refuse_it():
+def test_symmetric_padding_round_trips_and_is_the_super_networks_choice():
     import dataclasses
 
     from vipnas_tf.arch import arch_cost
+    from vipnas_tf.arch.space import check_supernet_padding
 
     base = PRESETS["s_vipnas_res50"].arch
     arch = dataclasses.replace(base, padding="symmetric")
@@ -139,8 +140,13 @@ def test_symmetric_padding_round_trips_and_super_networks_refuse_it():
     assert parse_arch(text) == arch and Arch.from_dict(json.loads(arch.to_json())) == arch
     assert "padding" not in base.to_dict()
     assert arch_cost(arch).macs == arch_cost(base).macs  # padding changes no size
-    with pytest.raises(ValueError, match="cannot run in a super-network"):
-        get_space("resnet50").encode(arch)
+    space = get_space("resnet50")
+    assert space.encode(arch).tolist() == space.encode(base).tolist()  # the padding is the network's
+    assert space.decode(space.encode(arch), padding="symmetric") == arch
+    check_supernet_padding(arch, "symmetric")
+    with pytest.raises(ValueError, match="padding='symmetric', but this super-network was built with "
+                                         "padding='same'"):
+        check_supernet_padding(arch)
     with pytest.raises(ValueError, match="bad padding token 'pad_reflect'"):
         parse_arch(base.to_string() + "/pad_reflect")
     with pytest.raises(ValueError, match="padding"):

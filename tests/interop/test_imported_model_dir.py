@@ -1,5 +1,7 @@
 """An imported mmpose model directory where commands take a model directory: the deploy
-commands read it (a .keras file to fine-tune); training flags refuse it clearly."""
+commands read it (a .keras file to fine-tune), training takes it as `--init_from` and
+`--key_model_dir` (the runs themselves: tests/training/test_static_init.py) and refuses
+another architecture clearly."""
 import pytest
 
 from vipnas_tf.export.savedmodel_request import SavedModelRequest, run_savedmodel_export
@@ -36,10 +38,13 @@ def test_imported_dir_exports_a_keras_file(imported_dir, tmp_path):
 
 
 @pytest.mark.parametrize("mode,flag", [("standalone", "init_from"), ("temporal", "key_model_dir")])
-def test_training_flags_refuse_a_static_dir_with_the_way_out(imported_dir, tmp_path, mode, flag):
+def test_training_flags_take_an_imported_dir(imported_dir, tmp_path, mode, flag):
     ann = tmp_path / "ann.json"
     ann.write_text("{}")
     config = TrainConfig(mode=mode, arch="s_vipnas_mbv3", input_size=SIZE, train_steps=1, eval_every=-1,
                          train_ann=str(ann), train_images=str(tmp_path), **{flag: imported_dir})
-    with pytest.raises(ValueError, match=rf"{flag}: .*'static' model directory.*--keras="):
-        config.validate()
+    config.validate()
+    with pytest.raises(ValueError, match=r"arch 'sbl_mbv3' .* is not the architecture of init_from .*"
+                                         r"pass --arch=mobilenetv3/.*/pad_symmetric"):
+        TrainConfig.from_dict(dict(config.to_dict(), mode="standalone", arch="sbl_mbv3", init_from=imported_dir,
+                                   key_model_dir="")).validate()

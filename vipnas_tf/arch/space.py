@@ -252,16 +252,17 @@ class SearchSpace:
         return self.stage_offset(len(self.stages))
 
     def encode(self, arch: Arch) -> np.ndarray:
-        """int32 vector of the architecture (validated) for the super-network."""
+        """int32 vector of the architecture (validated) for the super-network. The
+        padding is not part of it: it is the super-network's (`check_supernet_padding`)."""
         self.validate(arch)
-        check_supernet_padding(arch)
         v = [arch.stem.width, arch.stem.kernel]
         for s in arch.stages:
             v += [s.depth, s.width, s.expansion, s.kernel, s.groups, int(s.attention)]
         v += [arch.head.width, arch.head.groups]
         return np.asarray(v, np.int32)
 
-    def decode(self, vector) -> Arch:
+    def decode(self, vector, padding="same") -> Arch:
+        """The Arch of an encoded vector; `padding` is the network's (not encoded)."""
         v = [int(x) for x in np.asarray(vector).reshape(-1)]
         if len(v) != self.encoding_size:
             raise ValueError(f"{self.name}: encoded architecture has {len(v)} values, expected {self.encoding_size}")
@@ -273,7 +274,7 @@ class SearchSpace:
             stages.append(StageArch(d, w, e, k, g, bool(a)))
         o = self.head_offset
         head = HeadArch(v[o], v[o + 1], self.head.kernel, self.head.num_layers)
-        arch = Arch(self.name, stem, tuple(stages), head)
+        arch = Arch(self.name, stem, tuple(stages), head, padding)
         self.validate(arch)
         return arch
 
@@ -294,12 +295,14 @@ class SearchSpace:
 SPACES: Dict[str, SearchSpace] = {}
 
 
-def check_supernet_padding(arch: Arch):
-    """Super-networks compute TF 'same' padding only: raises ValueError for others."""
-    if arch.padding != "same":
+def check_supernet_padding(arch: Arch, padding: str = "same"):
+    """A super-network pads every architecture it runs one way, fixed when it is built
+    (`SuperNetwork(padding=...)`): raises ValueError when `arch.padding` is another."""
+    if arch.padding != padding:
         raise ValueError(
-            f"{arch.to_string()}: padding={arch.padding!r} cannot run in a super-network (it "
-            "computes 'same' padding); build it as a static model (vipnas_tf.models.build_static)"
+            f"{arch.to_string()}: padding={arch.padding!r}, but this super-network was built with "
+            f"padding={padding!r}; build it with padding={arch.padding!r} (build_supernet(..., "
+            f"padding={arch.padding!r})), or use the architecture with padding={padding!r}"
         )
 
 

@@ -19,6 +19,7 @@ class ElasticBottleneck(keras.layers.Layer):
       strides: stride of the middle conv (PyTorch style).
       has_downsample: projection shortcut (1x1 conv + BN), used by a stage's first block.
       has_gc: whether a GC block exists (it can still be switched off per call).
+      padding: "same" or "symmetric" padding of the strided middle conv (`ElasticConv2D`).
 
     Call arguments:
       inputs: [N, H, W, I].
@@ -28,7 +29,7 @@ class ElasticBottleneck(keras.layers.Layer):
 
     def __init__(
         self, max_in_channels, max_width, max_mid_channels, max_kernel_size, max_in_per_group,
-        strides=1, has_downsample=False, has_gc=True, zero_init_residual=True, **kwargs,
+        strides=1, has_downsample=False, has_gc=True, zero_init_residual=True, padding="same", **kwargs,
     ):
         super().__init__(**kwargs)
         self.max_in_channels = int(max_in_channels)
@@ -40,12 +41,13 @@ class ElasticBottleneck(keras.layers.Layer):
         self.has_downsample = bool(has_downsample)
         self.has_gc = bool(has_gc)
         self.zero_init_residual = bool(zero_init_residual)
+        self.padding = padding
         n = self.name
         self.conv1 = ElasticConv2D(self.max_in_channels, self.max_mid_channels, 1, name=f"{n}_conv1")
         self.bn1 = ElasticBatchNorm(self.max_mid_channels, name=f"{n}_bn1")
         self.conv2 = ElasticConv2D(
             self.max_mid_channels, self.max_mid_channels, self.max_kernel_size, self.strides,
-            max_in_per_group=self.max_in_per_group, name=f"{n}_conv2",
+            max_in_per_group=self.max_in_per_group, padding=padding, name=f"{n}_conv2",
         )
         self.bn2 = ElasticBatchNorm(self.max_mid_channels, name=f"{n}_bn2")
         self.conv3 = ElasticConv2D(self.max_mid_channels, self.max_width, 1, name=f"{n}_conv3")
@@ -86,7 +88,7 @@ class ElasticBottleneck(keras.layers.Layer):
                 "max_mid_channels": self.max_mid_channels, "max_kernel_size": self.max_kernel_size,
                 "max_in_per_group": self.max_in_per_group, "strides": self.strides,
                 "has_downsample": self.has_downsample, "has_gc": self.has_gc,
-                "zero_init_residual": self.zero_init_residual,
+                "zero_init_residual": self.zero_init_residual, "padding": self.padding,
             }
         )
         return config

@@ -47,6 +47,7 @@ class ElasticInvertedResidual(keras.layers.Layer):
       residual: add the input (stride 1 and in == out).
       zero_init_residual: start the residual branch's last BN at gamma 0 (see
         `residual_gamma_init`).
+      padding: "same" or "symmetric" padding of the strided middle conv (`ElasticConv2D`).
 
     Call arguments:
       inputs: [N, H, W, I].
@@ -57,7 +58,7 @@ class ElasticInvertedResidual(keras.layers.Layer):
     def __init__(
         self, max_in_channels, max_width, max_mid_channels, max_kernel_size, max_in_per_group,
         strides=1, activation="relu", has_expand=True, has_se=True, residual=False, zero_init_residual=True,
-        **kwargs,
+        padding="same", **kwargs,
     ):
         super().__init__(**kwargs)
         self.max_in_channels = int(max_in_channels)
@@ -71,13 +72,14 @@ class ElasticInvertedResidual(keras.layers.Layer):
         self.has_se = bool(has_se)
         self.residual = bool(residual)
         self.zero_init_residual = bool(zero_init_residual)
+        self.padding = padding
         n = self.name
         if self.has_expand:
             self.expand_conv = ElasticConv2D(self.max_in_channels, self.max_mid_channels, 1, name=f"{n}_expand_conv")
             self.expand_bn = ElasticBatchNorm(self.max_mid_channels, name=f"{n}_expand_bn")
         self.mid_conv = ElasticConv2D(
             self.max_mid_channels, self.max_mid_channels, self.max_kernel_size, self.strides,
-            max_in_per_group=self.max_in_per_group, name=f"{n}_mid_conv",
+            max_in_per_group=self.max_in_per_group, padding=padding, name=f"{n}_mid_conv",
         )
         self.mid_bn = ElasticBatchNorm(self.max_mid_channels, name=f"{n}_mid_bn")
         self.se = ElasticSE(self.max_mid_channels, name=f"{n}_se") if self.has_se else None
@@ -111,6 +113,7 @@ class ElasticInvertedResidual(keras.layers.Layer):
                 "max_in_per_group": self.max_in_per_group, "strides": self.strides,
                 "activation": self.activation, "has_expand": self.has_expand, "has_se": self.has_se,
                 "residual": self.residual, "zero_init_residual": self.zero_init_residual,
+                "padding": self.padding,
             }
         )
         return config

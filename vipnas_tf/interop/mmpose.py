@@ -424,6 +424,28 @@ def _write_model_dir(model, output, run_config):
     return output
 
 
+def write_static_model_dir(model, arch: Arch, output, input_size=INPUT_SIZE, source=None, preset=None,
+                           keypoint_layout="coco"):
+    """Writes `model` (the static model of `arch`, `build_static`) as a model directory
+    of mode "static" at `output`, atomically: what `import_checkpoint` writes, and what
+    every command taking `--model_dir`, `--init_from` or `--key_model_dir` reads.
+
+    `source` (a dict) records where the weights come from.
+    """
+    run_config = {
+        "mode": "static",
+        "space": arch.space,
+        "input_size": list(input_size),
+        "arch": arch.to_string(),
+        "preset": preset,
+        "keypoint_layout": keypoint_layout,
+        "num_keypoints": get_space(arch.space).num_keypoints,
+        "normalization": {"channels": "RGB", "mean": list(IMAGENET_MEAN_RGB), "std": list(IMAGENET_STD_RGB)},
+        "source": source or {},
+    }
+    return _write_model_dir(model, output, run_config)
+
+
 def import_checkpoint(checkpoint, name: str, output, input_size=INPUT_SIZE) -> Dict:
     """Imports an mmpose checkpoint of network `name` into the model directory `output`.
 
@@ -453,18 +475,7 @@ def import_checkpoint(checkpoint, name: str, output, input_size=INPUT_SIZE) -> D
         "state_dict_wrapper": ckpt.wrapped,
         "tensors": len(ckpt.tensors),
     }
-    run_config = {
-        "mode": "static",
-        "space": arch.space,
-        "input_size": list(input_size),
-        "arch": arch.to_string(),
-        "preset": name,
-        "keypoint_layout": "coco",
-        "num_keypoints": get_space(arch.space).num_keypoints,
-        "normalization": {"channels": "RGB", "mean": list(IMAGENET_MEAN_RGB), "std": list(IMAGENET_STD_RGB)},
-        "source": source,
-    }
-    _write_model_dir(model, output, run_config)
+    write_static_model_dir(model, arch, output, input_size, source, preset=name)
     return {"output": output, "arch": arch.to_string(), "preset": name, "layout": ckpt.layout,
             "checkpoint": os.path.abspath(ckpt.path), "sha256": ckpt.sha256, "tensors": len(ckpt.tensors),
             "params": int(sum(int(np.prod(w.shape)) for w in model.trainable_weights)),

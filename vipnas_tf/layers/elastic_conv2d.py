@@ -20,7 +20,13 @@ class ElasticConv2D(keras.layers.Layer):
       channels (Fig. A3), where I is the input's (active) channel count.
 
     Choices may be Python ints or int32 scalar tensors; with tensors one traced graph
-    serves every architecture. The padding is 'same'.
+    serves every architecture.
+
+    Padding (`padding`, fixed at construction): "same" is TF's SAME; "symmetric" pads
+    `k // 2` zeros on every side of the active kernel size k, then convolves 'valid'
+    (PyTorch's `padding=k // 2`, mmpose's networks). The two differ at stride 2 only
+    (SAME pads one less before than after an even size); at stride 1 an odd kernel pads
+    `k // 2` on every side either way.
 
     Args:
       max_in_channels: largest input channel count.
@@ -31,6 +37,7 @@ class ElasticConv2D(keras.layers.Layer):
         standard conv possible). A depthwise-only conv uses 1.
       use_bias: add a bias (sliced like the filters).
       kernel_initializer: initializer of the full kernel.
+      padding: "same" (default) or "symmetric" (see above).
 
     Call arguments:
       inputs: [N, H, W, I] with I <= max_in_channels.
@@ -52,6 +59,7 @@ class ElasticConv2D(keras.layers.Layer):
         max_in_per_group=None,
         use_bias=False,
         kernel_initializer=common.PAPER_INITIALIZER,
+        padding="same",
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -62,6 +70,9 @@ class ElasticConv2D(keras.layers.Layer):
         self.max_in_per_group = int(max_in_per_group or max_in_channels)
         self.use_bias = bool(use_bias)
         self.kernel_initializer = kernel_initializer
+        if padding not in common.PADDINGS:
+            raise ValueError(f"{self.name}: padding must be one of {common.PADDINGS}, got {padding!r}")
+        self.padding = padding
         if self.max_kernel_size % 2 != 1:
             raise ValueError(f"{self.name}: max_kernel_size must be odd, got {max_kernel_size}")
 
@@ -91,7 +102,10 @@ class ElasticConv2D(keras.layers.Layer):
     def call(self, inputs, out_channels=None, kernel_size=None, groups=None):
         in_channels = inputs.shape[-1] if inputs.shape[-1] is not None else tf.shape(inputs)[-1]
         w = self.active_kernel(in_channels, out_channels, kernel_size, groups)
-        y = tf.nn.conv2d(inputs, w, self.strides, "SAME")
+        if self.padding == "symmetric" and self.strides > 1 and self.max_kernel_size > 1:
+            y = common.symmetric_conv2d(inputs, w, self.strides, common.as_int(kernel_size, self.max_kernel_size))
+        else:
+            y = tf.nn.conv2d(inputs, w, self.strides, "SAME")
         if self.bias is not None:
             out_channels = common.as_int(out_channels, self.max_out_channels)
             y = y + tf.convert_to_tensor(self.bias)[:out_channels]
@@ -124,6 +138,7 @@ class ElasticConv2D(keras.layers.Layer):
                 "max_in_per_group": self.max_in_per_group,
                 "use_bias": self.use_bias,
                 "kernel_initializer": self.kernel_initializer,
+                "padding": self.padding,
             }
         )
         return config

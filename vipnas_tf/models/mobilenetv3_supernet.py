@@ -25,7 +25,8 @@ class MobileNetV3SuperNet(SuperNetwork):
 
     def _build_layers(self):
         sp = self.space
-        self.stem_conv = ElasticConv2D(3, max(sp.stem_width), max(sp.stem_kernel), 2, name="stem_conv")
+        self.stem_conv = ElasticConv2D(3, max(sp.stem_width), max(sp.stem_kernel), 2,
+                                       padding=self.padding, name="stem_conv")
         self.stem_bn = ElasticBatchNorm(max(sp.stem_width), name="stem_bn")
         self.stage_blocks = []
         in_widths = tuple(sp.stem_width)
@@ -46,7 +47,7 @@ class MobileNetV3SuperNet(SuperNetwork):
                         max(block_in), max(st.width), max_mid, max(st.kernel), cpg,
                         strides=stride, activation=st.activation,
                         has_expand=has_expand or j > 0 and st.expansion != (1,),
-                        has_se=has_se, residual=stride == 1 and same,
+                        has_se=has_se, residual=stride == 1 and same, padding=self.padding,
                         name=f"stage{i + 1}_block{j + 1}",
                     )
                 )

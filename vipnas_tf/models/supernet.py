@@ -4,23 +4,32 @@
     net.set_active(arch)            # or pass arch=space.encode(arch) to call
     heatmaps = net(images)          # [N, H/4, W/4, K]
     static = net.extract(arch)      # plain functional Keras model, sliced weights
+    net.load_static(static, arch)   # the reverse: a static model's weights into the network
 
 The architecture reaches the graph as an int32 vector (`space.encode(arch)`), either
 through the `active_arch` variable or the `arch` call argument, never as Python
 values: a `tf.function` that calls the network is traced once and serves every
 architecture. Depth is elastic through `tf.cond` (skipped blocks do not run), the
 attention modules likewise; widths, kernels and groups through weight slicing.
+
+Padding is a property of the whole network, fixed when it is built: "same" (TF's SAME,
+the default) or "symmetric" (PyTorch's `k // 2` on every side, as mmpose's networks
+pad: `build_supernet(space, padding="symmetric")`). Every architecture the network
+runs or extracts must have that padding (`Arch.padding`); the extracted static model
+pads the same way.
 """
+import dataclasses
+
 import keras
 import numpy as np
 import tensorflow as tf
 
 from vipnas_tf.arch import cost as cost_lib
-from vipnas_tf.arch.arch import Arch, StageArch
+from vipnas_tf.arch.arch import PADDINGS, Arch, StageArch
 from vipnas_tf.arch.space import check_supernet_padding, get_space
 from vipnas_tf.layers import ElasticBatchNorm, ElasticConv2D, ElasticConv2DTranspose
 from vipnas_tf.layers.common import split_static_name
-from vipnas_tf.models.static_builders import build_static
+from vipnas_tf.models.static_builders import SYMMETRIC_PADDING_FAMILIES, build_static
 
 SUPERNETS = {}
 
@@ -34,7 +43,8 @@ def register_supernet(family):
 
 
 def build_supernet(space, input_size=(256, 192), **kwargs):
-    """The super-network of a registered space (by name or object)."""
+    """The super-network of a registered space (by name or object); `padding=` as
+    `SuperNetwork`."""
     space = get_space(space) if isinstance(space, str) else space
     if space.family not in SUPERNETS:
         raise ValueError(f"no super-network for family {space.family!r} (known: {sorted(SUPERNETS)})")
@@ -48,6 +58,8 @@ class SuperNetwork(keras.Model):
       space: name of the search space.
       input_size: (H, W) the network is built for; any multiple of 32 (the graph itself
         accepts any such size; `input_size` is what `extract` uses by default).
+      padding: "same" (default) or "symmetric" (families mobilenetv3 and resnet): how
+        every strided conv (and the ResNet max-pool) pads; see the module docstring.
 
     Call arguments:
       inputs: [N, H, W, 3] float32 normalised image crops.
@@ -55,10 +67,16 @@ class SuperNetwork(keras.Model):
       training: BN mode.
     """
 
-    def __init__(self, space, input_size=(256, 192), **kwargs):
+    def __init__(self, space, input_size=(256, 192), padding="same", **kwargs):
         super().__init__(**kwargs)
         self.space = get_space(space)
         self.space_name = self.space.name
+        if padding not in PADDINGS:
+            raise ValueError(f"{self.space_name} super-network: padding must be one of {PADDINGS}, got {padding!r}")
+        if padding != "same" and self.space.family not in SYMMETRIC_PADDING_FAMILIES:
+            raise ValueError(f"{self.space_name} super-network: padding={padding!r} is supported for the "
+                             f"{', '.join(SYMMETRIC_PADDING_FAMILIES)} families only")
+        self.padding = padding
         self.input_size = cost_lib.check_input_size(input_size)
         self.num_keypoints = self.space.num_keypoints
         self.active_arch = self.add_weight(
@@ -127,6 +145,7 @@ class SuperNetwork(keras.Model):
         built from the same ops. Training loops should pass vectors.
         """
         if isinstance(vector, Arch):
+            check_supernet_padding(vector, self.padding)
             v = [int(x) for x in self.space.encode(vector)]
         else:
             v = tf.cast(tf.convert_to_tensor(vector), tf.int32)
@@ -165,10 +184,15 @@ class SuperNetwork(keras.Model):
     # ---- architecture API ------------------------------------------------------
     def set_active(self, arch: Arch):
         """Makes `arch` the architecture used when `call` gets no `arch`."""
+        check_supernet_padding(arch, self.padding)
         self.active_arch.assign(self.space.encode(arch))
 
     def get_active(self) -> Arch:
-        return self.space.decode(np.asarray(self.active_arch))
+        return self.space.decode(np.asarray(self.active_arch), padding=self.padding)
+
+    def with_padding(self, arch: Arch) -> Arch:
+        """`arch` with this network's padding (e.g. a point the space sampled)."""
+        return dataclasses.replace(arch, padding=self.padding)
 
     def sample(self, rng, n=None):
         return self.space.sample(rng, n)
@@ -179,7 +203,7 @@ class SuperNetwork(keras.Model):
     def extract(self, arch: Arch, input_size=None, name=None) -> keras.Model:
         """A plain functional Keras model of `arch` carrying the sliced weights."""
         self.space.validate(arch)
-        check_supernet_padding(arch)
+        check_supernet_padding(arch, self.padding)
         model = build_static(arch, input_size or self.input_size, name=name)
         for layer in model.layers:
             if not layer.weights:
@@ -190,6 +214,62 @@ class SuperNetwork(keras.Model):
                 raise RuntimeError(f"extract: static layer {layer.name!r} has no elastic source {base!r}")
             layer.set_weights(source.export_weights(layer, part))
         return model
+
+    def load_static(self, model: keras.Model, arch: Arch):
+        """Copies the weights of a static model of `arch` (`build_static`, e.g. an
+        imported mmpose network) into the slices `extract(arch)` reads, and makes
+        `arch` active: the reverse of `extract`. The network's other weights are kept.
+
+        Each elastic layer's `export_weights` is a pure slicing, so it is inverted
+        exactly: run on index-valued variables it names the source element of every
+        static weight. Raises ValueError naming the layer when the model is not a
+        static model of `arch` (another layer list or shapes).
+        """
+        self.space.validate(arch)
+        check_supernet_padding(arch, self.padding)
+        reference = build_static(arch, tuple(int(d) for d in model.inputs[0].shape[1:3]))
+        ours = {l.name: [tuple(w.shape) for w in l.weights] for l in reference.layers if l.weights}
+        theirs = {l.name: [tuple(w.shape) for w in l.weights] for l in model.layers if l.weights}
+        if ours != theirs:
+            diff = sorted(k for k in set(ours) | set(theirs) if ours.get(k) != theirs.get(k))
+            raise ValueError(f"load_static: {model.name} is not a static model of {arch.to_string()}: "
+                             f"layers differing in name or weight shapes: {diff[:6]}")
+        targets = {}  # elastic layer -> [(static layer, part)]
+        for layer in model.layers:
+            if layer.weights:
+                base, part = split_static_name(layer.name)
+                source = self._elastic_by_name.get(base)
+                if source is None or not hasattr(source, "export_weights"):
+                    raise ValueError(f"load_static: static layer {layer.name!r} has no elastic source {base!r}")
+                targets.setdefault(source, []).append((layer, part))
+        for source, parts in targets.items():
+            variables = list(source.weights)
+            saved = [v.numpy() for v in variables]
+            new = [s.copy() for s in saved]
+            try:
+                for j, var in enumerate(variables):
+                    size = int(np.prod(var.shape))
+                    if size >= 2 ** 24:
+                        raise ValueError(f"load_static: {var.path} has {size} values, too many to index in float32")
+                    for k, other in enumerate(variables):  # 1..size in var j, 0 elsewhere
+                        other.assign(np.arange(size, dtype=np.float32).reshape(var.shape) + 1 if k == j
+                                     else np.zeros(other.shape, np.float32))
+                    for layer, part in parts:
+                        for index, value in zip(source.export_weights(layer, part), layer.get_weights()):
+                            index = np.asarray(index).astype(np.int64)
+                            hit = index > 0
+                            new[j].reshape(-1)[index[hit] - 1] = np.asarray(value)[hit]
+            finally:
+                for var, value in zip(variables, saved):
+                    var.assign(value)
+            for var, value in zip(variables, new):
+                var.assign(value)
+            for layer, part in parts:  # the copy reads back exactly
+                for got, want in zip(source.export_weights(layer, part), layer.get_weights()):
+                    if not np.array_equal(np.asarray(got), np.asarray(want)):
+                        raise ValueError(f"load_static: {layer.name}: its weights do not fit one slice of "
+                                         f"{source.name} (two static weights share an element)")
+        self.set_active(arch)
 
     # ---- BN helpers (re-calibration) ------------------------------------------
     def batch_norm_layers(self):
@@ -205,7 +285,7 @@ class SuperNetwork(keras.Model):
 
     def get_config(self):
         config = super().get_config()
-        config.update({"space": self.space_name, "input_size": list(self.input_size)})
+        config.update({"space": self.space_name, "input_size": list(self.input_size), "padding": self.padding})
         return config
 
     @classmethod

@@ -91,7 +91,7 @@ def _runner(model, lower=True):
 def initialised_models(schedule, seed=None):
     """Fresh networks of the schedule's architectures (paper initialisation, or
     `randomize_weights(seed)` for non-trivial outputs in tests)."""
-    spatial = build_supernet(schedule.space, schedule.input_size)
+    spatial = build_supernet(schedule.space, schedule.input_size, padding=schedule.key_arch.padding)
     tnet = TemporalSuperNetwork.from_spatial(spatial, copy=False)
     if seed is not None:
         randomize_weights(tnet, seed=seed)

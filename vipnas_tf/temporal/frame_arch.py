@@ -210,6 +210,9 @@ class TemporalSpace:
         member is no bigger than the bound's.
       ops: allowed fusion ops (subset of `FUSION_OPS`).
       stages: allowed 1-based fusion stages (default all).
+      padding: the padding of every spatial architecture (`Arch.padding`: the
+        T-ViPNet super-network's; default `max_arch`'s, else "same"). Members drawn,
+        decoded or bred carry it; `validate` refuses another.
 
     Example:
       >>> ts = TemporalSpace("mobilenetv3")
@@ -220,7 +223,7 @@ class TemporalSpace:
       >>> sandwich = [ts.max(rng), ts.min(rng), *ts.sample(rng, 2)]
     """
 
-    def __init__(self, space, max_arch: Optional[Arch] = None, ops=FUSION_OPS, stages=None):
+    def __init__(self, space, max_arch: Optional[Arch] = None, ops=FUSION_OPS, stages=None, padding=None):
         self.spatial = get_space(space) if isinstance(space, str) else space
         if not isinstance(self.spatial, SearchSpace):
             raise ValueError(f"TemporalSpace: expected a search space, got {type(space).__name__}")
@@ -235,9 +238,16 @@ class TemporalSpace:
         if not self.stages or any(s not in all_stages for s in self.stages):
             raise ValueError(f"TemporalSpace {self.name}: fusion stages {list(self.stages)} must be in {list(all_stages)}")
         self.max_arch = max_arch
+        self.padding = padding or (max_arch.padding if max_arch is not None else "same")
         if max_arch is not None:
             self.spatial.validate(max_arch)
+            if max_arch.padding != self.padding:
+                raise ValueError(f"TemporalSpace {self.name}: the bound {max_arch.to_string()} has padding "
+                                 f"{max_arch.padding!r}, the space {self.padding!r}")
             self._check_bound(self.spatial.min(), "the space's smallest architecture")
+
+    def _padded(self, spatial: Arch) -> Arch:
+        return spatial if spatial.padding == self.padding else dataclasses.replace(spatial, padding=self.padding)
 
     def __repr__(self):
         bound = f", max_arch={self.max_arch.to_string()!r}" if self.max_arch else ""
@@ -253,6 +263,9 @@ class TemporalSpace:
         if not isinstance(frame_arch, FrameArch):
             raise ValueError(f"{self.name}: expected a FrameArch, got {type(frame_arch).__name__}")
         self.spatial.validate(frame_arch.spatial)
+        if frame_arch.spatial.padding != self.padding:
+            raise ValueError(f"{self.name}: frame architecture has padding={frame_arch.spatial.padding!r}, the "
+                             f"temporal space (its super-network) {self.padding!r}")
         if frame_arch.fusion_op not in self.ops:
             raise ValueError(f"{self.name}: fusion_op={frame_arch.fusion_op!r} is outside the space (allowed: {list(self.ops)})")
         if isinstance(frame_arch.fusion_stage, bool) or frame_arch.fusion_stage not in self.stages:
@@ -377,7 +390,7 @@ class TemporalSpace:
         arch = dataclasses.replace(proto, head=head)
         if hasattr(sp_space, "tie_depths"):  # HRNet: branches share the stage depth
             arch = sp_space.tie_depths(arch)
-        return arch
+        return self._padded(arch)
 
     def _temporal(self, rng, op=None, stage=None):
         if op is None:
@@ -391,7 +404,7 @@ class TemporalSpace:
         choices: random when `rng` is given (the sandwich rule's biggest network,
         paper Sec. 3.4.2), else the costliest fusion: the last op ("cat" when allowed)
         at the first (highest-resolution) allowed stage."""
-        spatial = self.max_arch if self.max_arch is not None else self.spatial.max()
+        spatial = self.max_arch if self.max_arch is not None else self._padded(self.spatial.max())
         if rng is not None:
             return FrameArch(spatial, *self._temporal(rng))
         return FrameArch(spatial, self.ops[-1], self.stages[0])
@@ -400,20 +413,20 @@ class TemporalSpace:
         """The smallest spatial network; temporal choices random with `rng`, else the
         first op ("add") at the last allowed stage."""
         if rng is not None:
-            return FrameArch(self.spatial.min(), *self._temporal(rng))
-        return FrameArch(self.spatial.min(), self.ops[0], self.stages[-1])
+            return FrameArch(self._padded(self.spatial.min()), *self._temporal(rng))
+        return FrameArch(self._padded(self.spatial.min()), self.ops[0], self.stages[-1])
 
     def sample(self, rng, n=None):
         """A frame architecture with every spatial and temporal choice uniform (or `n`)."""
         if n is not None:
             return [self.sample(rng) for _ in range(n)]
-        spatial = self.spatial.sample(rng) if self.max_arch is None else self._build_spatial(rng)
+        spatial = self._padded(self.spatial.sample(rng)) if self.max_arch is None else self._build_spatial(rng)
         return FrameArch(spatial, *self._temporal(rng))
 
     def mutate(self, frame_arch, rng, prob=0.2) -> FrameArch:
         """Resamples each spatial and temporal choice with probability `prob`."""
         if self.max_arch is None:
-            spatial = self.spatial.mutate(frame_arch.spatial, rng, prob)
+            spatial = self._padded(self.spatial.mutate(frame_arch.spatial, rng, prob))
         else:
             spatial = self._build_spatial(rng, base=frame_arch.spatial, prob=prob)
         op = self.ops[int(rng.integers(len(self.ops)))] if rng.random() < prob else frame_arch.fusion_op
@@ -422,7 +435,7 @@ class TemporalSpace:
 
     def crossover(self, a, b, rng) -> FrameArch:
         """Stem / stages / head and each temporal choice from either parent."""
-        spatial = self.spatial.crossover(a.spatial, b.spatial, rng)
+        spatial = self._padded(self.spatial.crossover(a.spatial, b.spatial, rng))
         if self.max_arch is not None:
             spatial = self._build_spatial(rng, base=spatial, prob=0.0)  # re-picks only out-of-bound groups
         op = a.fusion_op if rng.random() < 0.5 else b.fusion_op
@@ -447,7 +460,7 @@ class TemporalSpace:
         op = int(v[-2])
         if not 0 <= op < len(FUSION_OPS):
             raise ValueError(f"{self.name}: encoded fusion op {op} is not an index of {list(FUSION_OPS)}")
-        fa = FrameArch(self.spatial.decode(v[:-2]), FUSION_OPS[op], int(v[-1]))
+        fa = FrameArch(self.spatial.decode(v[:-2], padding=self.padding), FUSION_OPS[op], int(v[-1]))
         self.validate(fa)
         return fa
 

@@ -311,7 +311,7 @@ class Schedule:
             sp.validate(self.key_arch)
         except ValueError as e:
             raise ValueError(f"{where}: field 'key.arch': {e}") from None
-        ts = temporal_space or TemporalSpace(sp)
+        ts = temporal_space or TemporalSpace(sp, padding=self.key_arch.padding)  # frames pad as the key
         for i, f in enumerate(self.frames):
             try:
                 if f.space != self.space:

@@ -47,6 +47,8 @@ class TemporalSuperNetwork(keras.Model):
         `Arch` or its compact string); sampling stays within it.
       spatial: optional existing `SuperNetwork` to wrap (shares its weights; use
         `from_spatial` to start from a copy instead).
+      padding: the spatial super-network's padding ("same" | "symmetric"; default:
+        `spatial`'s, else `max_arch`'s, else "same"). Every frame architecture has it.
 
     Call arguments:
       images: [N, H, W, 3] normalised crops of the current frame.
@@ -59,17 +61,23 @@ class TemporalSuperNetwork(keras.Model):
       heatmaps [N, h, w, K].
     """
 
-    def __init__(self, space, input_size=(256, 192), max_arch=None, spatial=None, **kwargs):
+    def __init__(self, space, input_size=(256, 192), max_arch=None, spatial=None, padding=None, **kwargs):
         super().__init__(**kwargs)
         if isinstance(max_arch, str):
             max_arch = parse_arch(max_arch)
-        self.spatial = spatial if spatial is not None else build_supernet(space, input_size)
+        if padding is None:
+            padding = spatial.padding if spatial is not None else max_arch.padding if max_arch is not None else "same"
+        self.spatial = spatial if spatial is not None else build_supernet(space, input_size, padding=padding)
+        if self.spatial.padding != padding:
+            raise ValueError(f"TemporalSuperNetwork: spatial super-network has padding {self.spatial.padding!r}, "
+                             f"not {padding!r}")
+        self.padding = padding
         if self.spatial.space.name != space:
             raise ValueError(f"TemporalSuperNetwork: spatial super-network is of space "
                              f"{self.spatial.space.name!r}, not {space!r}")
         self.space_name = space
         self.input_size = cost_lib.check_input_size(input_size)
-        self.temporal_space = TemporalSpace(self.spatial.space, max_arch=max_arch)
+        self.temporal_space = TemporalSpace(self.spatial.space, max_arch=max_arch, padding=padding)
         self.max_arch = max_arch
         self.num_keypoints = self.spatial.num_keypoints
         self.fusion_stages = self.temporal_space.fusion_stages
@@ -102,7 +110,7 @@ class TemporalSuperNetwork(keras.Model):
         input_size = input_size or supernet.input_size
         if not copy:
             return cls(supernet.space.name, input_size, max_arch=max_arch, spatial=supernet)
-        net = cls(supernet.space.name, input_size, max_arch=max_arch)
+        net = cls(supernet.space.name, input_size, max_arch=max_arch, padding=supernet.padding)
         src, dst = supernet.weights, net.spatial.weights
         if len(src) != len(dst):
             raise ValueError(f"from_spatial: the super-network has {len(src)} weights, a fresh "
@@ -200,6 +208,7 @@ class TemporalSuperNetwork(keras.Model):
             "space": self.space_name,
             "input_size": list(self.input_size),
             "max_arch": self.max_arch.to_string() if self.max_arch is not None else None,
+            "padding": self.padding,
         })
         return config
 
@@ -219,7 +228,7 @@ def build_static_frame(frame_arch, input_size=(256, 192), name=None, fusion_name
     "heatmaps" [N, H/4, W/4, K]. Its conv layers are `frame_cost`'s layer list.
     """
     space = get_space(frame_arch.space)
-    TemporalSpace(space).validate(frame_arch)
+    TemporalSpace(space, padding=frame_arch.spatial.padding).validate(frame_arch)
     h, w = cost_lib.check_input_size(input_size)
     prev = keras.Input((h // 4, w // 4, space.num_keypoints), name="prev_heatmaps")
 

@@ -3,6 +3,9 @@ import dataclasses
 import os
 from typing import Optional, Tuple
 
+from vipnas_tf.arch.arch import parse_arch
+from vipnas_tf.arch.presets import resolve_arch
+from vipnas_tf.arch.space import get_space
 from vipnas_tf.data.transforms import AugmentConfig
 from vipnas_tf.data.formats import DATA_FORMATS
 from vipnas_tf.training.init import KERNEL_INITS
@@ -75,8 +78,12 @@ class TrainConfig:
         "posetrack".
       init_from: model_dir whose weights initialise this run (stand-alone fine-tuning
         from a super-network, or from a COCO-trained S-ViPNet into a PoseTrack18 run:
-        heatmap channels mapped by `vipnas_tf.codecs.layout_mapping`).
-      key_model_dir: temporal: the trained S-ViPNet (stand-alone run) for key frames.
+        heatmap channels mapped by `vipnas_tf.codecs.layout_mapping`). A "static"
+        directory (imported mmpose weights, `scripts/import_mmpose.py`) initialises a
+        stand-alone run of its architecture (`arch` may be omitted): the run's
+        super-network pads as the directory's architecture does (`padding`).
+      key_model_dir: temporal: the S-ViPNet for key frames: a stand-alone run, or a
+        "static" directory of an architecture of `space` (imported mmpose weights).
       num_frames: temporal: T non-key frames per clip.
       fusion: temporal: use the fusion module (False: the frame-wise ablation).
       augment: training augmentation on (False: plain crops, whatever the fields below).
@@ -167,7 +174,7 @@ class TrainConfig:
             raise ValueError(f"batch_size must be positive, got {self.batch_size}")
         if self.train_steps < 0 or (self.train_steps == 0 and self.epochs <= 0):
             raise ValueError("set train_steps > 0 or epochs > 0")
-        if self.mode == "standalone" and not self.arch:
+        if self.mode == "standalone" and not self.arch and not (self.init_from and _run_mode(self.init_from) == "static"):
             raise ValueError("mode 'standalone' needs arch (a preset name, arch string or JSON file)")
         if self.mode == "temporal" and not self.key_model_dir:
             raise ValueError("mode 'temporal' needs key_model_dir (a trained S-ViPNet model_dir)")
@@ -205,16 +212,38 @@ class TrainConfig:
         for name in ("init_from", "key_model_dir"):
             value = getattr(self, name)
             if value and _run_mode(value) == "static":
-                raise ValueError(
-                    f"{name}: {value!r} is a 'static' model directory (e.g. imported mmpose weights, with "
-                    "PyTorch's padding), which a super-network run cannot start from: super-networks compute "
-                    "TF 'SAME' padding. Fine-tune it as a Keras model instead: scripts/export_savedmodel.py "
-                    f"--model_dir={value} --keras=MODEL.keras, then keras.saving.load_model, compile and fit "
-                    "(docs/model_directory.md)")
+                self._check_static_dir(name, value)
         if self.eval_every >= 0 and self.val_ann == "" and self.mode != "temporal":
             # evaluation silently skipped is a trap: make it explicit
             raise ValueError("val_ann is required for validation (or set eval_every=-1)")
         return self
+
+    def _check_static_dir(self, name, model_dir):
+        """A "static" directory (imported weights) as `init_from` / `key_model_dir`: its
+        architecture must be a point of `space` (the run trains it inside the space's
+        super-network) and, for `init_from`, the run's `arch`."""
+        if name == "init_from" and self.mode != "standalone":
+            raise ValueError(f"init_from: {model_dir!r} is a 'static' model directory (one network, e.g. imported "
+                             f"mmpose weights), which initialises a --mode=standalone run of its architecture, "
+                             f"not a {self.mode!r} run")
+        arch = static_dir_arch(model_dir)
+        where = f"{name}: {os.path.join(model_dir, 'run_config.json')}"
+        if arch.space != self.space:
+            raise ValueError(f"{where}: field 'arch' is an architecture of space {arch.space!r}, this run's space "
+                             f"is {self.space!r} (set --space={arch.space})")
+        try:
+            get_space(self.space).validate(arch)
+        except ValueError as e:
+            raise ValueError(f"{where}: field 'arch' {arch.to_string()} is not a point of the {self.space} search "
+                             f"space, so no super-network run can hold it ({e}); fine-tune it as a Keras model "
+                             f"instead: scripts/export_savedmodel.py --model_dir={model_dir} --keras=MODEL.keras, "
+                             "then keras.saving.load_model, compile and fit (docs/model_directory.md)") from None
+        if name == "init_from" and self.arch:
+            mine = resolve_arch(self.arch)
+            if dataclasses.replace(mine, padding=arch.padding) != arch:
+                raise ValueError(f"arch {self.arch!r} ({mine.to_string()}) is not the architecture of init_from "
+                                 f"{model_dir!r} ({arch.to_string()}); pass --arch={arch.to_string()} or leave "
+                                 "--arch out")
 
     def with_absolute_paths(self):
         """The same config with every data and model path made absolute, so that the
@@ -248,3 +277,26 @@ def _run_mode(model_dir):
     """The `mode` in `model_dir`'s run_config.json, or None when it has none."""
     path = os.path.join(model_dir, "run_config.json")
     return read_json(path).get("mode") if os.path.isfile(path) else None
+
+
+def static_dir_arch(model_dir):
+    """The architecture of a "static" model directory (its run_config.json's `arch`,
+    with its padding); ValueError naming the file and the field otherwise."""
+    path = os.path.join(model_dir, "run_config.json")
+    text = read_json(path).get("arch")
+    if not text:
+        raise ValueError(f"{path}: a 'static' model directory needs the field 'arch'")
+    try:
+        return parse_arch(str(text))
+    except ValueError as e:
+        raise ValueError(f"{path}: field 'arch': {e}") from None
+
+
+def padding_of_run(model_dir):
+    """How the networks of a model directory pad: a "static" directory's architecture's
+    padding, else run_config.json's `padding` (absent: "same", every run written before
+    the field existed)."""
+    if _run_mode(model_dir) == "static":
+        return static_dir_arch(model_dir).padding
+    path = os.path.join(model_dir, "run_config.json")
+    return read_json(path).get("padding", "same") if os.path.isfile(path) else "same"

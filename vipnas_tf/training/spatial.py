@@ -8,6 +8,7 @@ This module also registers the spatial kinds of model directory
 (`vipnas_tf.training.model_dir`): "supernet" and "standalone" runs hold the
 SuperNetwork of their space, "static" directories the static model of their `arch`.
 """
+import dataclasses
 import logging
 
 import numpy as np
@@ -21,6 +22,7 @@ from vipnas_tf.data.pipeline import make_topdown_dataset
 from vipnas_tf.evaluation import CocoEvaluator, PoseTrackEvaluator
 from vipnas_tf.models import build_static, build_supernet
 from vipnas_tf.training import bn as bn_lib
+from vipnas_tf.training.config import padding_of_run, static_dir_arch
 from vipnas_tf.training.losses import keypoint_mse
 from vipnas_tf.training.model_dir import ModelDirError, keypoint_layout_of_run, register_run_kind
 from vipnas_tf.training.sandwich import FixedSampler, SandwichSampler
@@ -32,8 +34,10 @@ TRAIN_KEYS = ("image", "heatmaps", "target_weight")
 
 @register_run_kind("supernet", "standalone")
 def build_supernet_run(run_config, config_path):
-    """The SuperNetwork of a spatial run (a stand-alone run trains its `arch` inside it)."""
-    return build_supernet(run_config.get("space"), input_size=tuple(run_config.get("input_size", (256, 192))))
+    """The SuperNetwork of a spatial run (a stand-alone run trains its `arch` inside it),
+    padded as its `padding` says (absent: "same")."""
+    return build_supernet(run_config.get("space"), input_size=tuple(run_config.get("input_size", (256, 192))),
+                          padding=run_config.get("padding", "same"))
 
 
 @register_run_kind("static")
@@ -54,18 +58,30 @@ class SpatialTask:
         self.space = get_space(config.space)
         self.input_size = tuple(config.input_size)
         self.arch = None
+        # The network's padding: init_from's (a "static" directory: its architecture's),
+        # else the architecture's.
+        self.padding = padding_of_run(config.init_from) if config.init_from else "same"
         if config.mode == "standalone":
-            self.arch = resolve_arch(config.arch)
+            if config.arch:
+                self.arch = resolve_arch(config.arch)
+            else:  # init_from a "static" directory (TrainConfig.validate): its architecture
+                self.arch = static_dir_arch(config.init_from)
             if self.arch.space != self.space.name:
                 raise ValueError(f"arch {config.arch!r} belongs to space {self.arch.space!r}, "
                                  f"but space is {self.space.name!r}")
             self.space.validate(self.arch)
+            if not config.init_from:
+                self.padding = self.arch.padding
+            elif self.arch.padding not in ("same", self.padding):
+                raise ValueError(f"arch {self.arch.to_string()} has padding {self.arch.padding!r}, but the "
+                                 f"networks of init_from {config.init_from!r} pad {self.padding!r}")
+            self.arch = dataclasses.replace(self.arch, padding=self.padding)
         self._train_samples = None
         self._evaluator = None
 
     # ---- model -----------------------------------------------------------------
     def build_model(self):
-        return build_supernet(self.space, input_size=self.input_size)
+        return build_supernet(self.space, input_size=self.input_size, padding=self.padding)
 
     def inherited_variables(self, model):
         """Variables of a freshly built model that hold trained weights: none (a
@@ -79,7 +95,7 @@ class SpatialTask:
 
     def run_config_extra(self):
         return {"arch": self.arch.to_string() if self.arch is not None else None,
-                "keypoint_layout": self.keypoint_layout}
+                "keypoint_layout": self.keypoint_layout, "padding": self.padding}
 
     def forward(self, model):
         return lambda batch, arch, training: model(batch["image"], arch=arch, training=training)
@@ -162,7 +178,8 @@ class SpatialTask:
     def eval_members(self):
         if self.arch is not None:
             return {"arch": self.arch}
-        return {"max": self.space.max(), "min": self.space.min()}
+        pad = lambda a: dataclasses.replace(a, padding=self.padding)  # noqa: E731
+        return {"max": pad(self.space.max()), "min": pad(self.space.min())}
 
     def evaluate(self, model, calib_batches):
         """Validation AP of the members to watch (BN re-calibrated for sampled ones):

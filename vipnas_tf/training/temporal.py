@@ -1,8 +1,10 @@
 """The temporal task: T-ViPNet propagation model trained over clips (paper Sec. 3.4.2).
 
-The key frame runs through the fixed S-ViPNet of `key_model_dir` (a stand-alone run);
-the T-ViPNet super-network starts from that run's weights, bounded by its
-architecture, and every non-key frame runs its own architecture (spatial choices +
+The key frame runs through the fixed S-ViPNet of `key_model_dir` (a stand-alone run,
+or a "static" directory such as imported mmpose weights, loaded into the slices of
+its architecture in a super-network of its padding: the same heatmaps); the T-ViPNet
+super-network starts from those weights, bounded by its architecture and padded as
+it is, and every non-key frame runs its own architecture (spatial choices +
 fusion op + fusion stage). Sandwich members: all-biggest and all-smallest (temporal
 choices random per frame), and N members where each frame samples its own choices.
 Loss: paper eq. 1, the target-weighted MSE of every non-key frame, summed over frames;
@@ -22,6 +24,7 @@ affines), exactly as the video runner does between a track's crops.
 
 Model directories of mode "temporal" are registered here (`build_temporal_model`).
 """
+import dataclasses
 import logging
 import os
 
@@ -41,6 +44,7 @@ from vipnas_tf.temporal.propagation import PropagationModel, propagate_clips, sa
 from vipnas_tf.temporal.supernet import TemporalSuperNetwork
 from vipnas_tf.temporal.warp import frame_input_heatmaps
 from vipnas_tf.training import bn as bn_lib
+from vipnas_tf.training.layout_transfer import supernet_of_static_dir
 from vipnas_tf.training.losses import distillation_mse, keypoint_mse
 from vipnas_tf.training.model_dir import (
     ModelDirError,
@@ -79,19 +83,24 @@ class TemporalSandwichSampler:
         return np.stack([sample_frame_archs(self.space, rng, self.num_frames, m) for m in modes]).astype(np.int32)
 
 
+KEY_MODES = ("standalone", "static")
+
+
 def _key_run(key_model_dir):
     cfg = read_run_config(key_model_dir)
-    if cfg.get("mode") != "standalone" or not cfg.get("arch"):
-        raise ValueError(f"key_model_dir {key_model_dir!r} must hold a trained S-ViPNet (a --mode=standalone run), "
-                         f"it holds a {cfg.get('mode')!r} run")
+    if cfg.get("mode") not in KEY_MODES or not cfg.get("arch"):
+        raise ValueError(f"key_model_dir {key_model_dir!r} must hold a trained S-ViPNet (a --mode=standalone run, "
+                         f"or a 'static' directory such as imported mmpose weights), it holds a "
+                         f"{cfg.get('mode')!r} run")
     return cfg
 
 
 def build_propagation_model(space, input_size, key_arch, key_net=None, copy=True):
     """PropagationModel(TemporalSuperNetwork, key S-ViPNet). With `key_net` (a trained
-    SuperNetwork holding the S-ViPNet), the T-ViPNet starts from its weights."""
+    SuperNetwork holding the S-ViPNet), the T-ViPNet starts from its weights. Both
+    networks pad as `key_arch` does."""
     if key_net is None:
-        key_net = build_supernet(space, input_size=tuple(input_size))
+        key_net = build_supernet(space, input_size=tuple(input_size), padding=key_arch.padding)
         tnet = TemporalSuperNetwork(space, tuple(input_size), max_arch=key_arch)
     else:
         tnet = TemporalSuperNetwork.from_spatial(key_net, max_arch=key_arch, copy=copy)
@@ -105,15 +114,22 @@ def build_temporal_model(run_config, config_path=None):
     for field in ("space", "input_size", "key_arch"):
         if not run_config.get(field):
             raise ModelDirError(f"{config_path or 'run config'}: a 'temporal' run needs the field {field!r}")
-    return build_propagation_model(run_config["space"], run_config["input_size"],
-                                   parse_arch(run_config["key_arch"]))
+    key_arch = parse_arch(run_config["key_arch"])
+    padding = run_config.get("padding", "same")
+    if key_arch.padding != padding:
+        raise ModelDirError(f"{config_path or 'run config'}: field 'padding' is {padding!r}, but field 'key_arch' "
+                            f"pads {key_arch.padding!r}")
+    return build_propagation_model(run_config["space"], run_config["input_size"], key_arch)
 
 
 class TemporalTask:
     def __init__(self, config):
         self.config = config
         key_cfg = _key_run(config.key_model_dir)
+        self.key_static = key_cfg["mode"] == "static"
         self.key_arch = parse_arch(key_cfg["arch"])
+        if not self.key_static:  # a stand-alone run's networks pad as its run_config says
+            self.key_arch = dataclasses.replace(self.key_arch, padding=key_cfg.get("padding", "same"))
         key_config_file = os.path.join(config.key_model_dir, "run_config.json")
         if key_cfg["space"] != config.space:
             raise ValueError(f"{key_config_file}: field 'space': the key S-ViPNet is {key_cfg['space']!r}, "
@@ -127,6 +143,7 @@ class TemporalTask:
         self.input_size = tuple(config.input_size)
         self.num_frames = int(config.num_frames)
         self.fusion = bool(getattr(config, "fusion", True))
+        self.space.validate(self.key_arch)
         self.temporal_space = TemporalSpace(self.space, max_arch=self.key_arch)
         self._clips = None
         self._evaluator = None
@@ -153,7 +170,10 @@ class TemporalTask:
         return layout
 
     def build_model(self):
-        key_net, _ = load_model(self.config.key_model_dir, expect_mode="standalone")
+        if self.key_static:
+            key_net, _ = supernet_of_static_dir(self.config.key_model_dir, self.input_size)
+        else:
+            key_net, _ = load_model(self.config.key_model_dir, expect_mode="standalone")
         return build_propagation_model(self.space.name, self.input_size, self.key_arch, key_net=key_net)
 
     def inherited_variables(self, model):
@@ -169,7 +189,7 @@ class TemporalTask:
     def run_config_extra(self):
         return {"arch": None, "key_arch": self.key_arch.to_string(),
                 "key_model_dir": os.path.abspath(self.config.key_model_dir), "fusion": self.fusion,
-                "keypoint_layout": self.keypoint_layout}
+                "keypoint_layout": self.keypoint_layout, "padding": self.key_arch.padding}
 
     def forward(self, model):
         t_count = self.num_frames
@@ -234,7 +254,7 @@ class TemporalTask:
         out = {}
         calib = list(calib_batches())
         ev = ScheduleEvaluator(model, self.clip_evaluator(), calib, fusion=self.fusion)
-        for name, spatial in (("max", self.temporal_space.max_arch), ("min", self.space.min())):
+        for name, spatial in (("max", self.temporal_space.max_arch), ("min", self.temporal_space.min().spatial)):
             frames = [FrameArch(spatial, "add", stage)] * self.num_frames
             out[f"val_map_{name}"] = float(ev.evaluate(frames)["Total"])
         return out

@@ -66,7 +66,7 @@ log = logging.getLogger(__name__)
 
 # Fields that must match when a run resumes in an existing model_dir.
 IDENTITY_FIELDS = ("mode", "space", "arch", "input_size", "num_frames", "key_arch", "fusion",
-                   "keypoint_layout")
+                   "keypoint_layout", "padding")
 
 
 def write_scalar(tag, value, step):
