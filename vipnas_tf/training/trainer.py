@@ -414,7 +414,8 @@ def validate_run(model_dir, results_dir=None):
     re-calibration batches (the run's seed) and the same validation set (its
     run_config.json). Returns the scores the loop logs (`val_ap_*` / `val_map_*`); with
     `results_dir`, a task that writes its predictions writes them there as the loop
-    does under VAL_RESULTS_SUBDIR."""
+    does under VAL_RESULTS_SUBDIR. Like the Trainer, it sets the global random seeds
+    (Python, NumPy, TensorFlow) to the run's seed."""
     run_config = model_dir_lib.read_run_config(model_dir)
     fields = {f.name for f in dataclasses.fields(TrainConfig)}
     config = TrainConfig.from_dict({k: v for k, v in run_config.items() if k in fields}).validate()
