@@ -14,7 +14,9 @@ What a run guarantees:
 - A non-finite loss stops the run (`TrainingDivergedError`) without saving, so the
   last good checkpoint stays the latest.
 - Logs: `metrics.jsonl` (step, each member's loss, lr, images/s, validation AP),
-  TensorBoard scalars under `tb/`, a tqdm progress bar with ETA. The losses stay on
+  TensorBoard scalars under `tb/`, a tqdm progress bar with ETA; a spatial run's latest
+  validation predictions under `val_results/` (`validate_run` repeats that validation
+  of a checkpoint in one process). The losses stay on
   the device between records: the loop reads them (and the non-finite check) only
   every `log_every` steps and before each checkpoint, so no step waits for the host.
 - Multi-worker (`strategy="multi_worker"`, TF_CONFIG): every worker runs the same
