@@ -4,7 +4,7 @@ import os
 import numpy as np
 import pytest
 
-from vipnas_tf.data.coco import load_coco
+from vipnas_tf.data.coco import load_coco, load_detections
 
 
 def _coco(shared_data):
@@ -92,6 +92,31 @@ def test_detections_for_unknown_images_are_named(tmp_path):
                   "dets.json")
     with pytest.raises(ValueError, match=r"dets.json.*\[99\]"):
         load_coco(p, tmp_path, detections=dets)
+
+
+@pytest.mark.parametrize("dets, message", [
+    ({"image_id": 1}, r"dets\.json: expected a JSON list of detections .*got a JSON dict"),
+    ([[0, 0, 5, 5]], r"dets\.json: detection #0: not an object"),
+    ([{"image_id": 1, "bbox": [0, 0, 5, 5], "score": 0.9}, {"image_id": 2, "bbox": [0, 0, 5, 5]}],
+     r"dets\.json: detection #1: key 'score' is missing"),
+    ([{"image_id": 7, "bbox": [0, 0, 5], "score": 0.9}],
+     r"dets\.json: detection #0 \(image_id 7\): key 'bbox' must be 4 numbers \[x, y, w, h\], got \[0, 0, 5\]"),
+    ([{"image_id": 7, "bbox": [0, 0, 5, 5], "score": "high"}],
+     r"dets\.json: detection #0 \(image_id 7\): key 'score' must be a number, got 'high'"),
+])
+def test_bad_detections_name_file_detection_and_key(tmp_path, dets, message):
+    # the one reader of detection files: load_coco and the evaluation protocol both use it
+    path = _write(tmp_path, dets, "dets.json")
+    with pytest.raises(ValueError, match=message):
+        load_detections(path)
+    with pytest.raises(ValueError, match=message):
+        load_coco(_write(tmp_path, _minimal()), tmp_path, detections=path)
+
+
+def test_detections_are_read_from_a_file_or_a_list(tmp_path):
+    dets = [{"image_id": 1, "bbox": [0, 0, 5, 5], "score": 0.9, "category_id": 1}]
+    assert load_detections(_write(tmp_path, dets, "dets.json")) == (dets, str(tmp_path / "dets.json"))
+    assert load_detections(dets) == (dets, "<detections>")
 
 
 def test_malformed_json_names_line(tmp_path):

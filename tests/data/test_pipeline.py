@@ -176,21 +176,22 @@ def test_skipped_counter_survives_shared_images(coco_train, tmp_path):
     assert ds.pipeline_stats.skipped >= 1
 
 
-def test_clip_crop_matrices_move_the_previous_targets_into_the_current_crop(pt_train):
+@pytest.mark.parametrize("global_seed", [None, 3])
+def test_clip_crop_matrices_move_the_previous_targets_into_the_current_crop(pt_train, global_seed):
     """Rotation, flip, scale and half-body on clips: the emitted per-frame crop affines
     are the ones the crops were cut with, and the heatmap warp built from two of them
-    (vipnas_tf.temporal.warp) puts frame t-1's joints where they lie in frame t's crop."""
+    (vipnas_tf.temporal.warp) puts frame t-1's joints where they lie in frame t's crop.
+    The TF global seed enters the shuffle, so each value draws other clips and transforms
+    (with 3, joints outside frame t-1's crop, which the check must leave out)."""
     from vipnas_tf.codecs.affine import affine_transform_points
     from vipnas_tf.temporal.warp import warp_previous_heatmaps
 
-    # The batch must not depend on a global seed an earlier test in this process set: with
-    # one set (any value), the shuffle picks clips whose warp errors reach 4-10 px, which
-    # this check does not yet explain; without one it picks the same clips every run.
-    tf.random.set_seed(None)
+    tf.random.set_seed(global_seed)
     clips = pt_train.clips(3)
     cfg = dataclasses.replace(AugmentConfig(), rotation_prob=1.0, half_body_prob=0.5, half_body_min_keypoints=4)
     size = (128, 96)
     b = next(iter(make_clip_dataset(clips, size, batch_size=8, training=True, seed=5, augment=cfg)))
+    tf.random.set_seed(None)
     mats, kps = b["crop_matrix"].numpy(), b["keypoints"].numpy()
     assert mats.shape == (8, 3, 2, 3)
     rows = clips.indices[b["index"].numpy()]
@@ -199,6 +200,10 @@ def test_clip_crop_matrices_move_the_previous_targets_into_the_current_crop(pt_t
     assert flips.any() and not flips.all()
     assert np.all((np.linalg.det(mats[:, :, :, :2]) < 0) == flips[:, None])  # one flip per clip
     assert np.abs(mats[:, 1] - mats[:, 0]).max() > 1e-3  # the frames' boxes differ
+
+    def well_inside(points):  # 8 px (2 heatmap pixels) from the crop's border
+        return np.all((points > 8) & (points < np.array(size[::-1]) - 8), axis=1)
+
     errors = []
     for i in range(8):
         order = s.info.flip_index if flips[i] else np.arange(s.info.num_keypoints)
@@ -211,11 +216,17 @@ def test_clip_crop_matrices_move_the_previous_targets_into_the_current_crop(pt_t
             want = affine_transform_points(s.keypoints[rows[i, t - 1]], mats[i, t])[order]
             got, score = codec.decode(warped)
             vis = s.visible[rows[i, t - 1]][order] > 0
-            inside = vis & np.all((want > 8) & (want < np.array(size[::-1]) - 8), axis=1)
+            # The warp moves what frame t-1's heatmaps hold: a joint at or beyond the border
+            # of frame t-1's crop has a cut (or no) Gaussian there, whose peak no warp can
+            # restore, so only joints well inside both crops are compared.
+            inside = vis & well_inside(want) & well_inside(kps[i, t - 1])
             assert inside.any()
             errors.append(np.abs(got[0] - want)[inside].max())
-    # Within half a heatmap pixel (stride 4); un-warped, these clips are off by up to 23 px.
+    # Within half a heatmap pixel (stride 4); un-warped, the clips of the default draw (no
+    # global seed) are off by up to 23 px.
     assert max(errors) <= 2.0, errors
+    if global_seed is not None:
+        return
     # Half-body on clips: every frame around its own half body (a tighter box), or none.
     half = dataclasses.replace(AugmentConfig.none(), half_body_prob=1.0, half_body_min_keypoints=4)
     b = next(iter(make_clip_dataset(clips, size, batch_size=8, training=True, seed=5, augment=half)))

@@ -3,6 +3,7 @@ refused with its differences unless allowed, another kind of run refused naming 
 flags recorded beside outputs; and the same through scripts/train.py on a trained run."""
 import json
 import os
+import re
 import shutil
 import subprocess
 
@@ -11,6 +12,7 @@ import pytest
 from vipnas_tf import __version__
 from vipnas_tf.training import run_history as rh
 
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 FLAGS = {"mode": "supernet", "space": "mobilenetv3", "learning_rate": 0.001, "seed": 0, "log_every": 50,
          "train_steps": 100}
 
@@ -52,6 +54,22 @@ def test_identity_change_is_refused_even_when_allowed(tmp_path):
         _launch(tmp_path, dict(FLAGS, mode="temporal"), allow_changed=True)
     with pytest.raises(rh.RunHistoryError, match="space='mobilenetv3', this launch has space='resnet50'"):
         _launch(tmp_path, dict(FLAGS, space="resnet50"), allow_changed=True)
+
+
+def test_device_and_cluster_flags_may_change_on_resume(tmp_path):
+    # what train.py defines, read from its source (importing it would define absl flags here)
+    with open(os.path.join(REPO_ROOT, "vipnas_tf", "cli", "train.py")) as f:
+        defined = set(re.findall(r'DEFINE_\w+\(\s*"(\w+)"', f.read()))
+    assert rh.TRAIN_MAY_CHANGE <= defined, sorted(rh.TRAIN_MAY_CHANGE - defined)
+    assert set(rh.TRAIN_IDENTITY) <= defined, sorted(set(rh.TRAIN_IDENTITY) - defined)
+    one = dict(FLAGS, strategy="default", cpu_devices=0, tpu="", communication_timeout=0.0, jit_compile=False,
+               mixed_precision="float32")
+    assert _launch(tmp_path, one) == []
+    # the same run resumed on a two-worker cluster with a collective timeout
+    assert _launch(tmp_path, dict(one, strategy="multi_worker", communication_timeout=120.0)) == []
+    assert _launch(tmp_path, dict(one, strategy="mirrored", cpu_devices=2)) == []
+    with pytest.raises(rh.RunHistoryError, match="--mixed_precision: 'float32' -> 'bfloat16'"):
+        _launch(tmp_path, dict(one, mixed_precision="bfloat16"))
 
 
 def test_directory_of_another_kind_is_refused_naming_both(tmp_path):

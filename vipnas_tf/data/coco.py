@@ -157,7 +157,7 @@ def load_coco(ann_file, image_root, detections=None, min_det_score=0.0, info=Non
                              "occluded": np.asarray(ann.get("occluded", np.zeros(k)),
                                                     np.float32)})
     else:
-        dets, det_path = _load_detections(detections)
+        dets, det_path = load_detections(detections)
         unknown = sorted({d["image_id"] for d in dets} - set(images))
         if unknown:
             raise ValueError(f"{det_path}: detections for image ids not in {ann_file}: "
@@ -177,22 +177,42 @@ def load_coco(ann_file, image_root, detections=None, min_det_score=0.0, info=Non
     return SampleSet.from_rows(rows, info, source=ann_file)
 
 
-def _load_detections(detections):
-    """Reads and checks a detection results list; returns (list, name for errors)."""
+def load_detections(detections):
+    """Reads and checks person detections in the COCO results format.
+
+    Args:
+      detections: a JSON file (path) holding a list of {image_id, category_id, bbox
+        [x, y, w, h], score}, or that list itself.
+
+    Returns:
+      (list of the detection dicts as given, the file's path or "<detections>" for a
+      list, to name it in errors).
+
+    Raises:
+      ValueError naming the file, the detection's index (and image id) and the key,
+      when the content is not a list of objects, or one lacks `image_id`, `bbox` or
+      `score`, or has a `bbox` that is not 4 numbers or a `score` that is not a number.
+      What the detections refer to (image ids, categories, scores below a threshold)
+      is the caller's to check.
+    """
     if isinstance(detections, (list, tuple)):
         dets, path = list(detections), "<detections>"
     else:
         path = os.fspath(detections)
         dets = read_json(path)
     if not isinstance(dets, list):
-        raise ValueError(f"{path}: expected a JSON list of detections")
+        raise ValueError(f"{path}: expected a JSON list of detections {{image_id, category_id, bbox, score}}, "
+                         f"got a JSON {type(dets).__name__}")
     for i, d in enumerate(dets):
         what = f"detection #{i}"
         if not isinstance(d, dict):
-            raise ValueError(f"{path}: {what}: not an object")
+            raise ValueError(f"{path}: {what}: not an object, got {d!r:.80}")
         for key in ("image_id", "bbox", "score"):
             if key not in d:
                 raise _bad(path, what, key, "is missing")
+        what = f"{what} (image_id {d['image_id']})"
         if not _number_list(d["bbox"], 4):
-            raise _bad(path, what, "bbox", f"must be 4 numbers, got {d['bbox']!r}")
+            raise _bad(path, what, "bbox", f"must be 4 numbers [x, y, w, h], got {d['bbox']!r}")
+        if not _number_list([d["score"]], 1):
+            raise _bad(path, what, "score", f"must be a number, got {d['score']!r}")
     return dets, path

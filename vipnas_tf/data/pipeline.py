@@ -8,7 +8,10 @@ How it works: only row indices and a running element counter travel through the
 graph. A parallel `tf.numpy_function`, called on chunks of a few elements to amortise
 tf.data's per-call cost, reads the JPEG with OpenCV, draws the random
 augmentation from a generator seeded with (seed, counter) - so the same seed gives the
-same batches whatever the thread timing - and warps the crop. Batches are then
+same batches whatever the thread timing - and warps the crop. The shuffle is tf.data's,
+seeded with `seed`; like every seeded TensorFlow random op it also depends on the
+global seed (`tf.random.set_seed`; the Trainer sets it to the run's seed), so the same
+batches need the same global seed, or none. Batches are then
 normalised (ImageNet mean/std, RGB) and the target heatmaps are encoded in-graph with
 `HeatmapCodec.encode_tf`, which keeps Python work per crop small.
 
@@ -251,7 +254,7 @@ def make_topdown_dataset(samples, input_size=(256, 192), batch_size=32, training
       batch_size: N.
       training: augment, shuffle, repeat and skip unreadable images; otherwise crops
         are the plain boxes in order and an unreadable image is an error.
-      seed: seeds shuffling and augmentation (same seed -> same batches).
+      seed: seeds shuffling and augmentation (same seed and TF global seed -> same batches).
       augment: AugmentConfig (default `AugmentConfig()`), used when training.
       codec: HeatmapCodec for the targets (default: input/4, sigma 2).
       padding: box padding (1.25).

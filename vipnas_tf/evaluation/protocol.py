@@ -44,7 +44,7 @@ from tqdm import tqdm
 from vipnas_tf.codecs.affine import get_affine_matrix, keypoints_crop_to_image
 from vipnas_tf.codecs.dataset_info import require_same_layout
 from vipnas_tf.codecs.heatmap import HeatmapCodec
-from vipnas_tf.data.coco import PERSON_CATEGORY_ID, load_coco
+from vipnas_tf.data.coco import PERSON_CATEGORY_ID, load_coco, load_detections
 from vipnas_tf.data.posetrack import PoseTrackData
 from vipnas_tf.data.samples import SampleSet
 from vipnas_tf.data.transforms import normalize_images_np
@@ -58,7 +58,6 @@ from vipnas_tf.metrics.coco_eval import (
     write_coco_results,
 )
 from vipnas_tf.metrics.posetrack_eval import write_posetrack_results
-from vipnas_tf.utils.io import read_json
 
 log = logging.getLogger(__name__)
 
@@ -218,33 +217,16 @@ def _box_inside(bbox, width, height):
     return "inside" if x >= 0 and y >= 0 and x + w <= width and y + h <= height else "partly"
 
 
-def _number(value):
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
 def _read_detections(path, images, ann_file, bbox_thr, skips):
     """The person detections of `path` to run, checked and thresholded.
 
     A box partly outside its image is kept as it is (mmpose crops it with a black
     border) and named; one wholly outside it (or of no area) is skipped and named.
     """
-    dets = read_json(path)
-    if not isinstance(dets, list):
-        raise ValueError(f"{path}: expected a JSON list of detections {{image_id, category_id, bbox, score}}")
+    dets, path = load_detections(path)
     kept, unknown = [], []
     for i, d in enumerate(dets):
-        what = f"{path}: detection #{i}"
-        if not isinstance(d, dict):
-            raise ValueError(f"{what}: not an object")
-        for key in ("image_id", "bbox", "score"):
-            if key not in d:
-                raise ValueError(f"{what}: key '{key}' is missing")
         bbox = d["bbox"]
-        if not (isinstance(bbox, list) and len(bbox) == 4 and all(_number(v) for v in bbox)):
-            raise ValueError(f"{what} (image_id {d['image_id']}): key 'bbox' must be 4 numbers [x, y, w, h], "
-                             f"got {bbox!r}")
-        if not _number(d["score"]):
-            raise ValueError(f"{what} (image_id {d['image_id']}): key 'score' must be a number, got {d['score']!r}")
         if d.get("category_id", PERSON_CATEGORY_ID) != PERSON_CATEGORY_ID:
             continue
         img = images.get(d["image_id"])

@@ -38,10 +38,14 @@ RUN_CONFIG = "run_config.json"  # the same name as vipnas_tf.training.model_dir.
 # --train_steps and --epochs count too: the learning-rate schedule is laid out over the
 # total steps, so extending a run changes the learning rate of the steps still to come
 # (extend knowingly with --allow_changed_flags; the history records the change).
+# The device and cluster flags (--strategy, --cpu_devices, --tpu, --communication_timeout)
+# may change: the same global batch trains the same way on one device or many workers
+# (the cluster itself is TF_CONFIG, no flag). --mixed_precision counts: it changes the
+# arithmetic.
 TRAIN_MAY_CHANGE = frozenset({
     "progress", "json", "log_every", "checkpoint_every", "keep_checkpoints", "eval_every",
-    "eval_max_persons", "bn_calib_batches", "strategy", "cpu_devices", "tpu", "jit_compile",
-    "allow_changed_flags", "model_dir",
+    "eval_max_persons", "bn_calib_batches", "strategy", "cpu_devices", "tpu", "communication_timeout",
+    "jit_compile", "allow_changed_flags", "model_dir",
 })
 # What a training run is: a resume may never change these (Trainer refuses them too).
 TRAIN_IDENTITY = ("mode", "space", "arch", "input_size", "num_frames", "fusion", "key_model_dir")

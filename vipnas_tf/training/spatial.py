@@ -10,6 +10,7 @@ SuperNetwork of their space, "static" directories the static model of their `arc
 """
 import dataclasses
 import logging
+import os
 
 import numpy as np
 import tensorflow as tf
@@ -181,10 +182,19 @@ class SpatialTask:
         pad = lambda a: dataclasses.replace(a, padding=self.padding)  # noqa: E731
         return {"max": pad(self.space.max()), "min": pad(self.space.min())}
 
-    def evaluate(self, model, calib_batches):
+    # The spatial validation writes what it scored (`evaluate(..., results_dir=)`).
+    writes_val_results = True
+
+    def evaluate(self, model, calib_batches, results_dir=None):
         """Validation AP of the members to watch (BN re-calibrated for sampled ones):
         `val_ap_*` (COCO AP, 0..1) or, for a PoseTrack18-layout run, `val_map_*`
-        (PoseTrack mAP, percent)."""
+        (PoseTrack mAP, percent).
+
+        results_dir: optionally write each member's predictions there (atomically,
+        replacing the previous validation's): `<member>.json`, the COCO keypoint
+        results file; for a PoseTrack18-layout run the PoseTrack results, `<member>/`
+        (one file per video) when the annotations are a folder, else `<member>.json`.
+        Members: "max" and "min" of a super-network, "arch" of a stand-alone run."""
         out = {}
         state = bn_lib.bn_state(model)
         posetrack = self.keypoint_layout == "posetrack18"
@@ -192,7 +202,13 @@ class SpatialTask:
             for name, arch in self.eval_members().items():
                 if self.arch is None:
                     bn_lib.recalibrate_bn(model, arch, calib_batches())
-                stats = self.evaluator().evaluate(bn_lib.predict_fn(model, arch))
+                kwargs = {}
+                if results_dir is not None and posetrack:
+                    folder = os.path.isdir(self.config.val_ann)
+                    kwargs["results_path"] = os.path.join(results_dir, name if folder else f"{name}.json")
+                elif results_dir is not None:
+                    kwargs["results_file"] = os.path.join(results_dir, f"{name}.json")
+                stats = self.evaluator().evaluate(bn_lib.predict_fn(model, arch), **kwargs)
                 if posetrack:
                     out[f"val_map_{name}"] = float(stats["Total"])
                 else:

@@ -14,7 +14,9 @@ What a run guarantees:
 - A non-finite loss stops the run (`TrainingDivergedError`) without saving, so the
   last good checkpoint stays the latest.
 - Logs: `metrics.jsonl` (step, each member's loss, lr, images/s, validation AP),
-  TensorBoard scalars under `tb/`, a tqdm progress bar with ETA. The losses stay on
+  TensorBoard scalars under `tb/`, a tqdm progress bar with ETA; a spatial run's latest
+  validation predictions under `val_results/` (`validate_run` repeats that validation
+  of a checkpoint in one process). The losses stay on
   the device between records: the loop reads them (and the non-finite check) only
   every `log_every` steps and before each checkpoint, so no step waits for the host.
 - Multi-worker (`strategy="multi_worker"`, TF_CONFIG): every worker runs the same
@@ -39,6 +41,7 @@ What a run guarantees:
   experimental_fetch_to_device=True)`; this needs the Python process on the TPU host
   (a TPU VM), not a remote TPU node. Not tested here (no TPU).
 """
+import dataclasses
 import logging
 import os
 import shutil
@@ -64,6 +67,9 @@ from vipnas_tf.utils import io as io_utils
 
 log = logging.getLogger(__name__)
 
+# Where the chief writes the predictions of the latest validation (task-defined files;
+# the spatial task's: one COCO results file per member, `<member>.json`).
+VAL_RESULTS_SUBDIR = "val_results"
 # Fields that must match when a run resumes in an existing model_dir.
 IDENTITY_FIELDS = ("mode", "space", "arch", "input_size", "num_frames", "key_arch", "fusion",
                    "keypoint_layout", "padding")
@@ -119,6 +125,13 @@ def remove_stale_worker_dirs(root=None):
             shutil.rmtree(os.path.join(root, name), ignore_errors=True)
         except PermissionError:
             pass  # another user's live process
+
+
+def calibration_batches(task, config):
+    """K training batches (un-distributed) for BN re-calibration before validation: a
+    function returning the same `config.bn_calib_batches` batches at every call."""
+    ds = task.train_dataset(config.seed + 17, config.batch_size).take(config.bn_calib_batches)
+    return lambda: ds
 
 
 def make_task(config):
@@ -273,11 +286,13 @@ class Trainer:
         options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
         return ds.with_options(options)
 
-    def _calibration_batches(self):
-        """K training batches (un-distributed) for BN re-calibration."""
-        k = self.config.bn_calib_batches
-        ds = self.task.train_dataset(self.config.seed + 17, self.config.batch_size).take(k)
-        return lambda: ds
+    def _validate(self):
+        """The validation scores of the current weights (the chief's copy, multi-worker);
+        a task that writes its predictions puts them under VAL_RESULTS_SUBDIR."""
+        kwargs = {}
+        if getattr(self.task, "writes_val_results", False):
+            kwargs["results_dir"] = os.path.join(self.model_dir, VAL_RESULTS_SUBDIR)
+        return self.task.evaluate(self._evaluation_model(), calibration_batches(self.task, self.config), **kwargs)
 
     # ---- loop ------------------------------------------------------------------
     def train(self, train_steps=None):
@@ -373,7 +388,7 @@ class Trainer:
                 self._save(done)
             if eval_now and self.chief:  # validation on the chief only, on the whole val set
                 record = record or {"step": done}
-                record.update(self.task.evaluate(self._evaluation_model(), self._calibration_batches()))
+                record.update(self._validate())
                 self.log(f"step {done}: " + ", ".join(f"{k} {v:.4f}" for k, v in record.items()
                                                        if k.startswith("val_")))
             if record is not None and self.chief:
@@ -393,3 +408,28 @@ class Trainer:
                        skipped_images=self.pipeline_stats.skipped,
                        checkpoint=self.manager.latest_checkpoint if self.chief else None)
         return summary
+
+
+def validate_run(model_dir, results_dir=None):
+    """The training loop's validation of `model_dir`'s latest checkpoint, run again here
+    in one process without a distribution strategy: the same members, the same BN
+    re-calibration batches (the run's seed) and the same validation set (its
+    run_config.json). Returns the scores the loop logs (`val_ap_*` / `val_map_*`); with
+    `results_dir`, a task that writes its predictions writes them there as the loop
+    does under VAL_RESULTS_SUBDIR. Like the Trainer, it sets the global random seeds
+    (Python, NumPy, TensorFlow) to the run's seed."""
+    run_config = model_dir_lib.read_run_config(model_dir)
+    fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    config = TrainConfig.from_dict({k: v for k, v in run_config.items() if k in fields}).validate()
+    task = make_task(config)
+    keras.utils.set_random_seed(config.seed)  # as the Trainer: the data shuffling depends on it
+    previous_policy = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(PRECISION_POLICIES[config.mixed_precision])
+    try:
+        model = task.build_model()
+    finally:
+        keras.config.set_dtype_policy(previous_policy)
+    model_dir_lib.restore_weights(model, model_dir)
+    kwargs = {"results_dir": results_dir} if results_dir is not None and getattr(
+        task, "writes_val_results", False) else {}
+    return task.evaluate(model, calibration_batches(task, config), **kwargs)
