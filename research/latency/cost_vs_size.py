@@ -26,6 +26,7 @@ from tqdm import tqdm  # noqa: E402
 
 from vipnas_tf import litert  # noqa: E402
 from vipnas_tf.arch import arch_cost, resolve_arch  # noqa: E402
+from vipnas_tf.arch.cost import parse_input_size  # noqa: E402
 from vipnas_tf.export.convert_request import ConvertRequest, run_convert  # noqa: E402
 from vipnas_tf.utils import io as io_utils  # noqa: E402
 
@@ -82,7 +83,7 @@ def main(argv):
     for i, spec in enumerate(FLAGS.archs):
         arch = resolve_arch(spec)
         for size in FLAGS.sizes:
-            h, w = (int(v) for v in size.split("x"))
+            h, w = parse_input_size(size)
             for precision in FLAGS.precisions:
                 path = os.path.join(workdir, f"{_label(spec, i)}_{size}_{precision}.tflite")
                 jobs.append(dict(label=_label(spec, i), arch=arch.to_string(), input_size=size, precision=precision,

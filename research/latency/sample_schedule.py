@@ -23,6 +23,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspa
 import numpy as np  # noqa: E402
 
 from vipnas_tf.arch import arch_cost, resolve_arch  # noqa: E402
+from vipnas_tf.arch.cost import parse_input_size  # noqa: E402
 from vipnas_tf.temporal.frame_arch import TemporalSpace, frame_cost  # noqa: E402
 from vipnas_tf.temporal.schedule import Schedule  # noqa: E402
 
@@ -53,7 +54,7 @@ def draw_frame(tspace, target, tolerance, size, rng, max_draws):
 
 def main(argv):
     del argv
-    size = tuple(int(v) for v in FLAGS.input_size.split("x"))
+    size = parse_input_size(FLAGS.input_size)
     key = resolve_arch(FLAGS.key)
     tspace = TemporalSpace(key.space, max_arch=key)
     target = FLAGS.frame_fraction * float(arch_cost(key, size).paper_gflops)

@@ -1,12 +1,12 @@
 """Ship a latency search's result: a preset file or a schedule file, provenance beside it.
 
   python research/latency/ship.py --search=runs/search_mbv3_dense_ms_int8 --preset=fast_mbv3_int8 \
-      --latency_table=runs/latency/CPU/mobilenetv3_dense_256x192_int8_1t.json --out=configs/presets
+      --latency_table=runs/latency/CPU/mobilenetv3_dense_256x192_int8_1t.json --out=vipnas_tf/arch/shipped
   python research/latency/ship.py --search=runs/schedule_fast_mbv3_T3_int8 \
       --out=configs/schedules/fast_mbv3_T3_int8.json
 
-(`vipnas_tf/search/latency_ship.py`: the formats; `register_shipped_presets` makes the
-preset files presets.)
+(`vipnas_tf/search/latency_ship.py`: the formats; `vipnas_tf.arch.presets.register_preset_folder`
+makes the preset files of a folder presets, and those of `vipnas_tf/arch/shipped/` are presets already.)
 """
 import sys
 

@@ -10,6 +10,7 @@ import os
 import numpy as np
 import pytest
 
+from vipnas_tf import litert
 from vipnas_tf.arch import get_space
 from vipnas_tf.arch.presets import resolve_arch
 from vipnas_tf.search import latency as lat
@@ -28,7 +29,7 @@ DENSE = get_space("mobilenetv3_dense")
 def _write_table(path, space, entries_ms=None, threads=1, input_size=SIZE, quantization="float32", machine=None,
                  overhead_ms=0.05):
     """A table JSON for `space` with every unit of the space at `entries_ms(unit)` ms."""
-    here = lat.machine()
+    here = litert.machine_info()
     table = {"format": lat.FORMAT, "space": space.name, "family": space.family, "input_size": list(input_size),
              "quantization": quantization, "threads": threads, "clock": "cpu" if threads == 1 else "wall",
              "overhead_ms": overhead_ms, "machine": dict(here, **(machine or {})), "entries": {}}

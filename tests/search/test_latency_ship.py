@@ -5,8 +5,9 @@ import json
 
 import pytest
 
+from vipnas_tf import litert
 from vipnas_tf.arch import get_space
-from vipnas_tf.arch.presets import PRESETS, resolve_arch
+from vipnas_tf.arch.presets import PRESETS, register_preset_folder, resolve_arch
 from vipnas_tf.search import latency as lat
 from vipnas_tf.search import latency_ship
 from vipnas_tf.temporal.frame_arch import FrameArch
@@ -16,7 +17,7 @@ from vipnas_tf.temporal.schedule import Schedule
 def _table(path):
     path.write_text(json.dumps({"format": lat.FORMAT, "space": "mobilenetv3_dense", "family": "mobilenetv3",
                                 "input_size": [256, 192], "quantization": "int8", "threads": 1, "clock": "cpu",
-                                "overhead_ms": 0.01, "machine": lat.machine(), "entries": {}}))
+                                "overhead_ms": 0.01, "machine": litert.machine_info(), "entries": {}}))
     return str(path)
 
 
@@ -37,13 +38,13 @@ def test_ship_preset_and_register_it(tmp_path):
     assert prov["latency_table"]["threads"] == 1 and prov["latency_table"]["quantization"] == "int8"
     assert prov["supernet"] == "/runs/mbv3_dense_supernet" and "beyond the paper" in d["description"]
     try:
-        assert latency_ship.register_shipped_presets(str(tmp_path / "presets")) == ["fast_mbv3_test_int8"]
+        assert register_preset_folder(str(tmp_path / "presets")) == ["fast_mbv3_test_int8"]
         assert resolve_arch("fast_mbv3_test_int8") == arch
     finally:
         PRESETS.pop("fast_mbv3_test_int8", None)
     (tmp_path / "presets" / "bad.json").write_text(json.dumps({"format": "other"}))
     with pytest.raises(ValueError, match="bad.json: not a shipped preset"):
-        latency_ship.register_shipped_presets(str(tmp_path / "presets"))
+        register_preset_folder(str(tmp_path / "presets"))
 
 
 def test_ship_schedule_drops_model_dirs_and_keeps_provenance(tmp_path):

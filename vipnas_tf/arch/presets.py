@@ -22,11 +22,12 @@ arch string, description, provenance) is a preset too, registered on first use; 
 of that format can also be given by path wherever an architecture is asked for.
 """
 import dataclasses
+import functools
 import glob
 import os
 from typing import List
 
-from vipnas_tf.arch.arch import Arch, HeadArch, StageArch, load_arch, parse_arch
+from vipnas_tf.arch.arch import Arch, HeadArch, StageArch, parse_arch
 from vipnas_tf.arch.space import get_space
 from vipnas_tf.utils import io as io_utils
 
@@ -148,8 +149,8 @@ def resolve_arch(spec):
             raise ValueError(f"architecture file {spec!r} not found")
         d = io_utils.read_json(spec)
         if isinstance(d, dict) and d.get("format") == SHIPPED_PRESET_FORMAT:
-            return read_preset_file(spec).arch
-        return load_arch(spec)
+            return _preset_of(d, spec).arch
+        return Arch.from_dict(d, source=spec)
     if "/" in spec and spec.split("/")[0] and not os.path.exists(spec):
         return parse_arch(spec)
     raise ValueError(
@@ -170,7 +171,11 @@ def preset_name_of(arch):
 def read_preset_file(path) -> Preset:
     """The Preset of a shipped preset file; a file of another format, a missing field or
     an architecture outside its space is a ValueError naming the file."""
-    d = io_utils.read_json(path)
+    return _preset_of(io_utils.read_json(path), path)
+
+
+def _preset_of(d, path) -> Preset:
+    """The Preset of the JSON `d` of the shipped preset file `path`."""
     if not isinstance(d, dict) or d.get("format") != SHIPPED_PRESET_FORMAT:
         raise ValueError(f"{path}: not a shipped preset (expected \"format\": \"{SHIPPED_PRESET_FORMAT}\")")
     for field in ("name", "arch"):
@@ -192,12 +197,8 @@ def register_preset_folder(folder) -> List[str]:
     return names
 
 
-_SHIPPED_REGISTERED = []
-
-
+@functools.lru_cache(maxsize=None)
 def _register_shipped():
     """Registers the package's shipped presets once, on first use (their architectures are
     validated against spaces, which register after this module is imported)."""
-    if not _SHIPPED_REGISTERED:
-        _SHIPPED_REGISTERED.append(True)
-        register_preset_folder(SHIPPED_DIR)
+    register_preset_folder(SHIPPED_DIR)

@@ -31,6 +31,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from absl import app, flags  # noqa: E402
 
+from vipnas_tf.arch.cost import parse_input_size  # noqa: E402
 from vipnas_tf.cli.history import record_launch  # noqa: E402
 from vipnas_tf.search.latency_pareto import compare_runs  # noqa: E402
 from vipnas_tf.search.spatial import SearchError, SpatialSearchConfig, run_spatial_search  # noqa: E402
@@ -88,10 +89,9 @@ def _latency_input_size():
     if not F.latency_input_size:
         return None
     try:
-        h, w = (int(v) for v in F.latency_input_size.lower().split("x"))
-    except ValueError:
-        raise app.UsageError(f"--latency_input_size must be HxW (e.g. 256x192), got {F.latency_input_size!r}") from None
-    return (h, w)
+        return parse_input_size(F.latency_input_size)
+    except ValueError as e:
+        raise app.UsageError(f"--latency_input_size: {e}") from None
 
 
 def run_spatial():

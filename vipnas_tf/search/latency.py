@@ -114,12 +114,6 @@ def time_flatbuffers(flatbuffers: Sequence[bytes], runs: int = DEFAULT_RUNS, war
     return out
 
 
-def machine() -> Dict:
-    """What a table's speed depends on besides its units (the table's `machine` block):
-    `litert.machine_info` (CPU model name, cores, CPU flags hash, LiteRT version, date)."""
-    return litert.machine_info()
-
-
 def _progress(total, desc, enabled):
     if not enabled:
         return None
@@ -246,7 +240,7 @@ class LatencyModel:
         model = None
         if resume and path is not None and os.path.exists(path):
             old = cls.load(path)
-            here = machine()
+            here = litert.machine_info()
             same_machine = all((old.meta.get("machine") or {}).get(k) == here[k]
                                for k in ("cpu", "cpu_flags_hash", "ai_edge_litert"))
             if (old.space, tuple(old.input_size), old.quantization) == (space.name, input_size, quantization) \
@@ -257,7 +251,7 @@ class LatencyModel:
             model = cls(space.name, input_size, quantization, {}, 0.0, path=None)
             model.meta = {"family": space.family, "threads": threads, "clock": clock, "statistic": "p50",
                           "lowering": lowering_lib.LOWERING_VERSION, "runs": runs, "warmup": warmup,
-                          "chunk_size": chunk_size, "machine": machine(), "chunks": [], "build_seconds": 0.0}
+                          "chunk_size": chunk_size, "machine": litert.machine_info(), "chunks": [], "build_seconds": 0.0}
         model.path = os.fspath(path) if path is not None else None
         model.lazy = lazy
         todo = [u for u in wanted if u.key not in model.entries]

@@ -32,11 +32,11 @@ import logging
 import os
 from typing import Dict, List, Optional, Sequence, Tuple
 
+from vipnas_tf import litert
 from vipnas_tf.arch import arch_cost
 from vipnas_tf.arch import cost as cost_lib
 from vipnas_tf.arch.arch import Arch
 from vipnas_tf.arch.space import SearchSpace
-from vipnas_tf.search import latency as latency_lib
 from vipnas_tf.search.latency import LatencyModel
 from vipnas_tf.temporal.frame_arch import fusion_conv_costs
 
@@ -56,7 +56,7 @@ class LatencyTableMismatch(LatencyBudgetError):
 
 def machine_provenance() -> Dict:
     """This machine's side of a table's provenance: cpu, cpu_flags_hash, litert_version."""
-    machine = latency_lib.machine()
+    machine = litert.machine_info()
     return {"cpu": machine["cpu"], "cpu_flags_hash": machine["cpu_flags_hash"],
             "litert_version": machine["ai_edge_litert"]}
 

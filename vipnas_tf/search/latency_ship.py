@@ -1,10 +1,10 @@
 """Ship what a latency search found: a preset file or a schedule file, provenance beside it.
 
-    ship_preset("runs/search_mbv3_dense_ms_int8", "fast_mbv3_int8", "configs/presets")
+    ship_preset("runs/search_mbv3_dense_ms_int8", "fast_mbv3_int8", "vipnas_tf/arch/shipped")
     ship_schedule("runs/schedule_fast_mbv3_T3_int8", "configs/schedules/fast_mbv3_T3_int8.json")
-    register_shipped_presets("my_presets")   # each NAME.json becomes preset NAME
+    register_preset_folder("my_presets")   # vipnas_tf.arch.presets: each NAME.json becomes preset NAME
 
-A preset file `NAME.json` holds `{"format": PRESET_FORMAT, "name", "arch", "description",
+A preset file `NAME.json` holds `{"format": SHIPPED_PRESET_FORMAT, "name", "arch", "description",
 "provenance"}`; a shipped schedule is the search's `schedule.json` with its model
 directories and Keras files dropped (an architecture: `tflite/convert.py --schedule=...`
 converts it with random weights, as any architecture-only schedule, or with weights
@@ -15,16 +15,14 @@ temporal model directory the search ran on, and the date.
 """
 import datetime
 import os
-from typing import Dict, List, Optional
+from typing import Dict, Optional
 
 from vipnas_tf.arch.arch import parse_arch
-from vipnas_tf.arch.presets import SHIPPED_PRESET_FORMAT, register_preset_folder
+from vipnas_tf.arch.presets import SHIPPED_PRESET_FORMAT
 from vipnas_tf.arch.space import get_space
 from vipnas_tf.search import latency_budget
 from vipnas_tf.search.latency import LatencyModel
 from vipnas_tf.utils import io as io_utils
-
-PRESET_FORMAT = SHIPPED_PRESET_FORMAT
 
 
 def _read(path: str) -> Dict:
@@ -65,7 +63,7 @@ def ship_preset(search_dir: str, name: str, out_dir: str, latency_table: Optiona
     desc = (f"latency-searched in {arch.space} under {budget.get('kind')} <= {budget.get('limit')} "
             f"({provenance['date']}); beyond the paper" + (f". {note}" if note else ""))
     path = os.path.join(out_dir, f"{name}.json")
-    io_utils.write_json(path, {"format": PRESET_FORMAT, "name": name, "arch": arch.to_string(), "description": desc,
+    io_utils.write_json(path, {"format": SHIPPED_PRESET_FORMAT, "name": name, "arch": arch.to_string(), "description": desc,
                                "provenance": provenance})
     return path
 
@@ -92,10 +90,3 @@ def ship_schedule(search_dir: str, out_path: str, latency_table: Optional[str] =
     io_utils.write_json(os.path.splitext(out_path)[0] + ".provenance.json", provenance)
     return out_path
 
-
-def register_shipped_presets(folder: str) -> List[str]:
-    """Registers every FOLDER/*.json preset file as a preset; their names. A file of
-    another format, or an arch outside its space, is a ValueError naming the file
-    (`vipnas_tf.arch.presets.register_preset_folder`; the package's own shipped presets,
-    `vipnas_tf/arch/shipped/`, are registered without this call)."""
-    return register_preset_folder(folder)
