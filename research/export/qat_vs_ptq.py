@@ -25,10 +25,10 @@ from absl import app, flags
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
 import keras  # noqa: E402
-import numpy as np  # noqa: E402
 
 from vipnas_tf.arch import resolve_arch  # noqa: E402
-from vipnas_tf.export import convert as convert_lib, data as data_lib, deploy, parity  # noqa: E402
+from vipnas_tf.arch.cost import parse_input_size  # noqa: E402
+from vipnas_tf.export import convert as convert_lib, data as data_lib, parity  # noqa: E402
 from vipnas_tf.export.lowering import lower_model  # noqa: E402
 from vipnas_tf.models import build_static  # noqa: E402
 from vipnas_tf.models.random_init import randomize_weights  # noqa: E402
@@ -52,7 +52,7 @@ flags.DEFINE_string("out", "", "JSON report path.")
 def main(argv):
     del argv
     t0 = time.time()
-    size = deploy.parse_input_size(FLAGS.input_size)
+    size = parse_input_size(FLAGS.input_size)
     coco = os.path.join(FLAGS.data_root, "coco")
     train = data_lib.coco_dataset(os.path.join(coco, "annotations", "person_keypoints_train.json"),
                                 os.path.join(coco, "images", "train"), size,

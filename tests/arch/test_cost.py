@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 from vipnas_tf.arch import arch_cost, get_space, resolve_arch
+from vipnas_tf.arch.cost import parse_input_size
 from vipnas_tf.arch.describe import describe
 
 # (preset, paper GFLOPs, params in M), from the paper (Tables 1-2) and mmpose's configs.
@@ -50,3 +51,16 @@ def test_bigger_choices_cost_more():
 def test_bad_input_size(bad):
     with pytest.raises(ValueError, match="input_size"):
         arch_cost(resolve_arch("s_vipnas_mbv3"), bad)
+
+
+def test_parse_input_size_forms_and_errors():
+    """One parser for every CLI and loader: HxW text, H,W text and (H, W) pairs; a bad
+    value is named in the error."""
+    assert parse_input_size("256x192") == parse_input_size("256,192") == parse_input_size((256, 192)) == (256, 192)
+    assert parse_input_size([64, 64]) == (64, 64)
+    with pytest.raises(ValueError, match="'256by192'"):
+        parse_input_size("256by192")
+    with pytest.raises(ValueError, match="250x192.*multiples of 32"):
+        parse_input_size("250x192")
+    with pytest.raises(ValueError, match=r"\(64,\)"):
+        parse_input_size((64,))

@@ -97,9 +97,12 @@ def check_input_size(input_size, multiple=32):
 
 
 def parse_input_size(text):
-    """Parses '256x192' (height x width)."""
+    """'256x192' (or '256,192', or (256, 192)) -> (256, 192), height x width; ValueError
+    naming the value otherwise."""
+    if isinstance(text, (tuple, list)):
+        return check_input_size(text)
     try:
-        h, w = text.lower().split("x")
+        h, w = str(text).lower().replace(",", "x").split("x")
         return check_input_size((int(h), int(w)))
     except ValueError as e:
         if "multiples" in str(e):

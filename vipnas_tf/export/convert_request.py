@@ -15,6 +15,7 @@ import time
 from typing import Callable, Optional
 
 from vipnas_tf.arch import arch_cost
+from vipnas_tf.arch.cost import parse_input_size
 from vipnas_tf.export import convert as convert_lib
 from vipnas_tf.export import data as data_lib
 from vipnas_tf.export import deploy
@@ -112,7 +113,7 @@ def _convert_single(req, log):
         train_ds, eval_images = _data(req, loaded.input_size)
     else:
         # Random initialisation: BN statistics from real crops when there are any.
-        size = deploy.parse_input_size(req.input_size or (256, 192))
+        size = parse_input_size(req.input_size or (256, 192))
         train_ds, eval_images = _data(req, size)
         bn_images = data_lib.take_images(train_ds, 8) if train_ds is not None else None
         loaded = deploy.load_static_model(req.arch, None, size, req.seed, calibration_images=bn_images)

@@ -22,6 +22,7 @@ import keras
 import numpy as np
 
 from vipnas_tf.arch import parse_arch, resolve_arch
+from vipnas_tf.arch.cost import parse_input_size
 from vipnas_tf.models import SuperNetwork, build_static
 from vipnas_tf.models.random_init import calibrate_batch_norm, randomize_weights
 from vipnas_tf.temporal.schedule import Schedule
@@ -32,21 +33,6 @@ RANDOM_INIT_NOTE = ("weights randomly initialised (fan-in scaled normal, seed {s
                     "pretrained weights come with presets, they are architectures; pass "
                     "--model_dir to convert trained weights (a training run, or an mmpose "
                     "checkpoint imported by scripts/import_mmpose.py)")
-
-
-def parse_input_size(text) -> Tuple[int, int]:
-    """'256x192' (or (256, 192)) -> (256, 192); ValueError naming the value otherwise."""
-    if isinstance(text, (tuple, list)):
-        values = list(text)
-    else:
-        values = str(text).lower().replace(",", "x").split("x")
-    try:
-        h, w = (int(v) for v in values)
-    except (TypeError, ValueError):
-        raise ValueError(f"input_size must be HxW, e.g. 256x192; got {text!r}") from None
-    if h <= 0 or w <= 0 or h % 32 or w % 32:
-        raise ValueError(f"input_size {h}x{w}: height and width must be positive multiples of 32")
-    return h, w
 
 
 # ------------------------------------------------------------------------------
