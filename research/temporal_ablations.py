@@ -80,8 +80,10 @@ flags.DEFINE_string("supernet_dir", None, "The super-network the key was searche
 flags.DEFINE_string("synthetic_data", None, "Synthetic data folder (coco/ and posetrack/).", required=True)
 flags.DEFINE_string("out", None, "Output folder.", required=True)
 flags.DEFINE_list("seeds", ["0", "1", "2"], "Seeds, run one after the other.")
-flags.DEFINE_list("levels", ["0.55", "0.65", "0.8", "1.0"], "Complexity levels: average paper GFLOPs per non-key "
-                  "frame as fractions of the key S-ViPNet's.")
+flags.DEFINE_list("levels", ["0.55", "0.6", "0.65", "0.72", "0.8"], "Complexity levels: average paper GFLOPs per non-key "
+                  "frame as fractions of the key S-ViPNet's (the upper end of each level's band).")
+flags.DEFINE_float("band", 0.9, "Each level searches schedules of average GFLOPs per non-key frame in "
+                   "[band x level, level] x the key's (0: the upper bound alone, as the paper states its constraint).")
 flags.DEFINE_integer("frames", QS.num_frames, "T of the temporal trainings and the Fig. 6 searches.")
 flags.DEFINE_integer("train_steps", QS.temporal_steps, "Temporal training steps (both models; the quickstart's).")
 flags.DEFINE_integer("batch_size", QS.temporal_batch, "Clips per batch.")
@@ -100,11 +102,25 @@ PHASES = ("ceiling", "train", "search_per_frame", "search_shared", "eval", "tabl
 
 
 class StudySearch(TemporalSearch):
-    """A TemporalSearch that shares its ScheduleEvaluator (model, BN-calibration clips,
-    val clips: all fixed by the model, T and seed) with every other search of the same
-    model, T and seed in this process, and saves no static models (nothing is exported)."""
+    """A TemporalSearch in a GFLOPs band: a schedule is admitted when its total paper
+    GFLOPs lies in [floor x limit, limit] (random schedules of a temporal space cluster
+    in a narrow range of GFLOPs, so under an upper bound alone every loose level samples
+    the same schedules; the band makes each level a level, as the quickstart's spatial
+    search band does). It shares its ScheduleEvaluator (model, BN-calibration clips, val
+    clips: all fixed by the model, T and seed) with every other search of the same model,
+    T and seed in this process, and saves no static models (nothing is exported)."""
 
     evaluators = {}
+
+    def __init__(self, *args, floor=0.0, **kwargs):
+        self.floor = float(floor)
+        super().__init__(*args, **kwargs)
+
+    def admits(self, frames):
+        return super().admits(frames) and self.total(frames) >= self.floor * self.limit
+
+    def _budget_dict(self):
+        return dict(super()._budget_dict(), floor=self.floor)
 
     def schedule_evaluator(self):
         key = (os.path.abspath(self.model_dir), self.frames, self.seed, self.bn_calib_batches)
@@ -122,7 +138,7 @@ class Units:
 
     def __init__(self, out):
         self.path = os.path.join(out, "results.jsonl")
-        self.done = {}
+        self.done, self.used = {}, set()
         if os.path.exists(self.path):
             with open(self.path, encoding="utf-8") as f:
                 for line in f:
@@ -131,6 +147,7 @@ class Units:
                         self.done[row["unit"]] = row
 
     def run(self, name, phase, fn):
+        self.used.add(name)
         if name in self.done:
             return self.done[name]
         print(f"== {name}", flush=True)
@@ -191,7 +208,7 @@ def run_seed(seed, units, ctx):
         def run():
             s = StudySearch(dirs[model], os.path.join(out, tag), frames=frames, max_avg_gflops=budget,
                             num_samples=F.num_samples, seed=seed, shared=shared, progress=False,
-                            bn_calib_batches=F.bn_calib_batches)
+                            bn_calib_batches=F.bn_calib_batches, floor=F.band)
             return _search_row(s.run())
         return units.run(f"s{seed}/{tag}", phase, run)
 
@@ -202,10 +219,10 @@ def run_seed(seed, units, ctx):
 
     rows = {"seed": seed, "levels": []}
     for level, budget in zip(ctx["levels"], ctx["budgets"]):
-        per_frame = search(f"L{level}_per_frame", "fusion", F.frames, budget)
-        shared = search(f"L{level}_shared", "fusion", F.frames, budget, shared=True, phase="search_shared")
+        per_frame = search(f"L{level}b{F.band}_per_frame", "fusion", F.frames, budget)
+        shared = search(f"L{level}b{F.band}_shared", "fusion", F.frames, budget, shared=True, phase="search_shared")
         best = [FrameArch.from_dict(f) for f in per_frame["frames"]]
-        nofusion = units.run(f"s{seed}/L{level}_nofusion", "eval", lambda b=best: {
+        nofusion = units.run(f"s{seed}/L{level}b{F.band}_nofusion", "eval", lambda b=best: {
             "map": round(float(evaluator("nofusion").evaluate(b)["Total"]), 4)})
         rows["levels"].append({"level": level, "budget_avg_gflops_nonkey": budget,
                                "per_frame": per_frame, "shared": shared, "nofusion_map": nofusion["map"]})
@@ -218,7 +235,7 @@ def run_seed(seed, units, ctx):
         rows["table3"] = table3(seed, units, ctx, out, sched, lambda: evaluator("fusion"))
     rows["table4"] = []
     for t in (int(v) for v in F.table4_frames if v):
-        row = sched if t == F.frames else search(f"table4_T{t}", "fusion", t, ctx["budgets"][i3],
+        row = sched if t == F.frames else search(f"table4_T{t}_L{F.table3_level}b{F.band}", "fusion", t, ctx["budgets"][i3],
                                                  phase="table4_search")
         rows["table4"].append({"T": t, **{k: row[k] for k in ("map_nonkey", "avg_gflops_nonkey", "avg_gflops")}})
     return rows
@@ -229,7 +246,8 @@ def table3(seed, units, ctx, out, sched, fusion_evaluator):
     key_cfg, data = ctx["key_cfg"], ctx["data"]
     size = tuple(key_cfg["input_size"])
     limit = float(sched["avg_gflops"])
-    folder = os.path.join(out, "table3_search")
+    tag = f"_L{F.table3_level}b{F.band}"  # the schedule it matches
+    folder = os.path.join(out, "table3_search" + tag)
 
     def run_search():
         s = SpatialSearch(F.supernet_dir, folder, Budget("paper_gflops", limit, F.table3_floor), strategy="evolution",
@@ -237,17 +255,17 @@ def table3(seed, units, ctx, out, sched, fusion_evaluator):
                           eval_max_persons=QS.eval_max_persons, progress=False, evaluate_presets=False)
         return {k: v for k, v in s.run().items() if k in ("arch", "ap", "paper_gflops", "budget", "num_candidates")}
 
-    found = units.run(f"s{seed}/table3_search", "table3_search", run_search)
+    found = units.run(f"s{seed}/table3_search{tag}", "table3_search", run_search)
     arch = os.path.join(folder, "best_arch.json")
     common = dict(mode="standalone", space=key_cfg["space"], input_size=size, arch=arch, seed=seed, log_every=10,
                   lr_schedule="cosine", eval_max_persons=QS.eval_max_persons, bn_calib_batches=F.bn_calib_batches,
                   augment=QS.augment, batch_size=QS.supernet_batch, learning_rate=QS.supernet_lr / 4, eval_every=-1)
-    coco_dir, pt_dir = os.path.join(out, "table3_finetune"), os.path.join(out, "table3_posetrack_finetune")
+    coco_dir, pt_dir = os.path.join(out, "table3_finetune" + tag), os.path.join(out, "table3_posetrack_finetune" + tag)
     pt_steps = QS.posetrack_finetune_steps + F.train_steps
-    units.run(f"s{seed}/table3_finetune", "table3_train", lambda: _train(TrainConfig(
+    units.run(f"s{seed}/table3_finetune{tag}", "table3_train", lambda: _train(TrainConfig(
         init_from=F.supernet_dir, train_steps=QS.finetune_steps, checkpoint_every=QS.finetune_steps,
         **common, **data["coco"]), coco_dir))
-    units.run(f"s{seed}/table3_posetrack_finetune", "table3_train", lambda: _train(TrainConfig(
+    units.run(f"s{seed}/table3_posetrack_finetune{tag}", "table3_train", lambda: _train(TrainConfig(
         init_from=coco_dir, train_steps=pt_steps, checkpoint_every=pt_steps, **common, **data["posetrack"]), pt_dir))
 
     def score():
@@ -255,7 +273,7 @@ def table3(seed, units, ctx, out, sched, fusion_evaluator):
         ev = fusion_evaluator().clip_evaluator
         return {"map": round(float(ev.evaluate_framewise(bn_lib.predict_fn(net, load_arch(arch)))["Total"]), 4)}
 
-    s_map = units.run(f"s{seed}/table3_every_frame", "eval", score)
+    s_map = units.run(f"s{seed}/table3_every_frame{tag}", "eval", score)
     return {"schedule_map": sched["map_nonkey"], "schedule_avg_gflops": sched["avg_gflops"],
             "s_vipnet_arch": found["arch"], "s_vipnet_gflops": found["paper_gflops"], "s_vipnet_coco_ap": found["ap"],
             "s_vipnet_map": s_map["map"], "s_vipnet_steps": {"coco_finetune": QS.finetune_steps,
@@ -301,10 +319,10 @@ def markdown(summary, ceil, n):
     lines = [f"{n} seed(s); PoseTrack mAP on the non-key frames of the val clips (T = {F.frames}); "
              f"mean pose {pt['mAP_mean_pose']}, ceiling {pt['mAP_ceiling']}; key S-ViPNet on every frame "
              f"{_pm(summary['key_every_frame_map'])}", "",
-             "| level (x key GFLOPs) | GFLOPs / non-key frame (per-frame) | 6(a) with fusion | 6(a) without fusion "
+             "| band (x key GFLOPs per non-key frame) | GFLOPs / non-key frame (per-frame) | 6(a) with fusion | 6(a) without fusion "
              "| 6(b) per-frame | 6(b) shared | GFLOPs / non-key frame (shared) |", "|---|---|---|---|---|---|---|"]
     for r in summary["levels"]:
-        lines.append(f"| {r['level']} | {_pm(r['per_frame_gflops'], 4)} | {_pm(r['per_frame_map'])} | "
+        lines.append(f"| {F.band * r['level']:.3f}-{r['level']} | {_pm(r['per_frame_gflops'], 4)} | {_pm(r['per_frame_map'])} | "
                      f"{_pm(r['nofusion_map'])} | {_pm(r['per_frame_map'])} | {_pm(r['shared_map'])} | "
                      f"{_pm(r['shared_gflops'], 4)} |")
     if "table3" in summary:
@@ -341,7 +359,8 @@ def plot(summary, ceil, n, path):
         ax.legend(fontsize=8)
     axes[0].set_ylabel(f"PoseTrack mAP, non-key frames (ceiling {pt['mAP_ceiling']:.0f})")
     fig.suptitle(f"T = {F.frames}, mean +- std over {n} seed(s), {F.num_samples} candidates per search, "
-                 f"{F.train_steps} temporal training steps", fontsize=10)
+                 f"{F.train_steps} temporal training steps; levels: bands of {F.band} x to 1 x "
+                 f"{', '.join(str(v) for v in F.levels)} of the key's GFLOPs", fontsize=9)
     fig.tight_layout()
     fig.savefig(path + ".tmp.png", dpi=110)
     plt.close(fig)
@@ -375,7 +394,8 @@ def main(argv):
         StudySearch.evaluators.clear()
         keras.backend.clear_session()
         summary = summarize(seeds, ctx, ceil)
-        phases = {p: round(sum(r["seconds"] for r in units.done.values() if r["phase"] == p), 1) for p in PHASES}
+        phases = {p: round(sum(units.done[n]["seconds"] for n in units.used if units.done[n]["phase"] == p), 1)
+                  for p in PHASES}
         result = {
             "command": " ".join([os.path.basename(sys.executable), *sys.argv]),
             "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d"),
@@ -387,7 +407,7 @@ def main(argv):
                          "supernet_dir": F.supernet_dir,
                          "input_size": list(size), "frames": F.frames, "levels": levels, "budgets": ctx["budgets"],
                          "train_steps": F.train_steps, "batch_size": F.batch_size, "learning_rate": F.learning_rate,
-                         "num_samples": F.num_samples, "table3_level": F.table3_level, "table3_floor": F.table3_floor,
+                         "num_samples": F.num_samples, "band": F.band, "table3_level": F.table3_level, "table3_floor": F.table3_floor,
                          "spatial_samples": F.spatial_samples, "bn_calib_batches": F.bn_calib_batches},
             "seeds_done": [s["seed"] for s in seeds], "ceiling_and_mean_pose": ceil, "summary": summary,
             "per_seed": seeds, "seconds_per_phase": phases,
