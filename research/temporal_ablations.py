@@ -282,8 +282,8 @@ def table3(seed, units, ctx, out, sched, fusion_evaluator):
 
 def _ms(values):
     v = np.asarray(values, float)
-    return {"mean": round(float(v.mean()), 3), "std": round(float(v.std(ddof=1)) if len(v) > 1 else 0.0, 3),
-            "values": [round(float(x), 3) for x in v]}
+    return {"mean": round(float(v.mean()), 5), "std": round(float(v.std(ddof=1)) if len(v) > 1 else 0.0, 5),
+            "values": [round(float(x), 5) for x in v]}
 
 
 def summarize(seeds, ctx, ceil):
