@@ -3,7 +3,7 @@ Table 3 at equal constraints and Table 4, on the synthetic video data.
 
   python research/temporal_ablations.py --key_model_dir=runs/quickstart/05_posetrack_finetune/model \
       --supernet_dir=runs/quickstart/02_supernet/model --synthetic_data=runs/quickstart/01_synthetic_data \
-      --out=runs/temporal --seeds=0,1,2 --json
+      --out=runs/temporal --seeds=0,1,2 --train_steps=120 --json
 
 Per seed (the seed sets the temporal trainings' data order and sampling, and every
 search's sampling and BN-calibration clips):
@@ -11,10 +11,12 @@ search's sampling and BN-calibration clips):
   temporal recipe, `QuickstartSettings`: its steps, batch, learning rate and sandwich;
   the train.py equivalents are configs/quickstart_temporal.flags and
   configs/quickstart_temporal_nofusion.flags).
-- Fig. 6(b), at each complexity level of `--levels` (average paper GFLOPs per non-key
-  frame as fractions of the key S-ViPNet's): the computation-allocation search (eq. 3,
-  `--num_samples` random candidates) with per-frame architectures ("ours") and with one
-  architecture shared by all frames (the baseline), on the fusion model.
+- Fig. 6(b), at each complexity level of `--levels`: the computation-allocation search
+  (eq. 3, `--num_samples` random candidates) with per-frame architectures ("ours") and
+  with one architecture shared by all frames (the baseline), on the fusion model. A
+  level is a band of average paper GFLOPs per non-key frame, [`--band` x C, C], C the
+  level's fraction of the key S-ViPNet's GFLOPs (see `StudySearch`). Each search's
+  schedule.json is OUT/seedS/L{level}b{band}_per_frame (or _shared) / schedule.json.
 - Fig. 6(a): the per-frame search's best schedule scored on the no-fusion model too (the
   same frame architectures without the fusion module).
 - Table 3 at equal constraints, at `--table3_level`: an S-ViPNet searched on the
