@@ -23,6 +23,9 @@ in mind.
 FPS is measured twice: at the model's own input size (trained weights), and at
 `--speed_input_size` (default 256x192, the deployment size) with the same architectures
 and random weights - speed does not depend on the weights.
+`--nospeed` skips the TFLite export and benchmark (accuracy only; the FPS columns stay
+empty). The seeded accuracy study of Table 4 (3 seeds, one temporal training per seed)
+is `research/temporal_ablations.py`.
 Resumable: each search continues where it stopped (candidates.jsonl); exports are redone.
 """
 import dataclasses
@@ -47,6 +50,7 @@ flags.DEFINE_string("strategy", "random", "random | evolution (the paper: random
 flags.DEFINE_integer("seed", 0, "Search seed.")
 flags.DEFINE_integer("runs", 30, "Benchmark runs (interleaved).")
 flags.DEFINE_string("speed_input_size", "256x192", "Second benchmark resolution (random weights); '' to skip.")
+flags.DEFINE_bool("speed", True, "Export every schedule and the S-ViPNet to TFLite and benchmark them.")
 flags.DEFINE_bool("json", False, "Print the results as JSON.")
 
 
@@ -81,7 +85,7 @@ def main(argv):
     os.makedirs(F.out, exist_ok=True)
 
     rows, sched_dirs, speed_dirs = [], [], []
-    speed_size = deploy.parse_input_size(F.speed_input_size) if F.speed_input_size else None
+    speed_size = deploy.parse_input_size(F.speed_input_size) if F.speed_input_size and F.speed else None
     key_keras = None
     for t in [int(x) for x in F.frames]:
         folder = os.path.join(F.out, f"T{t}")
@@ -93,10 +97,11 @@ def main(argv):
                                             compile=False)
         frame_models = [keras.saving.load_model(os.path.join(folder, f), compile=False)
                         for f in schedule.extra["keras_models"]["frames"]]
-        out_dir = os.path.join(F.out, f"tflite_T{t}")
-        convert_schedule(schedule, key_keras, lambda i, fm=frame_models: fm[i], out_dir, "float32",
-                         name=f"T{t}", progress=False)
-        sched_dirs.append(out_dir)
+        if F.speed:
+            out_dir = os.path.join(F.out, f"tflite_T{t}")
+            convert_schedule(schedule, key_keras, lambda i, fm=frame_models: fm[i], out_dir, "float32",
+                             name=f"T{t}", progress=False)
+            sched_dirs.append(out_dir)
         if speed_size:
             random_sched = dataclasses.replace(schedule, model_dir=None)
             key_r = deploy.load_static_model(schedule.key_arch, None, input_size=speed_size).model
@@ -117,17 +122,19 @@ def main(argv):
     key_fn = tf.function(lambda x: key_keras(x, training=False))
     key_map = float(ev.evaluate_framewise(lambda x: key_fn(tf.convert_to_tensor(x, tf.float32)))["Total"])
     key_path = os.path.join(F.out, "s_vipnet_float32.tflite")
-    convert_lib.convert(key_keras, "float32", key_path)
-    models = [key_path]
+    models, fps = [key_path], {}
+    if F.speed:
+        convert_lib.convert(key_keras, "float32", key_path)
     if speed_size:
         key_r = deploy.load_static_model(key_arch.to_string(), None, input_size=speed_size).model
         key_r_path = os.path.join(F.out, f"s_vipnet_float32_{speed_size[0]}x{speed_size[1]}.tflite")
         convert_lib.convert(key_r, "float32", key_r_path)
         models.append(key_r_path)
-    bench = run_benchmark(BenchmarkSpec(models=models, schedule_dirs=sched_dirs + speed_dirs, threads=1,
-                                        runs=F.runs, warmup=3, measure_memory=False))
-    io_utils.write_json(os.path.join(F.out, "benchmark.json"), bench)
-    fps = {r["name"]: r.get("fps") for r in bench["results"]}
+    if F.speed:
+        bench = run_benchmark(BenchmarkSpec(models=models, schedule_dirs=sched_dirs + speed_dirs, threads=1,
+                                            runs=F.runs, warmup=3, measure_memory=False))
+        io_utils.write_json(os.path.join(F.out, "benchmark.json"), bench)
+        fps = {r["name"]: r.get("fps") for r in bench["results"]}
     for r in rows:
         r["fps"] = fps.get(f"T{r['T']}")
         if speed_size:
