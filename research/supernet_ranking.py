@@ -1,7 +1,7 @@
 r"""Does the super-network rank architectures as stand-alone training does?
 
   python research/supernet_ranking.py --out=runs/ranking --supernet_dir=SUPERNET \
-      --synthetic_data=DIR --standalone_steps=300 --json
+      --synthetic_data=DIR --standalone_steps=400 --json
 
 The premise of a weight-sharing search (paper Sec. 3.4.1) is that a sub-network's AP
 with inherited weights orders the architectures as training each one alone would. This
@@ -26,9 +26,13 @@ people):
    same statistics between the seeds of (b) (how well stand-alone training ranks
    itself at this budget), and the rank under (b) of the architecture the quickstart's
    search would choose: the best (a) within its GFLOPs band (configs/quickstart_search.flags:
-   `--max_gflops`, `--budget_floor`).
+   `--max_gflops`, `--budget_floor`). Every AP is also given against the mean-pose plateau
+   (~0.001) and the decoded-ground-truth ceiling (0.84 at 64x64), and, over the
+   architectures with 2+ stand-alone seeds, the seed-to-seed std of (b) against the std
+   between architectures.
 
-Resumable: every finished unit of work (the super-network, one inherited score, one
+`--max_minutes` starts no stand-alone run after that many minutes. Resumable: every
+finished unit of work (the super-network, one inherited score, one
 stand-alone run) is appended to OUT/results.jsonl as it finishes; a restarted run skips
 what is there (a stand-alone run killed half-way resumes from its checkpoint). Results:
 OUT/results.json (command, date, versions, CPU, wall time per phase), OUT/results.md
@@ -65,12 +69,12 @@ flags.DEFINE_string("synthetic_data", "", "Synthetic data folder (generated if m
 flags.DEFINE_integer("synthetic_images", 2000, "Images to generate when --synthetic_data is missing (the "
                      "quickstart's 2000).")
 flags.DEFINE_string("space", "mobilenetv3_quick", "Search space (of the super-network).")
-flags.DEFINE_integer("supernet_steps", 1000, "Super-network steps when it is trained here.")
+flags.DEFINE_integer("supernet_steps", 460, "Super-network steps when it is trained here (the quickstart's 460).")
 flags.DEFINE_integer("num_archs", 12, "Architectures (>= 3: smallest, biggest, one per GFLOPs bin between).")
 flags.DEFINE_integer("pool", 2000, "Uniform samples the stratified architectures are picked from.")
 flags.DEFINE_integer("arch_seed", 0, "Seed of the architecture pool.")
 flags.DEFINE_list("seeds", ["0", "1", "2"], "Seeds of the stand-alone runs (data order and initialisation).")
-flags.DEFINE_integer("standalone_steps", 300, "Training steps of every stand-alone run.")
+flags.DEFINE_integer("standalone_steps", 400, "Training steps of every stand-alone run.")
 flags.DEFINE_integer("batch_size", 32, "Batch size (super-network and stand-alone).")
 flags.DEFINE_float("learning_rate", 2e-3, "Adam learning rate (cosine schedule, 10 warm-up steps).")
 flags.DEFINE_integer("bn_calib_batches", 4, "BN re-calibration batches for the inherited scores (the quickstart "
@@ -81,11 +85,19 @@ flags.DEFINE_float("budget_floor", 0.684, "The band's lower end as a fraction of
 flags.DEFINE_integer("bootstrap", 1000, "Bootstrap resamples over architectures.")
 flags.DEFINE_bool("keep_checkpoints", False, "Keep the stand-alone runs' checkpoints (default: deleted once "
                   "the run's AP is recorded; metrics.jsonl and run_config.json stay).")
+flags.DEFINE_float("max_minutes", 0.0, "Start no stand-alone run once this invocation has run this many minutes "
+                   "(0: no limit); the analysis then covers what is measured, a rerun resumes.")
 flags.DEFINE_bool("analyse_only", False, "Run no training or scoring: analyse the units OUT/results.jsonl holds "
                   "(architectures with a stand-alone AP at every seed of --seeds), e.g. of a study stopped early.")
 flags.DEFINE_bool("json", False, "Print results.json instead of the table.")
 
 RESULTS = "results.jsonl"
+# The scale an AP is read against at 64x64 (research/README.md, "The mean-pose plateau"):
+# a network on the mean-pose plateau scores about PLATEAU_AP, and decoding the ground-truth
+# heatmaps scores CEILING_AP (research/ap_ceiling.py --input_size=64x64).
+PLATEAU_AP = 0.001
+CEILING_AP = 0.84
+OFF_PLATEAU = 5.0  # an AP counts as off the plateau at this many times PLATEAU_AP or more
 # Settings a results.jsonl belongs to: a resumed run with other values is refused.
 SETTINGS_FLAGS = ("space", "supernet_steps", "num_archs", "pool", "arch_seed", "standalone_steps", "batch_size",
                   "learning_rate", "bn_calib_batches", "eval_max_persons", "synthetic_images")
@@ -328,11 +340,16 @@ def main(argv):
     # -- 3b. stand-alone runs, seed-major and spread over GFLOPs (what an interrupted study has done is
     # every architecture at the early seeds, and at the last seed a spread of them)
     total_runs = len(archs) * len(seeds)
-    evaluation = None
+    evaluation, stopped = None, False
     for seed in seeds:
         for i in spread_order(len(archs)):
             arch = archs[i]
             if ("standalone", i, seed) in done or F.analyse_only:
+                continue
+            if F.max_minutes and time.time() - t_start > 60 * F.max_minutes:
+                if not stopped:
+                    print(f"[standalone] --max_minutes={F.max_minutes:g} reached: no further run started", flush=True)
+                stopped = True
                 continue
             t0 = time.time()
             run_dir = os.path.join(out, "standalone", f"arch{i:02d}_seed{seed}")
@@ -369,7 +386,10 @@ def main(argv):
 
     # -- 4. analysis
     result = analyse(archs, gflops, done, seeds, budget)
-    phase = lambda kind: round(sum(r.get("seconds", 0) for k, r in done.items() if k[0] == kind), 1)  # noqa: E731
+    def phase(kind, carried=False):
+        return round(sum(r.get("seconds", 0) for k, r in done.items()
+                         if k[0] == kind and bool(r.get("carried_over_from")) == carried), 1)
+
     sn = done[("supernet", None, None)]
     result.update({
         "command": invocation["command"],
@@ -390,6 +410,11 @@ def main(argv):
                          "supernet_training": sn.get("train_seconds") if sn["trained_here"] else
                          f"reused ({sn.get('train_seconds')} s when trained)",
                          "inherited": phase("inherited"), "standalone": phase("standalone"),
+                         "standalone_runs": sum(1 for k, r in done.items() if k[0] == "standalone"
+                                                and not r.get("carried_over_from")),
+                         "standalone_carried_over": phase("standalone", carried=True),
+                         "standalone_carried_over_runs": sum(1 for k, r in done.items() if k[0] == "standalone"
+                                                             and r.get("carried_over_from")),
                          "this_invocation": round(time.time() - t_start, 1)},
     })
     result["wall_seconds"]["total_units"] = round(
@@ -412,8 +437,20 @@ def analyse(archs, gflops, done, seeds, budget):
                      "standalone_mean": round(float(np.mean(sa)), 6) if sa else None,
                      "standalone_std": round(float(np.std(sa, ddof=1)), 6) if len(sa) > 1 else None,
                      "in_search_band": bool(budget.admits(gflops[i]))})
+        for key, value in (("inherited", rows[-1]["inherited_ap"]), ("standalone", rows[-1]["standalone_mean"])):
+            if value is not None:
+                rows[-1][f"{key}_x_plateau"] = round(value / PLATEAU_AP, 1)
+                rows[-1][f"{key}_of_ceiling"] = round(value / CEILING_AP, 4)
     complete = [r for r in rows if r["inherited_ap"] is not None and len(r["standalone_ap"]) == len(seeds)]
-    stats = {"archs_complete": len(complete), "seeds": len(seeds)}
+    stats = {"archs_complete": len(complete), "seeds": len(seeds),
+             "scale": {"plateau_ap": PLATEAU_AP, "ceiling_ap": CEILING_AP, "off_plateau_at": OFF_PLATEAU * PLATEAU_AP}}
+    measured = [v for r in rows for v in [r["inherited_ap"], *r["standalone_ap"]] if v is not None]
+    if measured:
+        stats["scale"].update(min_ap=min(measured), max_ap=max(measured),
+                              all_off_plateau=bool(min(measured) >= OFF_PLATEAU * PLATEAU_AP))
+    noise = seed_noise(archs, done)
+    if noise:
+        stats["seed_noise"] = noise
     scored = [r for r in rows if r["inherited_ap"] is not None]
     if len(scored) >= 3:  # the super-network's side alone, over every scored architecture
         stats["kendall_tau_gflops_vs_inherited_all"] = round(
@@ -462,17 +499,52 @@ def analyse(archs, gflops, done, seeds, budget):
     return {"rows": rows, "stats": stats}
 
 
+def seed_noise(archs, done):
+    """Seed-to-seed spread of the stand-alone AP against the spread between architectures,
+    over every architecture with 2+ stand-alone seeds in `done` (whatever --seeds says):
+    the mean within-architecture std (ddof 1) and the std of those architectures' seed
+    means, and Kendall's tau between every pair of seeds on the architectures both hold."""
+    by_arch = {}
+    for (kind, i, seed), r in done.items():
+        if kind == "standalone" and i is not None and i < len(archs):
+            by_arch.setdefault(i, {})[seed] = r["ap"]
+    multi = {i: v for i, v in by_arch.items() if len(v) > 1}
+    if len(multi) < 2:
+        return None
+    within = [float(np.std(list(v.values()), ddof=1)) for v in multi.values()]
+    means = [float(np.mean(list(v.values()))) for v in multi.values()]
+    seeds = sorted({s for v in by_arch.values() for s in v})
+    pairs = []
+    for k, s in enumerate(seeds):
+        for t in seeds[k + 1:]:
+            both = sorted(i for i, v in by_arch.items() if s in v and t in v)
+            if len(both) >= 3:
+                pairs.append({"seeds": [s, t], "archs": len(both),
+                              "kendall_tau": round(kendall_tau([by_arch[i][s] for i in both],
+                                                               [by_arch[i][t] for i in both]), 4)})
+    return {"archs_with_2plus_seeds": len(multi), "seeds_per_arch": {str(i): len(v) for i, v in sorted(multi.items())},
+            "mean_within_arch_std": round(float(np.mean(within)), 6), "max_within_arch_std": round(max(within), 6),
+            "between_arch_std_of_means": round(float(np.std(means, ddof=1)), 6),
+            "range_of_means": [round(min(means), 6), round(max(means), 6)],
+            "noise_to_spread": round(float(np.mean(within)) / float(np.std(means, ddof=1)), 3)
+            if np.std(means) > 0 else None,
+            "kendall_tau_seed_pairs": pairs}
+
+
 def results_table(result):
     st = result["stats"]
-    lines = ["| # | GFLOPs | inherited AP (a) | rank (a) | stand-alone AP (b), mean +- std | rank (b) | in band |",
-             "| --- | --- | --- | --- | --- | --- | --- |"]
+    lines = ["| # | GFLOPs | inherited AP (a) | rank (a) | stand-alone AP (b), mean +- std | rank (b) | in band "
+             "| (a), (b) x plateau | (a), (b) of ceiling |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for r in result["rows"]:
         sa = (f"{r['standalone_mean']:.4f} +- {r['standalone_std']:.4f}" if r["standalone_std"] is not None
               else (f"{r['standalone_mean']:.4f}" if r["standalone_mean"] is not None else "-"))
         inh = f"{r['inherited_ap']:.4f}" if r["inherited_ap"] is not None else "-"
         lines.append(f"| {r['index']} | {r['paper_gflops']:.4f} | {inh} | {r.get('inherited_rank', '-')} | {sa} "
                      f"(n={len(r['standalone_ap'])}) | {r.get('standalone_rank', '-')} | "
-                     f"{'yes' if r['in_search_band'] else ''} |")
+                     f"{'yes' if r['in_search_band'] else ''} | {r.get('inherited_x_plateau', '-')}, "
+                     f"{r.get('standalone_x_plateau', '-')} | {r.get('inherited_of_ceiling', '-')}, "
+                     f"{r.get('standalone_of_ceiling', '-')} |")
     lines.append("")
     if "kendall_tau" in st:
         lines.append(f"Kendall tau-b (a vs mean b) {st['kendall_tau']:+.3f} [95% {st['kendall_tau_ci95'][0]:+.3f}, "
@@ -492,6 +564,19 @@ def results_table(result):
                          f"({sc['standalone_rank_in_band']} of {sc['archs_in_band']} in the band)")
     else:
         lines.append(f"only {st['archs_complete']} architectures complete: no rank statistics")
+    sc = st["scale"]
+    if "min_ap" in sc:
+        lines.append(f"every AP {sc['min_ap']:.4f} .. {sc['max_ap']:.4f} (plateau ~{sc['plateau_ap']}, ceiling "
+                     f"{sc['ceiling_ap']}): {'all' if sc['all_off_plateau'] else 'NOT all'} off the plateau "
+                     f"(>= {sc['off_plateau_at']})")
+    nz = st.get("seed_noise")
+    if nz:
+        lines.append(f"seed noise of (b) over {nz['archs_with_2plus_seeds']} architectures with 2+ seeds: mean std "
+                     f"{nz['mean_within_arch_std']:.4f} (max {nz['max_within_arch_std']:.4f}) against a std of "
+                     f"{nz['between_arch_std_of_means']:.4f} between their means (ratio {nz['noise_to_spread']}); "
+                     "Kendall tau between seeds: " + ", ".join(
+                         f"{p['seeds'][0]}-{p['seeds'][1]} {p['kendall_tau']:+.3f} ({p['archs']} archs)"
+                         for p in nz["kendall_tau_seed_pairs"]))
     if "kendall_tau_gflops_vs_inherited_all" in st:
         line = (f"all {sum(r['inherited_ap'] is not None for r in result['rows'])} scored architectures: Kendall tau "
                 f"GFLOPs vs (a) {st['kendall_tau_gflops_vs_inherited_all']:+.3f}")
@@ -529,8 +614,9 @@ def plot(result, path):
                   f"{st['kendall_tau_ci95'][1]:+.2f}], Spearman rho {st['spearman_rho']:+.2f}")
     ax.set_title(title, fontsize=9)
     ax.set_xlabel("(a) inherited AP, BN re-calibrated")
+    n_seeds = len(result["standalone_settings"]["seeds"])
     ax.set_ylabel(f"(b) stand-alone AP, {result['standalone_settings']['steps']} steps, "
-                  f"mean +- std of {len(result['standalone_settings']['seeds'])} seeds")
+                  + (f"mean +- std of {n_seeds} seeds" if n_seeds > 1 else "1 seed"))
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=120)
