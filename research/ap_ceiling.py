@@ -76,10 +76,8 @@ def posetrack_levels(clip_evaluator):
     base, rows = clip_evaluator.base, clip_evaluator.nonkey_rows
     heat = target_heatmaps(base, base.codec)
     mean_pose = np.broadcast_to(heat.mean(axis=0, keepdims=True), (len(rows),) + heat.shape[1:])
-    # pylint: disable=protected-access  (the scoring of ClipEvaluator.evaluate, on fixed heatmaps)
-    return {"mAP_ceiling": round(float(clip_evaluator._score_heatmaps(heat[rows], rows)["Total"]), 2),
-            "mAP_mean_pose": round(float(clip_evaluator._score_heatmaps(np.ascontiguousarray(mean_pose),
-                                                                        rows)["Total"]), 2)}
+    return {"mAP_ceiling": round(float(clip_evaluator.score_heatmaps(heat[rows])["Total"]), 2),
+            "mAP_mean_pose": round(float(clip_evaluator.score_heatmaps(np.ascontiguousarray(mean_pose))["Total"]), 2)}
 
 
 def main(argv):

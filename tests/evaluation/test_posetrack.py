@@ -98,3 +98,23 @@ def test_model_of_another_layout_is_refused(shared_pt, shared_data):
     coco = shared_data / "mmpose_samples" / "coco"
     with pytest.raises(LayoutMismatchError, match="test_coco.json"):
         CocoEvaluator(coco / "test_coco.json", coco, (64, 64), keypoint_layout="posetrack18")
+
+
+def test_clip_evaluator_scores_fixed_heatmaps_as_it_scores_a_model(synthetic_root):
+    """`ClipEvaluator.score_heatmaps` on the ground-truth heatmaps of the non-key rows
+    gives the score `evaluate_framewise` gives the oracle; shifted ones score lower, and
+    heatmaps that are not one per row are refused, naming the expected shape."""
+    from vipnas_tf.evaluation.clips import ClipEvaluator
+
+    root = synthetic_root / "posetrack"
+    ev = ClipEvaluator(root / "annotations" / "val", root, (128, 96), num_frames=2)
+    rows = ev.nonkey_rows
+    oracle = OracleFn(ev.base, 64).plain
+    fixed = ev.score_heatmaps(oracle[rows])
+    assert fixed["Total"] > 95.0
+    batches = iter(np.split(oracle[rows], range(4, len(rows), 4)))
+    assert fixed["Total"] == pytest.approx(ev.evaluate_framewise(lambda x: next(batches), batch_size=4)["Total"])
+    shifted = OracleFn(ev.base, 64, shift_px=12.0).plain
+    assert ev.score_heatmaps(shifted[rows])["Total"] < fixed["Total"] - 20
+    with pytest.raises(ValueError, match=rf"expected \[{len(rows)}, h, w, K\]"):
+        ev.score_heatmaps(oracle[rows][:-1])

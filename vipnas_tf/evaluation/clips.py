@@ -102,8 +102,21 @@ class ClipEvaluator:
         """Crop affines [n, T + 1, 2, 3] float32 (image -> crop pixels) of clips start..stop."""
         return self.crop_matrices[self.clip_rows[start:stop]]
 
-    def _score_heatmaps(self, heatmaps, rows):
-        """Scores of heatmaps [len(nonkey_rows), h, w, K] of the non-key rows."""
+    def score_heatmaps(self, heatmaps, rows=None):
+        """Scores fixed heatmaps of the non-key rows, as `evaluate` scores a model's.
+
+        Args:
+          heatmaps: float32 [len(rows), h, w, K], one per sample row of `rows`, in order.
+          rows: the sample rows they belong to (default `nonkey_rows`, the rows
+            `evaluate` and `evaluate_framewise` predict).
+
+        Returns:
+          The dict of `evaluate`.
+        """
+        rows = self.nonkey_rows if rows is None else np.asarray(rows)
+        heatmaps = np.asarray(heatmaps)
+        if heatmaps.ndim != 4 or len(heatmaps) != len(rows):
+            raise ValueError(f"heatmaps: expected [{len(rows)}, h, w, K] (one per row), got shape {heatmaps.shape}")
         codec = self.base.codec
         kp_crop, scores = codec.decode(heatmaps)
         kps = keypoints_crop_to_image(kp_crop, self.base.centers[rows], self.base.scales[rows], codec.input_size)
@@ -142,11 +155,11 @@ class ClipEvaluator:
             if heat.shape[1] != self.num_frames:
                 raise ValueError(f"clip_predict_fn returned {heat.shape[1]} frames, expected T={self.num_frames}")
             out.append(heat.reshape((-1,) + heat.shape[2:]))
-        return self._score_heatmaps(np.concatenate(out), self.nonkey_rows)
+        return self.score_heatmaps(np.concatenate(out))
 
     def evaluate_framewise(self, predict_fn, batch_size=32):
         """The same non-key rows scored with a single-frame model
         (images [n, H, W, 3] -> heatmaps)."""
         rows = self.nonkey_rows
         heat = predict_heatmaps(predict_fn, self.base.crops[rows], batch_size)
-        return self._score_heatmaps(heat, rows)
+        return self.score_heatmaps(heat, rows)
