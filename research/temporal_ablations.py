@@ -94,6 +94,10 @@ flags.DEFINE_integer("num_samples", 20, "Candidates per allocation search.")
 flags.DEFINE_float("table3_level", 0.65, "The level (one of --levels) of Table 3 and Table 4.")
 flags.DEFINE_float("table3_floor", 0.9, "Table 3's S-ViPNet: the lower end of its GFLOPs band, as a fraction of "
                    "the schedule's average GFLOPs per frame.")
+flags.DEFINE_integer("finetune_steps", QS.finetune_steps, "Table 3's S-ViPNet: COCO fine-tuning steps from the super-network "
+                     "(give the key's own, so that both had the same recipe; the quickstart's by default).")
+flags.DEFINE_integer("posetrack_finetune_steps", QS.posetrack_finetune_steps, "Table 3's S-ViPNet: PoseTrack18 "
+                     "fine-tuning steps before the temporal training's --train_steps are added (the key's own).")
 flags.DEFINE_integer("spatial_samples", 20, "Table 3: candidates of the S-ViPNet search (evolution, population 4).")
 flags.DEFINE_list("table4_frames", ["2", "3", "4"], "Table 4: the T values searched ('' for none).")
 flags.DEFINE_integer("bn_calib_batches", 4, "BN re-calibration batches per candidate.")
@@ -263,9 +267,9 @@ def table3(seed, units, ctx, out, sched, fusion_evaluator):
                   lr_schedule="cosine", eval_max_persons=QS.eval_max_persons, bn_calib_batches=F.bn_calib_batches,
                   augment=QS.augment, batch_size=QS.supernet_batch, learning_rate=QS.supernet_lr / 4, eval_every=-1)
     coco_dir, pt_dir = os.path.join(out, "table3_finetune" + tag), os.path.join(out, "table3_posetrack_finetune" + tag)
-    pt_steps = QS.posetrack_finetune_steps + F.train_steps
+    pt_steps = F.posetrack_finetune_steps + F.train_steps
     units.run(f"s{seed}/table3_finetune{tag}", "table3_train", lambda: _train(TrainConfig(
-        init_from=F.supernet_dir, train_steps=QS.finetune_steps, checkpoint_every=QS.finetune_steps,
+        init_from=F.supernet_dir, train_steps=F.finetune_steps, checkpoint_every=F.finetune_steps,
         **common, **data["coco"]), coco_dir))
     units.run(f"s{seed}/table3_posetrack_finetune{tag}", "table3_train", lambda: _train(TrainConfig(
         init_from=coco_dir, train_steps=pt_steps, checkpoint_every=pt_steps, **common, **data["posetrack"]), pt_dir))
@@ -278,7 +282,7 @@ def table3(seed, units, ctx, out, sched, fusion_evaluator):
     s_map = units.run(f"s{seed}/table3_every_frame{tag}", "eval", score)
     return {"schedule_map": sched["map_nonkey"], "schedule_avg_gflops": sched["avg_gflops"],
             "s_vipnet_arch": found["arch"], "s_vipnet_gflops": found["paper_gflops"], "s_vipnet_coco_ap": found["ap"],
-            "s_vipnet_map": s_map["map"], "s_vipnet_steps": {"coco_finetune": QS.finetune_steps,
+            "s_vipnet_map": s_map["map"], "s_vipnet_steps": {"coco_finetune": F.finetune_steps,
                                                              "posetrack_finetune": pt_steps}}
 
 

@@ -283,15 +283,12 @@ def export_all(d, folder, s, data):
            "keypoint_layout": layout}
     reports = {}
     for mode in ("float32", "int8"):
-        kw = {"calibration_inputs": [calib]} if mode == "int8" else {}
-        path = os.path.join(folder, f"s_vipnet_{mode}.tflite")
-        _, rep = convert_lib.convert(key, mode, path, eval_inputs=[calib[:16]], keypoint_layout=layout, **kw)
-        reports[f"s_vipnet_{mode}"] = _short(rep)
         sched_out = os.path.join(folder, f"schedule_{mode}")
         rep = convert_schedule(schedule, key, lambda i: frames[i], sched_out, mode,
                                calibration_images=calib if mode == "int8" else None,
                                eval_images=calib[:8], name=f"t_vipnas_T{s.num_frames}_{mode}", progress=False)
         reports[f"schedule_{mode}"] = {k: v for k, v in rep.items() if k in ("out_dir", "files", "name")}
+        reports[f"s_vipnet_{mode}"] = _short(_key_as_s_vipnet(rep, os.path.join(folder, f"s_vipnet_{mode}.tflite")))
     baseline = build_static(resolve_arch("sbl_mbv3"), tuple(s.input_size), name="sbl_mbv3")
     randomize_weights(baseline, 0)
     _, rep = convert_lib.convert(baseline, "float32", os.path.join(folder, "sbl_mbv3_float32.tflite"),
@@ -333,9 +330,7 @@ def export_deploy_resolution(schedule, folder, s, data, calibration_samples=8):
                                eval_images=calib[:2], name=f"t_vipnas_T{s.num_frames}_{mode}_{tag}",
                                progress=False)
         reports[f"schedule_{mode}"] = {k: v for k, v in rep.items() if k in ("out_dir", "name")}
-        # the schedule's key model is the S-ViPNet: measured on its own too, under its own name
-        with open(os.path.join(sched_out, "key.tflite"), "rb") as f:
-            io_utils.write_bytes(os.path.join(folder, f"s_vipnet_{mode}_{tag}.tflite"), f.read())
+        _key_as_s_vipnet(rep, os.path.join(folder, f"s_vipnet_{mode}_{tag}.tflite"))
     baseline = randomize_weights(build_static(resolve_arch("sbl_mbv3"), size, name="sbl_mbv3"), 0)
     for mode in ("float32", "int8"):
         kw = {"calibration_inputs": [calib]} if mode == "int8" else {}
@@ -344,6 +339,15 @@ def export_deploy_resolution(schedule, folder, s, data, calibration_samples=8):
         reports[f"sbl_mbv3_{mode}"] = _short(rep)
     return {"input_size": list(size), "folder": folder, "reports": reports, "seconds": round(time.time() - t0, 1),
             "weights": "random (speed only: it does not depend on the weights' values)"}
+
+
+def _key_as_s_vipnet(schedule_report, path):
+    """The schedule's key model is the S-ViPNet: one conversion serves both. Copies the
+    converted schedule's key.tflite to `path` (measured and evaluated on its own, under
+    its own name) and returns the key's conversion summary."""
+    with open(os.path.join(schedule_report["out_dir"], "key.tflite"), "rb") as f:
+        io_utils.write_bytes(path, f.read())
+    return dict(schedule_report["models"][0], path=os.path.abspath(path))
 
 
 def _short(rep):
