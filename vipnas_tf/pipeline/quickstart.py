@@ -343,10 +343,12 @@ def export_deploy_resolution(schedule, folder, s, data, calibration_samples=8):
 
 def _key_as_s_vipnet(schedule_report, path):
     """The schedule's key model is the S-ViPNet: one conversion serves both. Copies the
-    converted schedule's key.tflite to `path` (measured and evaluated on its own, under
-    its own name) and returns the key's conversion summary."""
-    with open(os.path.join(schedule_report["out_dir"], "key.tflite"), "rb") as f:
-        io_utils.write_bytes(path, f.read())
+    converted schedule's key.tflite and its metadata JSON to `path` and beside it
+    (measured and evaluated on its own, under its own name) and returns the key's
+    conversion summary."""
+    for src, dst in (("key.tflite", path), ("key.json", os.path.splitext(path)[0] + ".json")):
+        with open(os.path.join(schedule_report["out_dir"], src), "rb") as f:
+            io_utils.write_bytes(dst, f.read())
     return dict(schedule_report["models"][0], path=os.path.abspath(path))
 
 
