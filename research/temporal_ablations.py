@@ -1,9 +1,12 @@
 r"""The paper's temporal claims at small scale, with seeds: Fig. 6(a)/(b) as curves,
 Table 3 at equal constraints and Table 4, on the synthetic video data.
 
-  python research/temporal_ablations.py --key_model_dir=runs/quickstart/05_posetrack_finetune/model \
-      --supernet_dir=runs/quickstart/02_supernet/model --synthetic_data=runs/quickstart/01_synthetic_data \
-      --out=runs/temporal --seeds=0,1,2 --train_steps=120 --json
+  # models off the mean-pose plateau: a quickstart run with longer training and 20 val videos
+  python scripts/quickstart.py --out=runs/qs_long --clips=200 --supernet_steps=800 --finetune_steps=400 \
+      --posetrack_finetune_steps=300 --stop_after=posetrack_finetune
+  python research/temporal_ablations.py --key_model_dir=runs/qs_long/05_posetrack_finetune/model \
+      --supernet_dir=runs/qs_long/02_supernet/model --synthetic_data=runs/qs_long/01_synthetic_data \
+      --out=runs/temporal --seeds=0,1,2 --train_steps=120 --finetune_steps=400 --posetrack_finetune_steps=300 --json
 
 Per seed (the seed sets the temporal trainings' data order and sampling, and every
 search's sampling and BN-calibration clips):
@@ -23,9 +26,10 @@ search's sampling and BN-calibration clips):
   super-network (`SpatialSearch`, the search's own COCO-AP scoring, as the quickstart's
   spatial search) under the T-ViPNAS schedule's average GFLOPs per frame (key + T frames
   over the cycle), in a band of `--table3_floor` of it, then fine-tuned as the
-  quickstart fine-tunes its key (COCO, then PoseTrack18 layout) with the PoseTrack
-  fine-tune lengthened by the temporal training's steps, so that it had as many steps
-  on the clips' frames as the T-ViPNets; run on every frame.
+  quickstart fine-tunes its key (COCO, then PoseTrack18 layout; `--finetune_steps` and
+  `--posetrack_finetune_steps`, the key's own) with the PoseTrack fine-tune lengthened by
+  the temporal training's steps, so that it had as many steps on the clips' frames as the
+  T-ViPNets; run on every frame.
 - Table 4: T = `--table4_frames` searched on the fusion model (trained at T = 3) under
   the Table 3 level's budget (T = 3 is the Fig. 6(b) search of that level).
 Once: the PoseTrack mAP ceiling (decoded ground-truth heatmaps) and the mean-pose
