@@ -386,9 +386,12 @@ def main(argv):
 
     # -- 4. analysis
     result = analyse(archs, gflops, done, seeds, budget)
+    def units(kind, carried=False):
+        """The finished units of `kind`: measured by this study, or carried over from another."""
+        return [r for k, r in done.items() if k[0] == kind and bool(r.get("carried_over_from")) == carried]
+
     def phase(kind, carried=False):
-        return round(sum(r.get("seconds", 0) for k, r in done.items()
-                         if k[0] == kind and bool(r.get("carried_over_from")) == carried), 1)
+        return round(sum(r.get("seconds", 0) for r in units(kind, carried)), 1)
 
     sn = done[("supernet", None, None)]
     result.update({
@@ -410,11 +413,9 @@ def main(argv):
                          "supernet_training": sn.get("train_seconds") if sn["trained_here"] else
                          f"reused ({sn.get('train_seconds')} s when trained)",
                          "inherited": phase("inherited"), "standalone": phase("standalone"),
-                         "standalone_runs": sum(1 for k, r in done.items() if k[0] == "standalone"
-                                                and not r.get("carried_over_from")),
+                         "standalone_runs": len(units("standalone")),
                          "standalone_carried_over": phase("standalone", carried=True),
-                         "standalone_carried_over_runs": sum(1 for k, r in done.items() if k[0] == "standalone"
-                                                             and r.get("carried_over_from")),
+                         "standalone_carried_over_runs": len(units("standalone", carried=True)),
                          "this_invocation": round(time.time() - t_start, 1)},
     })
     result["wall_seconds"]["total_units"] = round(

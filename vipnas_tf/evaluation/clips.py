@@ -160,6 +160,5 @@ class ClipEvaluator:
     def evaluate_framewise(self, predict_fn, batch_size=32):
         """The same non-key rows scored with a single-frame model
         (images [n, H, W, 3] -> heatmaps)."""
-        rows = self.nonkey_rows
-        heat = predict_heatmaps(predict_fn, self.base.crops[rows], batch_size)
-        return self.score_heatmaps(heat, rows)
+        heat = predict_heatmaps(predict_fn, self.base.crops[self.nonkey_rows], batch_size)
+        return self.score_heatmaps(heat)
