@@ -49,6 +49,7 @@ from vipnas_tf.codecs.heatmap import HeatmapCodec
 from vipnas_tf.data.transforms import IMAGENET_MEAN_RGB, IMAGENET_STD_RGB
 from vipnas_tf.export.metadata import INPUT_DTYPES, signature_names, with_signature
 from vipnas_tf.export.quantization import QuantizationConfig, arrays_representative, random_representative
+from vipnas_tf.export.requantization import floor_scales
 from vipnas_tf.litert.interpreter import load_interpreter
 from vipnas_tf.utils.io import write_bytes
 
@@ -328,6 +329,8 @@ def export_tflite(model: keras.Model, path: Optional[Union[str, os.PathLike]] = 
         raise UnsupportedOpError(ops, str(e)) from e
     if pixels_int8:
         _check_pixel_input(flatbuffer)
+    if quantization.mode == "int8":
+        flatbuffer = floor_scales(flatbuffer)
     num_outputs = len(cf.structured_outputs)
     flatbuffer = with_signature(flatbuffer, *signature_names(len(model.inputs), num_outputs, decode is not None))
     if path is not None:

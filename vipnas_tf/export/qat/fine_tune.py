@@ -15,6 +15,7 @@ from vipnas_tf.export.qat.annotate import quantize_model
 from vipnas_tf.export.qat.calibrate import calibrate_ranges
 from vipnas_tf.export.qat.legacy_keras import tf_keras
 from vipnas_tf.export.qat.rebuild import to_tf_keras
+from vipnas_tf.export.requantization import floor_scales
 from vipnas_tf.utils.io import write_bytes
 
 
@@ -98,7 +99,7 @@ def export_qat_tflite(qat_model, path: Optional[str] = None, *, io_dtype: str = 
     if io_dtype != "float32":
         converter.inference_input_type = {"int8": tf.int8, "uint8": tf.uint8}[io_dtype]
         converter.inference_output_type = converter.inference_input_type
-    flatbuffer = converter.convert()
+    flatbuffer = floor_scales(converter.convert())
     if path is not None:
         write_bytes(path, flatbuffer)
     return flatbuffer
