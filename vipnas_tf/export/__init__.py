@@ -6,6 +6,8 @@
 - `quantization`: `QuantizationConfig` (float32 / float16 / dynamic / int8) and
   representative data.
 - `tflite_export`: Keras -> .tflite (`export_tflite`, `export_quantized`).
+- `requantization`: int8 output scales left degenerate by calibration, floored so XNNPACK
+  can build the model.
 - `qat/`: quantization-aware training (rebuild as tf-keras, annotate, calibrate, fine-tune).
 - `convert`: lowering + conversion in every mode + parity report (`convert`).
 - `parity`: .tflite vs Keras heatmaps and keypoints.
