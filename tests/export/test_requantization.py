@@ -9,7 +9,6 @@ import pytest
 import tensorflow as tf
 
 import keras
-from ai_edge_litert.interpreter import Interpreter, OpResolverType
 from vipnas_tf.export import quantization, tflite_export
 from vipnas_tf.export.requantization import MAX_REQUANTIZATION_SCALE, floor_degenerate_scales
 from vipnas_tf.litert import load_interpreter
@@ -35,17 +34,9 @@ def _samples():
     return [rng.normal(size=SHAPE).astype(np.float32) for _ in range(8)]
 
 
-def _reference_out(flatbuffer, x):
-    it = Interpreter(model_content=flatbuffer,
-                     experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
-    it.allocate_tensors()
-    it.set_tensor(it.get_input_details()[0]["index"], x)
-    it.invoke()
-    return it.get_tensor(it.get_output_details()[0]["index"])
-
-
-def _xnnpack_out(flatbuffer, x):
-    it = load_interpreter(flatbuffer, 1)
+def _out(flatbuffer, x, xnnpack):
+    """The model's output on x, with XNNPACK or TFLite's builtin kernels only."""
+    it = load_interpreter(flatbuffer, 1, use_xnnpack=xnnpack)
     it.set_tensor(it.get_input_details()[0]["index"], x)
     it.invoke()
     return it.get_tensor(it.get_output_details()[0]["index"])
@@ -64,8 +55,7 @@ def raw_int8():
 
 
 def _requantization_scales(flatbuffer):
-    it = Interpreter(model_content=flatbuffer,
-                     experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+    it = load_interpreter(flatbuffer, 1, use_xnnpack=False)
     tensors = {t["index"]: t for t in it.get_tensor_details()}
 
     def scales(i):
@@ -97,9 +87,9 @@ def test_fixed_model_computes_what_the_converter_meant(raw_int8):
     x = np.random.default_rng(5).normal(size=SHAPE).astype(np.float32)
     # same model: the raised tensor is 0 either way, and the expand conv's bias
     # re-expressed in its new input scale keeps its value
-    np.testing.assert_array_equal(_reference_out(fixed, x), _reference_out(flatbuffer, x))
-    ref = _reference_out(fixed, x)
-    np.testing.assert_allclose(_xnnpack_out(fixed, x), ref, atol=0.02 * np.abs(ref).max())
+    ref = _out(fixed, x, xnnpack=False)
+    np.testing.assert_array_equal(ref, _out(flatbuffer, x, xnnpack=False))
+    np.testing.assert_allclose(_out(fixed, x, xnnpack=True), ref, atol=0.02 * np.abs(ref).max())
 
 
 def test_nothing_to_floor_returns_the_same_bytes(raw_int8):
@@ -114,6 +104,6 @@ def test_int8_export_of_the_model_loads_on_xnnpack_and_matches_keras(raw_int8):
     cfg = quantization.QuantizationConfig.for_int8(_samples())
     flatbuffer = tflite_export.export_tflite(model, quantization=cfg)
     x = _samples()[0]
-    out = _xnnpack_out(flatbuffer, x)
+    out = _out(flatbuffer, x, xnnpack=True)
     want = np.asarray(model(x, training=False))
     assert np.abs(out - want).max() < 0.05 * np.abs(want).max()

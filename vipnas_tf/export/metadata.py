@@ -26,10 +26,10 @@ from typing import Dict, Optional, Sequence
 
 import numpy as np
 from tensorflow.lite.python import schema_py_generated as schema
-from tensorflow.lite.tools import flatbuffer_utils
 
 from vipnas_tf.codecs.dataset_info import DATASET_INFOS
 from vipnas_tf.data.transforms import IMAGENET_MEAN_RGB, IMAGENET_STD_RGB
+from vipnas_tf.export.flatbuffer import decode_name, read_model, write_model
 
 METADATA_NAME = "vipnas_metadata"
 FORMAT_VERSION = 1
@@ -167,25 +167,13 @@ def provenance(weights: str, random_init: bool, model_dir: Optional[str] = None,
 # The flatbuffer.
 
 
-def _read_model(flatbuffer):
-    return flatbuffer_utils.read_model_from_bytearray(bytearray(flatbuffer))
-
-
-def _write_model(model) -> bytes:
-    return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
-
-
-def _name(value):
-    return value.decode("utf-8") if isinstance(value, bytes) else value
-
-
 def embed_metadata(flatbuffer: bytes, meta: Dict, name: str = METADATA_NAME) -> bytes:
     """`flatbuffer` with `meta` (UTF-8 JSON) as the metadata entry `name` (replacing one)."""
-    model = _read_model(flatbuffer)
+    model = read_model(flatbuffer)
     buffer = schema.BufferT()
     buffer.data = np.frombuffer(json.dumps(meta, indent=1).encode("utf-8"), np.uint8)
-    entries = [m for m in (model.metadata or []) if _name(m.name) != name]
-    existing = [m for m in (model.metadata or []) if _name(m.name) == name]
+    entries = [m for m in (model.metadata or []) if decode_name(m.name) != name]
+    existing = [m for m in (model.metadata or []) if decode_name(m.name) == name]
     if existing:
         model.buffers[existing[0].buffer] = buffer
         index = existing[0].buffer
@@ -196,7 +184,7 @@ def embed_metadata(flatbuffer: bytes, meta: Dict, name: str = METADATA_NAME) -> 
     entry.name = name
     entry.buffer = index
     model.metadata = entries + [entry]
-    return _write_model(model)
+    return write_model(model)
 
 
 def read_metadata(path_or_bytes, name: str = METADATA_NAME) -> Optional[Dict]:
@@ -216,9 +204,9 @@ def read_metadata(path_or_bytes, name: str = METADATA_NAME) -> Optional[Dict]:
             raise ValueError(f"cannot read TFLite model {path_or_bytes}: {e}") from e
     if len(data) < 8 or data[4:8] != b"TFL3":
         raise ValueError(f"{label}: not a TFLite flatbuffer (no 'TFL3' identifier)")
-    model = _read_model(data)
+    model = read_model(data)
     for entry in model.metadata or []:
-        if _name(entry.name) == name:
+        if decode_name(entry.name) == name:
             raw = bytes(np.asarray(model.buffers[entry.buffer].data, np.uint8))
             try:
                 return json.loads(raw.decode("utf-8"))
@@ -231,7 +219,7 @@ def with_signature(flatbuffer: bytes, input_names: Sequence[str], output_names: 
                    key: str = SIGNATURE_KEY) -> bytes:
     """`flatbuffer` with one SignatureDef `key` naming subgraph 0's inputs and outputs
     (in their order), replacing any signature the converter wrote."""
-    model = _read_model(flatbuffer)
+    model = read_model(flatbuffer)
     graph = model.subgraphs[0]
     if len(input_names) != len(graph.inputs) or len(output_names) != len(graph.outputs):
         raise ValueError(f"signature {key!r}: {len(input_names)} input / {len(output_names)} output names "
@@ -249,7 +237,7 @@ def with_signature(flatbuffer: bytes, input_names: Sequence[str], output_names: 
     signature.inputs = [tensor_map(n, i) for n, i in zip(input_names, graph.inputs)]
     signature.outputs = [tensor_map(n, i) for n, i in zip(output_names, graph.outputs)]
     model.signatureDefs = [signature]
-    return _write_model(model)
+    return write_model(model)
 
 
 def signature_names(num_inputs: int, num_outputs: int, decode: bool):

@@ -25,8 +25,8 @@ ops that pass the tensor through unchanged (reshape, tile, pooling, padding, ...
 get the same scale on their outputs, and the convolutions that read it get their
 int32 biases re-expressed in the new `input_scale * filter_scale`. Anything that
 requantizes its input (add, mul, mean, logistic, hard-swish, concatenation,
-quantize, dequantize) reads the new scale from the tensor. A tensor read by an op
-outside those sets is left as it is and reported.
+quantize, dequantize) reads the new scale from the tensor. A raised tensor read by an
+op outside those sets makes the export fail with a ValueError naming the tensor.
 """
 import copy
 import logging
@@ -34,7 +34,8 @@ from typing import List, Tuple
 
 import numpy as np
 from tensorflow.lite.python import schema_py_generated as schema
-from tensorflow.lite.tools import flatbuffer_utils
+
+from vipnas_tf.export.flatbuffer import decode_name, read_model, write_model
 
 log = logging.getLogger(__name__)
 
@@ -68,13 +69,9 @@ def _scales(tensor):
     return np.asarray(q.scale, np.float64)
 
 
-def _name(tensor) -> str:
-    return tensor.name.decode("utf-8") if isinstance(tensor.name, bytes) else str(tensor.name)
-
-
 class _Graph:
     def __init__(self, model, subgraph):
-        self.model, self.subgraph = model, subgraph
+        self.model = model
         self.tensors = subgraph.tensors
         self.consumers = {}
         for op in subgraph.operators:
@@ -121,14 +118,14 @@ class _Graph:
                     if q is not None and len(q) == 1 and np.isclose(q[0], old, rtol=1e-6) and same_zp:
                         self.set_scale(int(out), new)
             elif code not in _REQUANTIZING and code not in _CONV_LIKE:
-                self.unhandled.append((_name(tensor), f"builtin op {code}"))
+                self.unhandled.append((decode_name(tensor.name), f"builtin op {code}"))
 
 
 def floor_degenerate_scales(flatbuffer: bytes) -> Tuple[bytes, List[str]]:
     """(flatbuffer, names of the tensors whose scale was raised); the bytes are the
     input's own when nothing needed it. ValueError naming the tensor when one of them
     feeds an op whose quantization rule is not known here (see module doc)."""
-    model = flatbuffer_utils.read_model_from_bytearray(bytearray(flatbuffer))
+    model = read_model(flatbuffer)
     raised = []
     for subgraph in model.subgraphs:
         graph = _Graph(model, subgraph)
@@ -145,7 +142,7 @@ def floor_degenerate_scales(flatbuffer: bytes) -> Tuple[bytes, List[str]]:
             floor = float(s_in[0] * s_f.max())
             if floor / s_out[0] >= MAX_REQUANTIZATION_SCALE:
                 graph.set_scale(out, floor)
-                raised.append(_name(graph.tensors[out]))
+                raised.append(decode_name(graph.tensors[out].name))
         if graph.unhandled:
             name, op = graph.unhandled[0]
             raise ValueError(f"int8 tensor {name!r} has a degenerate scale (calibration saw ~0 there) and feeds "
@@ -153,7 +150,7 @@ def floor_degenerate_scales(flatbuffer: bytes) -> Tuple[bytes, List[str]]:
                              "representative data")
     if not raised:
         return flatbuffer, []
-    return bytes(flatbuffer_utils.convert_object_to_bytearray(model)), raised
+    return write_model(model), raised
 
 
 def floor_scales(flatbuffer: bytes) -> bytes:
