@@ -63,6 +63,31 @@ def test_measure_interleaved_rotates_and_counts():
     assert order[3:] == [0, 1, 2, 1, 2, 0, 2, 0, 1]
 
 
+def test_primed_timing_calls_each_step_twice_and_times_the_second():
+    import time
+
+    order = []
+
+    def step(n, seconds):
+        def call():
+            order.append(n)
+            time.sleep(seconds)
+        return call
+
+    # Step 0 sleeps only on its first call of each pair: timed primed, it is fast.
+    calls = {"n": 0}
+
+    def first_slow():
+        calls["n"] += 1
+        order.append(0)
+        time.sleep(0.02 if calls["n"] % 2 == 0 else 0.0)
+
+    times = litert.interleaved_times([first_slow, step(1, 0.0)], runs=2, warmup=1, primed=True)
+    assert order[2:] == [0, 0, 1, 1, 1, 1, 0, 0]
+    assert [len(w) for _, w in times] == [2, 2]
+    assert max(times[0][1]) < 0.01  # the timed call is the second of each pair
+
+
 def test_schedule_feeds_previous_heatmaps(files, tiny_model, tiny_temporal_model):
     runner = litert.ScheduleRunner(files["schedule"])
     assert runner.frames_per_step == 3 and runner.macs == 2e6

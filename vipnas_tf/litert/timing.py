@@ -21,7 +21,7 @@ CLOCKS = ("cpu", "wall")
 
 
 def interleaved_times(steps: Sequence[Callable[[], object]], runs: int, warmup: int = 1,
-                      min_time_s: float = 0.0) -> List[Tuple[np.ndarray, np.ndarray]]:
+                      min_time_s: float = 0.0, primed: bool = False) -> List[Tuple[np.ndarray, np.ndarray]]:
     """Calls `steps` round-robin; per step the (cpu_s, wall_s) arrays of its timed calls.
 
     Each step is called `warmup` times first (untimed). Each of `runs` rounds then calls
@@ -29,6 +29,14 @@ def interleaved_times(steps: Sequence[Callable[[], object]], runs: int, warmup: 
     the same neighbour. `min_time_s` keeps adding rounds until that much wall time has
     passed (0: exactly `runs` rounds). A step must block until its work is done (e.g.
     convert a TF result to numpy).
+
+    `primed`: every timed call right after an untimed call of the same step. An
+    interpreter with more than one thread has worker threads that sleep once it has
+    been idle for a moment, and its next call first wakes them; inside one network the
+    workers stay awake from op to op. Timing the layers of a network one by one, each in
+    its own interpreter, round-robin, would charge that wake-up to every layer (measured
+    at 2 threads on a 2-core AMD EPYC: 0.1-0.2 ms per call, about as much as a small
+    layer's work); primed, it is charged to none.
     """
     for _ in range(warmup):
         for step in steps:
@@ -41,6 +49,8 @@ def interleaved_times(steps: Sequence[Callable[[], object]], runs: int, warmup: 
     while rnd < runs or (n and time.perf_counter() - start < min_time_s):
         for j in range(n):
             i = (rnd + j) % n
+            if primed:
+                steps[i]()
             c0 = time.thread_time()
             t0 = time.perf_counter()
             steps[i]()

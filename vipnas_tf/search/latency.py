@@ -26,6 +26,9 @@ is the latency on an idle core. The machine is shared: under load, CFS time-slic
 (measured: 2x at load 5 on 2 cores) while sub-millisecond units are rarely
 preempted, so wall-time tables and wall-time checks disagree for reasons that have
 nothing to do with the network. Wall times are recorded too (`wall_p50_ms`).
+With more than one thread units are timed `primed` (`unit_timing`): each timed call
+right after an untimed one, so the interpreter's worker threads are awake, as they are
+between the layers of one network.
 
 int8 units are timed with integer I/O (no QUANTIZE/DEQUANTIZE of their inputs and
 outputs, which a whole network does not have between its layers); the deployed
@@ -36,7 +39,8 @@ Tables are built once per (space, input size, quantization, threads) on each CPU
 (atomically, after every chunk, so an interrupted build resumes where it stopped):
 
     {"format": "vipnas-tf/latency-table/v1", "space", "family", "input_size": [H, W],
-     "quantization", "threads": 1, "clock": "cpu", "statistic": "p50", "lowering", "overhead_ms",
+     "quantization", "threads": 1, "clock": "cpu", "unit_timing": "single", "statistic": "p50",
+     "lowering", "overhead_ms",
      "machine": {...}, "runs", "build_seconds", "complete": bool,
      "calibration": {"scale", "seed", "archs", "measured_ms", "session_units_ms", ...},
      "entries": {key: {"ms", "p50_ms", "min_ms", "overhead_ms", "wall_p50_ms"}},
@@ -85,27 +89,37 @@ def _runner(flatbuffer, threads):
 CLOCKS = litert.CLOCKS
 
 
-def interleaved_times(runners, runs: int = DEFAULT_RUNS, warmup: int = DEFAULT_WARMUP):
+def interleaved_times(runners, runs: int = DEFAULT_RUNS, warmup: int = DEFAULT_WARMUP, primed: bool = False):
     """Steps `runners` round-robin (rotating start); per runner (cpu_s, wall_s) arrays.
 
     The harness's interleaved timer (`vipnas_tf.litert.timing.interleaved_times`): cpu
     is the CPU time of the calling thread during `invoke()`, the invoke's latency on an
     idle core with 1 interpreter thread; wall is what a user waits on this machine now.
+    `primed`: each timed call follows an untimed one of the same runner (worker threads
+    awake, see `unit_timing`).
     """
-    return litert.interleaved_times([r.step for r in runners], runs, warmup)
+    return litert.interleaved_times([r.step for r in runners], runs, warmup, primed=primed)
+
+
+def unit_timing(threads: int) -> str:
+    """How units are timed: "single" calls with 1 thread; "primed" with more (each timed
+    call right after an untimed one, so the interpreter's worker threads are awake, as
+    they are between the layers of a network: round-robin single calls charged each
+    unit a wake-up, which made 2-thread sums of small units 1.3-2x the network)."""
+    return "single" if threads == 1 else "primed"
 
 
 def time_flatbuffers(flatbuffers: Sequence[bytes], runs: int = DEFAULT_RUNS, warmup: int = DEFAULT_WARMUP,
-                     threads: int = 1, clock: str = "cpu") -> List[Dict[str, float]]:
+                     threads: int = 1, clock: str = "cpu", primed: bool = False) -> List[Dict[str, float]]:
     """Times .tflite flatbuffers interleaved; per model {"p50_ms", "min_ms"} on `clock`
-    plus "cpu_p50_ms", "wall_p50_ms", "wall_min_ms"."""
+    plus "cpu_p50_ms", "wall_p50_ms", "wall_min_ms"; `primed` as for `interleaved_times`."""
     if clock not in CLOCKS:
         raise ValueError(f"clock must be one of {CLOCKS}, got {clock!r}")
     if clock == "cpu" and threads != 1:
         raise ValueError("clock='cpu' measures the calling thread: use threads=1 or clock='wall'")
     runners = [_runner(fb, threads) for fb in flatbuffers]
     out = []
-    for cpu, wall in interleaved_times(runners, runs, warmup):
+    for cpu, wall in interleaved_times(runners, runs, warmup, primed):
         c, w = cpu * 1e3, wall * 1e3
         main = c if clock == "cpu" else w
         out.append({"p50_ms": float(np.median(main)), "min_ms": float(main.min()),
@@ -162,7 +176,8 @@ def measure_units(units: Sequence[units_lib.Unit], quantization: str, runs: int 
             fbs.append(convert_unit(u, quantization))
             if bar is not None:
                 bar.update(1)
-        stats = time_flatbuffers([overhead_fb, *fbs], runs, warmup, threads, clock)
+        stats = time_flatbuffers([overhead_fb, *fbs], runs, warmup, threads, clock,
+                                 primed=unit_timing(threads) == "primed")
         over = stats[0]["p50_ms"]
         info = {"overhead_ms": round(over, 5), "wall_overhead_ms": round(stats[0]["wall_p50_ms"], 5),
                 "time": round(time.time(), 1), "units": len(chunk), "loadavg": round(os.getloadavg()[0], 2)}
@@ -245,11 +260,13 @@ class LatencyModel:
                                for k in ("cpu", "cpu_flags_hash", "ai_edge_litert"))
             if (old.space, tuple(old.input_size), old.quantization) == (space.name, input_size, quantization) \
                     and old.meta.get("lowering") == lowering_lib.LOWERING_VERSION and same_machine \
-                    and old.meta.get("threads", 1) == threads and old.meta.get("clock") == clock:
+                    and old.meta.get("threads", 1) == threads and old.meta.get("clock") == clock \
+                    and old.meta.get("unit_timing", "single") == unit_timing(threads):
                 model = old
         if model is None:
             model = cls(space.name, input_size, quantization, {}, 0.0, path=None)
-            model.meta = {"family": space.family, "threads": threads, "clock": clock, "statistic": "p50",
+            model.meta = {"family": space.family, "threads": threads, "clock": clock,
+                          "unit_timing": unit_timing(threads), "statistic": "p50",
                           "lowering": lowering_lib.LOWERING_VERSION, "runs": runs, "warmup": warmup,
                           "chunk_size": chunk_size, "machine": litert.machine_info(), "chunks": [], "build_seconds": 0.0}
         model.path = os.fspath(path) if path is not None else None
