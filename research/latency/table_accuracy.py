@@ -1,0 +1,57 @@
+"""The latency tables' accuracy table of `research/latency/README.md`, from the files.
+
+Reads every `check_*.json` (`scripts/bench_latency_model.py --out=...`) in a folder of
+tables of one CPU, and the table it checked (same folder), and prints a Markdown
+table: space, input size, precision, threads and clock, how units were timed, units,
+build time, calibration scale, and the check's median / max absolute error of predicted
+vs measured whole-network latency with the number of networks within 10%, and how the
+check's re-timing of those networks' units compares with the table (the machine's
+drift between the build and the check).
+
+  python research/latency/table_accuracy.py --tables=research/latency/results/tables/ba491fbfd865
+"""
+import glob
+import os
+import sys
+
+from absl import app, flags
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+
+from vipnas_tf.utils import io as io_utils  # noqa: E402
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("tables", None, "Folder of latency tables and their check_*.json.", required=True)
+
+
+def row(check_path):
+    check = io_utils.read_json(check_path)
+    table = io_utils.read_json(os.path.join(os.path.dirname(check_path), os.path.basename(check["table"])))
+    threads = table.get("threads", 1)
+    timing = table.get("unit_timing", "single")
+    size = "x".join(str(v) for v in table["input_size"])
+    return (table["space"], size, table["quantization"], threads, [
+        table["space"], size, table["quantization"], f"{threads} ({table.get('clock', 'cpu')})", timing,
+        str(table.get("num_entries", len(table.get("entries", {})))) + ("" if table.get("complete") else " (partial)"),
+        f"{table.get('build_seconds', 0) / 60:.1f} min", f"{table.get('calibration', {}).get('scale', 1.0):.3f}",
+        f"**{check['median_abs_rel_err']:.1%}**" + ("" if check["median_abs_rel_err"] <= 0.10 else ": missed"),
+        f"{check['max_abs_rel_err']:.1%}", f"{check['within_10pct']} of {check['num_archs']}",
+        f"{check['drift_fresh_over_table']:.2f}" if "drift_fresh_over_table" in check else "",
+        table.get("machine", {}).get("date", "")])
+
+
+def main(argv):
+    del argv
+    rows = sorted(row(p) for p in glob.glob(os.path.join(FLAGS.tables, "check_*.json")))
+    if not rows:
+        raise SystemExit(f"no check_*.json in {FLAGS.tables}")
+    head = ["space", "input", "precision", "threads (clock)", "unit timing", "units", "build", "scale",
+            "median abs error", "max", "within 10%", "units re-timed / table", "built"]
+    print("| " + " | ".join(head) + " |")
+    print("| " + " | ".join("---" for _ in head) + " |")
+    for *_, cells in rows:
+        print("| " + " | ".join(cells) + " |")
+
+
+if __name__ == "__main__":
+    app.run(main)
