@@ -102,10 +102,10 @@ def interleaved_times(runners, runs: int = DEFAULT_RUNS, warmup: int = DEFAULT_W
 
 
 def unit_timing(threads: int) -> str:
-    """How units are timed: "single" calls with 1 thread; "primed" with more (each timed
-    call right after an untimed one, so the interpreter's worker threads are awake, as
-    they are between the layers of a network: round-robin single calls charged each
-    unit a wake-up, which made 2-thread sums of small units 1.3-2x the network)."""
+    """How units are timed: "single" calls with 1 thread; "primed" with more
+    (`vipnas_tf.litert.timing.interleaved_times`: single calls charged every unit the
+    wake-up of its interpreter's worker threads, and 2-thread sums of small units came to
+    1.2-2x the network)."""
     return "single" if threads == 1 else "primed"
 
 
