@@ -180,3 +180,16 @@ def test_report_names_its_files_by_absolute_path_and_its_machine(files, monkeypa
     assert sched["path"] == os.path.abspath(files["schedule"])
     assert all(os.path.isabs(p) and os.path.isfile(p) for p in [sched["key_model"], *sched["frame_models"]])
     assert {"cpu", "cpu_flags_hash", "ai_edge_litert", "date"} <= set(report["machine"])
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/cpuinfo"), reason="reads /proc/cpuinfo")
+def test_machine_info_tells_cpu_generations_apart():
+    """Hypervisors show two AMD EPYC generations under one model name; the CPU family,
+    model and stepping of /proc/cpuinfo are what tell them apart."""
+    with open("/proc/cpuinfo", encoding="utf-8") as f:
+        family = next((line.split(":", 1)[1].strip() for line in f if line.startswith("cpu family")), None)
+    info = litert.machine_info()
+    if family is None:
+        assert info["cpuid"] == ""
+    else:
+        assert info["cpuid"].startswith(f"family {family} model ")

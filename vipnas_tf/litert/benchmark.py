@@ -104,18 +104,24 @@ def run_benchmark(spec: BenchmarkSpec) -> Dict:
 
 
 def machine_info() -> Dict:
-    """What the numbers depend on besides the models: CPU model name, cores, CPU flags
-    hash, LiteRT version, and the UTC date of the measurement."""
-    cpu = ""
+    """What the numbers depend on besides the models: CPU model name, CPU family / model /
+    stepping (a hypervisor may show two generations under one name, as "AMD EPYC"),
+    cores, CPU flags hash, LiteRT version, and the UTC date of the measurement."""
+    fields = {}
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as f:
             for line in f:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
+                if not line.strip():
+                    break  # the first processor's block is enough
+                key, _, value = line.partition(":")
+                fields[key.strip()] = value.strip()
     except OSError:
         pass
-    return {"cpu": cpu, "cores": os.cpu_count(), "cpu_flags_hash": cpu_flags_hash(),
+    cpuid = " ".join(f"{name} {fields[key]}" for key, name in
+                     (("cpu family", "family"), ("model", "model"), ("stepping", "stepping"))
+                     if key in fields)
+    return {"cpu": fields.get("model name", ""), "cpuid": cpuid, "cores": os.cpu_count(),
+            "cpu_flags_hash": cpu_flags_hash(),
             "ai_edge_litert": getattr(ai_edge_litert, "__version__", ""),
             "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d")}
 
