@@ -8,7 +8,14 @@ vs measured whole-network latency with the number of networks within 10%, and ho
 check's re-timing of those networks' units compares with the table (the machine's
 drift between the build and the check).
 
+With `--other_cpu=FOLDER` (the tables of another CPU), one more column: the median
+absolute error of that CPU's table of the same space, size, precision and threads in
+predicting the networks this CPU measured in its check (what a search would get if it
+used the other CPU's table instead of refusing it).
+
   python research/latency/table_accuracy.py --tables=research/latency/results/tables/ba491fbfd865
+  python research/latency/table_accuracy.py --tables=research/latency/results/tables/311d8161239e \
+      --other_cpu=research/latency/results/tables/ba491fbfd865
 """
 import glob
 import os
@@ -18,10 +25,28 @@ from absl import app, flags
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
+import numpy as np  # noqa: E402
+
+from vipnas_tf.arch import parse_arch  # noqa: E402
 from vipnas_tf.utils import io as io_utils  # noqa: E402
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("tables", None, "Folder of latency tables and their check_*.json.", required=True)
+flags.DEFINE_string("other_cpu", "", "Folder of another CPU's tables: how well they predict this CPU's checks.")
+
+
+def other_cpu_error(check, other_folder):
+    """Median |error| of the other CPU's same-named table on this check's networks."""
+    path = os.path.join(other_folder, os.path.basename(check["table"]))
+    if not os.path.exists(path):
+        return ""
+    from vipnas_tf.search.latency import LatencyModel  # TensorFlow: only with --other_cpu
+    other = LatencyModel.load(path)
+    try:
+        errs = [abs(other.predict_ms(parse_arch(a["arch"])) / a["measured_ms"] - 1) for a in check["archs"]]
+    except KeyError:  # a partial table (hrnet_w32) lacks units this check's networks use
+        return "(partial)"
+    return f"{float(np.median(errs)):.1%}"
 
 
 def row(check_path):
@@ -37,7 +62,8 @@ def row(check_path):
         f"**{check['median_abs_rel_err']:.1%}**" + ("" if check["median_abs_rel_err"] <= 0.10 else ": missed"),
         f"{check['max_abs_rel_err']:.1%}", f"{check['within_10pct']} of {check['num_archs']}",
         f"{check['drift_fresh_over_table']:.2f}" if "drift_fresh_over_table" in check else "",
-        table.get("machine", {}).get("date", "")])
+        table.get("machine", {}).get("date", "")] + (
+            [other_cpu_error(check, FLAGS.other_cpu)] if FLAGS.other_cpu else []))
 
 
 def main(argv):
@@ -46,7 +72,8 @@ def main(argv):
     if not rows:
         raise SystemExit(f"no check_*.json in {FLAGS.tables}")
     head = ["space", "input", "precision", "threads (clock)", "unit timing", "units", "build", "scale",
-            "median abs error", "max", "within 10%", "units re-timed / table", "built"]
+            "median abs error", "max", "within 10%", "units re-timed / table", "built"] + (
+        [f"error with {os.path.basename(os.path.normpath(FLAGS.other_cpu))}'s table"] if FLAGS.other_cpu else [])
     print("| " + " | ".join(head) + " |")
     print("| " + " | ".join("---" for _ in head) + " |")
     for *_, cells in rows:
