@@ -38,7 +38,8 @@ def main(argv):
     litert = ({r["name"]: r for r in io_utils.read_json(FLAGS.cross_check)["results"]}
               if FLAGS.cross_check else {})
     m = report["machine"]
-    print(f"{m['cpu']} ({m.get('cpu_flags_hash', '?')}), LiteRT {m.get('ai_edge_litert', '?')}, "
+    cpuid = f"{m['cpuid']}, " if m.get("cpuid") else ""
+    print(f"{m['cpu']} ({cpuid}flags {m.get('cpu_flags_hash', '?')}), LiteRT {m.get('ai_edge_litert', '?')}, "
           f"{report['threads']} thread(s), {report['runs']} interleaved runs, {m.get('date', '?')}\n")
     print("| model | p50 ms | FPS | x reference | GFLOP/s | of peak | litert-benchmark median ms (diff) |")
     print("| --- | --- | --- | --- | --- | --- | --- |")
