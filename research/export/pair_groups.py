@@ -42,12 +42,7 @@ import layer_bench  # noqa: E402
 from vipnas_tf import litert  # noqa: E402
 from vipnas_tf.export import lowering  # noqa: E402
 
-FLAGS = flags.FLAGS
-flags.DEFINE_list("precisions", ["float32", "int8"], "float32 and/or int8.")
-flags.DEFINE_integer("runs", 40, "Timed interleaved rounds per shape.")
-flags.DEFINE_integer("warmup", 5, "Untimed rounds first.")
-flags.DEFINE_integer("threads", 1, "Interpreter threads.")
-flags.DEFINE_string("out", "", "Write the JSON results here too.")
+FLAGS = flags.FLAGS  # --precisions, --runs, --warmup, --threads, --out: layer_bench's flags
 
 # (H, W, expand input channels, middle channels, kernel): stage 5 of S-ViPNAS-MobileNetV3
 # at 256x192 (16x12, 112 -> 560, 7x7), the same with 5x5 / 3x3 kernels, and a larger map.
