@@ -107,8 +107,9 @@ def main(argv):
         io_utils.write_json(FLAGS.out, out)
     if FLAGS.plot:
         m = report["machine"]
-        plot(rows, FLAGS.plot, f"latency vs work, {FLAGS.threads} thread(s), {m['cpu']}, "
-                               f"LiteRT {m['ai_edge_litert']}, {m['date']}")
+        cpuid = f" ({m['cpuid']})" if m.get("cpuid") else ""
+        plot(rows, FLAGS.plot, f"latency vs work, {FLAGS.threads} thread(s), {m['cpu']}{cpuid}, "
+                               f"flags {m['cpu_flags_hash']}, LiteRT {m['ai_edge_litert']}, {m['date']}")
     print(json.dumps(out, indent=1))
 
 

@@ -1,5 +1,5 @@
-"""Latency budgets: a table from another CPU, LiteRT version, input size, thread count
-or precision is refused (naming field, table value, asked value) or re-measured; a
+"""Latency budgets: a table from another CPU, LiteRT version, input size, thread count,
+precision or export lowering is refused (naming field, table value, asked value) or re-measured; a
 budget below the space's cheapest predicted latency is refused before any search
 starts, naming that latency (spatial and temporal); the cheapest architecture and the
 per-frame latency of a schedule follow the table. Tables here are written by hand
@@ -13,6 +13,7 @@ import pytest
 from vipnas_tf import litert
 from vipnas_tf.arch import get_space
 from vipnas_tf.arch.presets import resolve_arch
+from vipnas_tf.export.lowering import deployed as lowering_lib
 from vipnas_tf.search import latency as lat
 from vipnas_tf.search import latency_budget as lb
 from vipnas_tf.search import latency_units as units_lib
@@ -27,12 +28,13 @@ DENSE = get_space("mobilenetv3_dense")
 
 
 def _write_table(path, space, entries_ms=None, threads=1, input_size=SIZE, quantization="float32", machine=None,
-                 overhead_ms=0.05):
+                 overhead_ms=0.05, lowering=lowering_lib.LOWERING_VERSION):
     """A table JSON for `space` with every unit of the space at `entries_ms(unit)` ms."""
     here = litert.machine_info()
     table = {"format": lat.FORMAT, "space": space.name, "family": space.family, "input_size": list(input_size),
              "quantization": quantization, "threads": threads, "clock": "cpu" if threads == 1 else "wall",
-             "overhead_ms": overhead_ms, "machine": dict(here, **(machine or {})), "entries": {}}
+             "overhead_ms": overhead_ms, "machine": dict(here, **(machine or {})), "lowering": lowering,
+             "entries": {}}
     if entries_ms is not None:
         for u in units_lib.space_units(space, input_size, quantization):
             table["entries"][u.key] = {"ms": entries_ms(u)}
@@ -51,6 +53,7 @@ def _asked(**kw):
     ("input_size", dict(input_size=(128, 96)), {}, [128, 96], [64, 64]),
     ("threads", dict(threads=2), {}, 2, 1),
     ("quantization", {}, dict(quantization="int8"), "float32", "int8"),
+    ("lowering", dict(lowering="latency_lowering/v0"), {}, "latency_lowering/v0", None),
 ])
 def test_table_of_other_conditions_is_refused(tmp_path, field, table_kw, asked_kw, table_value, asked_value):
     path = _write_table(tmp_path / "t.json", SPACE, **table_kw)

@@ -8,6 +8,7 @@ import pytest
 from vipnas_tf import litert
 from vipnas_tf.arch import get_space
 from vipnas_tf.arch.presets import PRESETS, register_preset_folder, resolve_arch
+from vipnas_tf.export.lowering import deployed as lowering_lib
 from vipnas_tf.search import latency as lat
 from vipnas_tf.search import latency_ship
 from vipnas_tf.temporal.frame_arch import FrameArch
@@ -17,7 +18,8 @@ from vipnas_tf.temporal.schedule import Schedule
 def _table(path):
     path.write_text(json.dumps({"format": lat.FORMAT, "space": "mobilenetv3_dense", "family": "mobilenetv3",
                                 "input_size": [256, 192], "quantization": "int8", "threads": 1, "clock": "cpu",
-                                "overhead_ms": 0.01, "machine": litert.machine_info(), "entries": {}}))
+                                "overhead_ms": 0.01, "machine": litert.machine_info(),
+                                "lowering": lowering_lib.LOWERING_VERSION, "entries": {}}))
     return str(path)
 
 

@@ -1,8 +1,9 @@
 """Latency budgets (ms) of the spatial and temporal searches, and the table they read.
 
 A latency table (`vipnas_tf.search.latency.LatencyModel`) holds what one CPU model did
-with one LiteRT version, input size, thread count and precision. The search asks for
-all five; a table measured under any other value is refused (`LatencyTableMismatch`,
+with one LiteRT version, input size, thread count and precision, timing the models of
+one export lowering. The search asks for all six; a table measured under any other
+value is refused (`LatencyTableMismatch`,
 naming the field, the table's value and the asked value) or, with `remeasure`, set
 aside and measured again on this machine, never silently used:
 
@@ -13,7 +14,10 @@ aside and measured again on this machine, never silently used:
 The provenance of a table (`table_provenance`) is the `machine` block it was built
 with: the CPU model name of /proc/cpuinfo, a hash of its CPU flags (two CPUs of one
 name can differ in AVX-512 / AMX, which decide the int8 speed), the LiteRT
-(`ai_edge_litert`) version; plus the table's input size, threads and precision.
+(`ai_edge_litert`) version; plus the table's input size, threads and precision, and
+the export lowering it timed (`LOWERING_VERSION` of
+`vipnas_tf.export.lowering.deployed`: the deployed model a table predicts is the one
+this package's export emits, so a table of another lowering predicts other models).
 
 `check_latency_budget` refuses, before any search starts, a budget below the
 cheapest architecture of the space (`cheapest_arch`: the space's smallest network
@@ -37,12 +41,14 @@ from vipnas_tf.arch import arch_cost
 from vipnas_tf.arch import cost as cost_lib
 from vipnas_tf.arch.arch import Arch
 from vipnas_tf.arch.space import SearchSpace
+from vipnas_tf.export.lowering import deployed as lowering_lib
 from vipnas_tf.search.latency import LatencyModel
 from vipnas_tf.temporal.frame_arch import fusion_conv_costs
 
 log = logging.getLogger(__name__)
 
-PROVENANCE_FIELDS = ("cpu", "cpu_flags_hash", "litert_version", "input_size", "threads", "quantization")
+PROVENANCE_FIELDS = ("cpu", "cpu_flags_hash", "litert_version", "input_size", "threads", "quantization",
+                     "lowering")
 NOT_RECORDED = "(not recorded)"
 
 
@@ -55,10 +61,11 @@ class LatencyTableMismatch(LatencyBudgetError):
 
 
 def machine_provenance() -> Dict:
-    """This machine's side of a table's provenance: cpu, cpu_flags_hash, litert_version."""
+    """This machine's and this package's side of a table's provenance: cpu,
+    cpu_flags_hash, litert_version, and the export's lowering."""
     machine = litert.machine_info()
     return {"cpu": machine["cpu"], "cpu_flags_hash": machine["cpu_flags_hash"],
-            "litert_version": machine["ai_edge_litert"]}
+            "litert_version": machine["ai_edge_litert"], "lowering": lowering_lib.LOWERING_VERSION}
 
 
 def table_provenance(model: LatencyModel) -> Dict:
@@ -68,7 +75,7 @@ def table_provenance(model: LatencyModel) -> Dict:
             "cpu_flags_hash": machine.get("cpu_flags_hash", NOT_RECORDED),
             "litert_version": machine.get("ai_edge_litert", NOT_RECORDED),
             "input_size": list(model.input_size), "threads": int(model.meta.get("threads", 1)),
-            "quantization": model.quantization}
+            "quantization": model.quantization, "lowering": model.meta.get("lowering", NOT_RECORDED)}
 
 
 def provenance_mismatches(model: LatencyModel, input_size, quantization: str, threads: int,
