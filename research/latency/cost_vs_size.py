@@ -106,10 +106,8 @@ def main(argv):
     if FLAGS.out:
         io_utils.write_json(FLAGS.out, out)
     if FLAGS.plot:
-        m = report["machine"]
-        cpuid = f" ({m['cpuid']})" if m.get("cpuid") else ""
-        plot(rows, FLAGS.plot, f"latency vs work, {FLAGS.threads} thread(s), {m['cpu']}{cpuid}, "
-                               f"flags {m['cpu_flags_hash']}, LiteRT {m['ai_edge_litert']}, {m['date']}")
+        plot(rows, FLAGS.plot, f"latency vs work, {FLAGS.threads} thread(s), "
+                               f"{litert.describe_machine(report['machine'])}")
     print(json.dumps(out, indent=1))
 
 

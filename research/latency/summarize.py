@@ -16,6 +16,7 @@ from absl import app, flags
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
+from vipnas_tf.litert.benchmark import describe_machine  # noqa: E402
 from vipnas_tf.utils import io as io_utils  # noqa: E402
 
 FLAGS = flags.FLAGS
@@ -38,9 +39,7 @@ def main(argv):
     litert = ({r["name"]: r for r in io_utils.read_json(FLAGS.cross_check)["results"]}
               if FLAGS.cross_check else {})
     m = report["machine"]
-    cpuid = f"{m['cpuid']}, " if m.get("cpuid") else ""
-    print(f"{m['cpu']} ({cpuid}flags {m.get('cpu_flags_hash', '?')}), LiteRT {m.get('ai_edge_litert', '?')}, "
-          f"{report['threads']} thread(s), {report['runs']} interleaved runs, {m.get('date', '?')}\n")
+    print(f"{describe_machine(m)}; {report['threads']} thread(s), {report['runs']} interleaved runs\n")
     print("| model | p50 ms | FPS | x reference | GFLOP/s | of peak | litert-benchmark median ms (diff) |")
     print("| --- | --- | --- | --- | --- | --- | --- |")
     for r in rows:

@@ -193,3 +193,12 @@ def test_machine_info_tells_cpu_generations_apart():
         assert info["cpuid"] == ""
     else:
         assert info["cpuid"].startswith(f"family {family} model ")
+
+
+def test_describe_machine_names_cpu_generation_flags_litert_and_date():
+    machine = {"cpu": "AMD EPYC", "cpuid": "family 26 model 2 stepping 1", "cpu_flags_hash": "311d8161239e",
+               "ai_edge_litert": "2.3.0", "date": "2026-12-02"}
+    assert litert.describe_machine(machine) == \
+        "AMD EPYC (family 26 model 2 stepping 1), flags 311d8161239e, LiteRT 2.3.0, 2026-12-02"
+    assert litert.describe_machine({"cpu": "AMD EPYC", "date": "2026-12-01"}) == "AMD EPYC, 2026-12-01"
+    assert litert.describe_machine(litert.machine_info()).endswith(litert.machine_info()["date"])

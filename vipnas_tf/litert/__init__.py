@@ -16,7 +16,7 @@ and the latency lookup table of the search all run models through it.
 
 Shape letters: N batch, H/W height/width, K keypoints.
 """
-from vipnas_tf.litert.benchmark import BenchmarkSpec, cpu_flags_hash, machine_info, run_benchmark
+from vipnas_tf.litert.benchmark import BenchmarkSpec, cpu_flags_hash, describe_machine, machine_info, run_benchmark
 from vipnas_tf.litert.interpreter import (dequantize_array, load_interpreter, predict_first_output, quantize_array,
                                           random_input, run_tflite)
 from vipnas_tf.litert.memory import peak_memory_kib
@@ -24,7 +24,8 @@ from vipnas_tf.litert.plots import plot_results
 from vipnas_tf.litert.runners import MANIFEST, ModelRunner, ScheduleRunner, read_manifest
 from vipnas_tf.litert.timing import CLOCKS, interleaved_times, latency_stats, measure_interleaved, summarize, time_named
 
-__all__ = ("BenchmarkSpec", "cpu_flags_hash", "machine_info", "run_benchmark", "dequantize_array", "load_interpreter",
+__all__ = ("BenchmarkSpec", "cpu_flags_hash", "describe_machine", "machine_info", "run_benchmark",
+           "dequantize_array", "load_interpreter",
            "predict_first_output", "quantize_array", "random_input", "run_tflite", "peak_memory_kib",
            "plot_results", "MANIFEST", "ModelRunner", "ScheduleRunner", "read_manifest", "CLOCKS",
            "interleaved_times", "latency_stats", "measure_interleaved", "summarize", "time_named")

@@ -121,9 +121,21 @@ def machine_info() -> Dict:
                      (("cpu family", "family"), ("model", "model"), ("stepping", "stepping"))
                      if key in fields)
     return {"cpu": fields.get("model name", ""), "cpuid": cpuid, "cores": os.cpu_count(),
-            "cpu_flags_hash": cpu_flags_hash(),
+            "cpu_flags_hash": cpu_flags_hash(fields.get("flags", "")),
             "ai_edge_litert": getattr(ai_edge_litert, "__version__", ""),
             "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d")}
+
+
+def describe_machine(machine: Dict) -> str:
+    """One line for titles and headers from a `machine_info()` record, e.g. "AMD EPYC
+    (family 26 model 2 stepping 1), flags 311d8161239e, LiteRT 2.3.0, 2026-12-02";
+    what a record lacks is left out."""
+    cpu = " ".join(v for v in (machine.get("cpu", ""),
+                               f"({machine['cpuid']})" if machine.get("cpuid") else "") if v)
+    return ", ".join(v for v in (
+        cpu, f"flags {machine['cpu_flags_hash']}" if machine.get("cpu_flags_hash") else "",
+        f"LiteRT {machine['ai_edge_litert']}" if machine.get("ai_edge_litert") else "",
+        machine.get("date", "")) if v)
 
 
 def cpu_flags_hash(flags: Optional[str] = None) -> str:

@@ -2,6 +2,8 @@
 import os
 from typing import Dict
 
+from vipnas_tf.litert.benchmark import describe_machine
+
 
 def plot_results(report: Dict, path: str, title: str = ""):
     """Bar chart of FPS (label: p50 ms) per model; failed models are listed as such. The
@@ -24,12 +26,7 @@ def plot_results(report: Dict, path: str, title: str = ""):
     ax.set_xticks(range(len(names)))
     ax.set_xticklabels(names, rotation=30, ha="right", fontsize=8)
     ax.set_ylabel("FPS = 1000 / p50 ms\n(schedules: effective)")
-    machine = report.get("machine", {})
-    where = ", ".join(v for v in (
-        " ".join(v for v in (machine.get("cpu", ""), f"({machine['cpuid']})" if machine.get("cpuid") else "") if v),
-        f"flags {machine['cpu_flags_hash']}" if machine.get("cpu_flags_hash") else "",
-        f"LiteRT {machine['ai_edge_litert']}" if machine.get("ai_edge_litert") else "",
-        machine.get("date", "")) if v)
+    where = describe_machine(report.get("machine", {}))
     ax.set_title(title or f"LiteRT + XNNPACK, {report['threads']} thread(s), "
                  f"{report['runs']} interleaved runs" + (f"\n{where}" if where else ""))
     ax.margins(y=0.2)
